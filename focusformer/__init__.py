@@ -1,0 +1,23 @@
+"""focusformer: one-shot neural architecture search for vision transformers."""
+
+from .export import load_subnet
+from .errors import CheckpointError, ConfigError, DataError, FocusformerError
+from .macs import count_macs, count_params
+from .space import Arch, SearchSpace
+from .supernet import Supernet
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Arch",
+    "CheckpointError",
+    "ConfigError",
+    "DataError",
+    "FocusformerError",
+    "SearchSpace",
+    "Supernet",
+    "count_macs",
+    "count_params",
+    "load_subnet",
+]
+

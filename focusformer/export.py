@@ -1,0 +1,94 @@
+"""Standalone subnet files: ``model.safetensors`` plus ``arch.json``.
+
+``arch.json`` holds the arch's own keys (so it is also a valid ``--arch`` file),
+its MACs and parameter count, and the search space that fixes everything else
+the model needs to be rebuilt. Loading runs no code from the files.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .errors import CheckpointError, ConfigError
+from .fileio import atomic_write_text, atomic_writer
+from .macs import count_macs, count_params
+from .space import Arch, SearchSpace
+from .subnet import SubnetViT
+
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+ARCH_FILE = "arch.json"
+_METADATA_KEYS = ("macs", "params", "space", "format_version")
+
+
+def arch_record(arch: Arch, space: SearchSpace) -> dict[str, Any]:
+    """What ``arch.json`` holds for ``arch``."""
+    return {
+        **arch.to_dict(),
+        "macs": count_macs(arch, space),
+        "params": count_params(arch, space),
+        "space": space.to_dict(),
+        "format_version": FORMAT_VERSION,
+    }
+
+
+def read_arch_file(path: str | Path, space: SearchSpace) -> Arch:
+    """Read an arch from JSON (a bare arch or an exported ``arch.json``) and validate it."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not a readable JSON arch ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object with embed_dim, depth, num_heads, mlp_ratio")
+    arch_keys = {k: v for k, v in data.items() if k not in _METADATA_KEYS}
+    return space.arch_from_dict(arch_keys, where=str(path))
+
+
+def save_subnet(model: SubnetViT, directory: str | Path) -> Path:
+    """Write ``model`` to ``directory`` (created if needed); each file is written atomically."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_writer(directory / WEIGHTS_FILE) as tmp:
+        save_file(state, str(tmp), metadata={"format": "pt", "focusformer_format": str(FORMAT_VERSION)})
+    record = arch_record(model.arch, model.space)
+    atomic_write_text(directory / ARCH_FILE, json.dumps(record, indent=2) + "\n")
+    return directory
+
+
+def load_subnet(directory: str | Path) -> SubnetViT:
+    """Load an exported subnet as a :class:`SubnetViT` in eval mode; no supernet needed."""
+    directory = Path(directory)
+    arch_path, weights_path = directory / ARCH_FILE, directory / WEIGHTS_FILE
+    for path in (arch_path, weights_path):
+        if not path.is_file():
+            raise CheckpointError(f"{directory}: not an exported subnet ({path.name} is missing)")
+    try:
+        record = json.loads(arch_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{arch_path}: corrupt ({exc})") from None
+    if not isinstance(record, dict) or record.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{arch_path}: unsupported format_version {record.get('format_version')!r}"
+            f" (this focusformer reads {FORMAT_VERSION})"
+        )
+    try:
+        space = SearchSpace.from_dict(record["space"], where=f"{arch_path}: space")
+        arch = read_arch_file(arch_path, space)
+    except (KeyError, ConfigError) as exc:
+        raise CheckpointError(f"{arch_path}: invalid ({exc})") from None
+    model = SubnetViT(arch, space)
+    try:
+        state = load_file(str(weights_path))
+        model.load_state_dict(state)
+    except (SafetensorError, RuntimeError, OSError) as exc:
+        raise CheckpointError(f"{weights_path}: corrupt or does not match arch.json ({exc})") from None
+    return model.eval()
