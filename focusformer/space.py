@@ -119,7 +119,10 @@ class SearchSpace:
         data = _read_yaml(path)
         if isinstance(data, Mapping) and "space" in data:
             data = data["space"]
-        return cls.from_dict(data, where=f"{path}: space")
+        try:
+            return cls.from_dict(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return to_mapping(self)

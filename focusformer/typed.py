@@ -24,20 +24,20 @@ def from_mapping(cls: type[T], data: Any, where: str) -> T:
     the allowed ones. ``where`` prefixes every error message (e.g. ``"space"``).
     """
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{where}: expected a mapping, got {_describe(data)}")
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {_describe(data)}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ConfigError(
-            f"{where}: unknown key {unknown[0]!r}; allowed keys: {', '.join(sorted(fields))}"
+            f"{where or 'config'}: unknown key {unknown[0]!r}; allowed keys: {', '.join(sorted(fields))}"
         )
     kwargs = {}
     for name, field in fields.items():
         if name in data:
-            kwargs[name] = convert(hints[name], data[name], f"{where}.{name}")
+            kwargs[name] = convert(hints[name], data[name], f"{where}.{name}" if where else name)
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"{where}: missing required key {name!r}")
+            raise ConfigError(f"{where or 'config'}: missing required key {name!r}")
     return cls(**kwargs)
 
 

@@ -1,0 +1,1 @@
+"""Shipped search spaces and training configs; installed as ``focusformer.configs``."""

@@ -1,0 +1,167 @@
+"""Run configuration: the search space, the data and the training recipe.
+
+A config file is YAML with three sections, ``space``, ``data`` and ``train``;
+missing keys take the defaults below. Shipped configs live in ``configs/`` and
+are installed with the package, so ``--config digits`` works from anywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, Mapping, Optional, Sequence
+
+import yaml
+
+from .errors import ConfigError
+from .space import SearchSpace, _read_yaml
+from .typed import from_mapping, to_mapping
+
+DatasetName = Literal["digits", "fashion-mnist", "cifar10", "cifar100", "imagefolder"]
+SamplerName = Literal["uniform"]
+DEFAULT_CONFIG = "digits"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: DatasetName = "digits"
+    #: Where the data lives; ``None`` means the dataset's default location.
+    data_dir: Optional[str] = None
+    #: Images held out from the train set for search and subnet selection (never the test set).
+    search_val_size: int = 180
+    #: Let torchvision download CIFAR when it is missing (off: nothing is fetched unasked).
+    download: bool = False
+    #: Fraction of the digits set used as its test split (it ships without one).
+    digits_test_fraction: float = 0.2
+    num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        if self.search_val_size < 1:
+            raise ConfigError(f"data.search_val_size: must be at least 1, got {self.search_val_size}")
+        if not 0.0 < self.digits_test_fraction < 1.0:
+            raise ConfigError(
+                f"data.digits_test_fraction: must be between 0 and 1, got {self.digits_test_fraction}"
+            )
+        if self.num_workers < 0:
+            raise ConfigError(f"data.num_workers: must be 0 or more, got {self.num_workers}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """DeiT's recipe as AutoFormer uses it; augmentations marked RGB apply to 3-channel data only."""
+
+    epochs: int = 40
+    batch_size: int = 64
+    #: Peak learning rate (absolute: scale it with the batch size yourself, DeiT uses 5e-4 x batch/512).
+    lr: float = 5e-4
+    min_lr: float = 1e-5
+    warmup_epochs: int = 5
+    warmup_lr: float = 1e-6
+    weight_decay: float = 0.05
+    optimizer: str = "adamw"
+    #: Max gradient norm; ``null`` turns clipping off.
+    clip_grad: Optional[float] = 5.0
+    label_smoothing: float = 0.1
+    mixup: float = 0.8
+    cutmix: float = 1.0
+    #: RandAugment policy for RGB data (timm syntax); ``null`` turns it off.
+    randaugment: Optional[str] = "rand-m9-mstd0.5-inc1"
+    #: Random-erasing probability for RGB data.
+    random_erasing: float = 0.25
+    drop_path: float = 0.1
+    #: How subnets are chosen each step.
+    sampler: SamplerName = "uniform"
+    eval_batch_size: int = 256
+    #: bf16 autocast when training on CUDA (ignored on CPU).
+    amp: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name}: must be at least 1, got {getattr(self, name)}")
+        for name in ("lr", "min_lr", "warmup_lr", "weight_decay", "label_smoothing", "mixup", "cutmix",
+                     "random_erasing", "drop_path"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"train.{name}: must be 0 or more, got {getattr(self, name)}")
+        if self.lr == 0:
+            raise ConfigError("train.lr: must be positive")
+        if self.warmup_epochs < 0:
+            raise ConfigError(f"train.warmup_epochs: must be 0 or more, got {self.warmup_epochs}")
+        if self.clip_grad is not None and self.clip_grad <= 0:
+            raise ConfigError(f"train.clip_grad: must be positive or null, got {self.clip_grad}")
+        for name in ("label_smoothing", "random_erasing", "drop_path"):
+            if getattr(self, name) >= 1:
+                raise ConfigError(f"train.{name}: must be below 1, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class Config:
+    space: SearchSpace
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_mapping(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "config") -> Config:
+        return from_mapping(cls, data, where)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def shipped_configs() -> list[str]:
+    """Names of the configs installed with the package (``configs/*.yaml``)."""
+    return sorted(p.name[: -len(".yaml")] for p in resources.files("focusformer.configs").iterdir()
+                  if p.name.endswith(".yaml"))
+
+
+def resolve_config_path(name_or_path: str | Path) -> Path:
+    """A path to a YAML file, or the name of a shipped config such as ``digits``."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such config file")
+        return path
+    shipped = resources.files("focusformer.configs") / f"{name_or_path}.yaml"
+    if not shipped.is_file():
+        raise ConfigError(
+            f"config {str(name_or_path)!r}: no such file or shipped config; shipped: {', '.join(shipped_configs())}"
+        )
+    return Path(str(shipped))
+
+
+def load_config(name_or_path: str | Path = DEFAULT_CONFIG, overrides: Sequence[str] = ()) -> Config:
+    """Load a config, then apply ``section.key=value`` overrides (values parsed as YAML)."""
+    path = resolve_config_path(name_or_path)
+    data = _read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with space, data and train sections")
+    for override in overrides:
+        apply_override(data, override)
+    try:
+        return Config.from_dict(data, where="")
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def apply_override(data: dict[str, Any], override: str) -> None:
+    """Set ``data[section][key]`` from ``"section.key=value"`` (value parsed as YAML)."""
+    key, sep, text = override.partition("=")
+    parts = key.strip().split(".")
+    if not sep or len(parts) != 2 or not all(parts):
+        raise ConfigError(f"override {override!r}: expected SECTION.KEY=VALUE, e.g. train.epochs=5")
+    section, name = parts
+    if section not in ("space", "data", "train"):
+        raise ConfigError(f"override {override!r}: unknown section {section!r}; allowed: space, data, train")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise ConfigError(f"override {override!r}: value is not valid YAML") from None
+    target = data.setdefault(section, {})
+    if not isinstance(target, dict):
+        raise ConfigError(f"override {override!r}: section {section!r} is not a mapping")
+    target[name] = value
