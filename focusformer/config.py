@@ -134,34 +134,43 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
     return Path(str(shipped))
 
 
-def load_config(name_or_path: str | Path = DEFAULT_CONFIG, overrides: Sequence[str] = ()) -> Config:
-    """Load a config, then apply ``section.key=value`` overrides (values parsed as YAML)."""
+def load_config(
+    name_or_path: str | Path = DEFAULT_CONFIG,
+    overrides: Sequence[str] = (),
+    values: Mapping[str, Any] | None = None,
+) -> Config:
+    """Load a config, then apply ``section.key=value`` overrides (values parsed as YAML),
+    then ``values``: already-typed ``{"section.key": value}`` settings (from command-line flags)."""
     path = resolve_config_path(name_or_path)
     data = _read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with space, data and train sections")
     for override in overrides:
-        apply_override(data, override)
+        key, sep, text = override.partition("=")
+        if not sep:
+            raise ConfigError(f"override {override!r}: expected SECTION.KEY=VALUE, e.g. train.epochs=5")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise ConfigError(f"override {override!r}: value is not valid YAML") from None
+        set_value(data, key, value)
+    for key, value in (values or {}).items():
+        set_value(data, key, value)
     try:
         return Config.from_dict(data, where="")
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 
 
-def apply_override(data: dict[str, Any], override: str) -> None:
-    """Set ``data[section][key]`` from ``"section.key=value"`` (value parsed as YAML)."""
-    key, sep, text = override.partition("=")
-    parts = key.strip().split(".")
-    if not sep or len(parts) != 2 or not all(parts):
-        raise ConfigError(f"override {override!r}: expected SECTION.KEY=VALUE, e.g. train.epochs=5")
+def set_value(data: dict[str, Any], dotted_key: str, value: Any) -> None:
+    """Set ``data[section][key] = value`` for ``dotted_key == "section.key"``."""
+    parts = dotted_key.strip().split(".")
+    if len(parts) != 2 or not all(parts):
+        raise ConfigError(f"override {dotted_key!r}: expected SECTION.KEY=VALUE, e.g. train.epochs=5")
     section, name = parts
     if section not in ("space", "data", "train"):
-        raise ConfigError(f"override {override!r}: unknown section {section!r}; allowed: space, data, train")
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise ConfigError(f"override {override!r}: value is not valid YAML") from None
+        raise ConfigError(f"override {dotted_key!r}: unknown section {section!r}; allowed: space, data, train")
     target = data.setdefault(section, {})
     if not isinstance(target, dict):
-        raise ConfigError(f"override {override!r}: section {section!r} is not a mapping")
+        raise ConfigError(f"override {dotted_key!r}: section {section!r} is not a mapping")
     target[name] = value

@@ -1,0 +1,98 @@
+"""Training checkpoints: one ``last.pt`` per run directory.
+
+Saved atomically (temporary file, fsync, rename) and loaded with
+``torch.load(weights_only=True)``, so a checkpoint from an untrusted source
+cannot run code. Everything in it is tensors and plain Python data.
+"""
+
+from __future__ import annotations
+
+import pickle
+import random
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import __version__
+from .config import Config
+from .errors import CheckpointError, ConfigError
+from .fileio import atomic_writer
+from .supernet import Supernet
+
+FORMAT_VERSION = 1
+CHECKPOINT_FILE = "last.pt"
+
+
+def checkpoint_path(run: str | Path) -> Path:
+    """``run`` is a run directory or a checkpoint file."""
+    run = Path(run)
+    return run / CHECKPOINT_FILE if run.is_dir() else run
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
+    payload = {"format_version": FORMAT_VERSION, "focusformer_version": __version__, **payload}
+    with atomic_writer(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(run: str | Path) -> dict[str, Any]:
+    """Load and sanity-check a checkpoint; every failure is a :class:`CheckpointError`."""
+    path = checkpoint_path(run)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no checkpoint here (expected a run directory holding {CHECKPOINT_FILE})")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError) as exc:
+        raise CheckpointError(
+            f"{path}: truncated or corrupt checkpoint ({str(exc).splitlines()[0]}); "
+            "restore it from a copy or start a new run"
+        ) from None
+    if not isinstance(payload, dict) or "format_version" not in payload:
+        raise CheckpointError(f"{path}: not a focusformer checkpoint")
+    if payload["format_version"] != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format {payload['format_version']} written by focusformer "
+            f"{payload.get('focusformer_version', '?')}; this version {__version__} reads format {FORMAT_VERSION}"
+        )
+    return payload
+
+
+def config_from_checkpoint(payload: dict[str, Any], path: str | Path) -> Config:
+    try:
+        return Config.from_dict(payload["config"], where="")
+    except (KeyError, ConfigError) as exc:
+        raise CheckpointError(f"{path}: its config is invalid ({exc})") from None
+
+
+def capture_rng_state() -> dict[str, Any]:
+    np_state = np.random.get_state(legacy=False)
+    return {
+        "python": random.getstate(),
+        "numpy": {**np_state, "state": {**np_state["state"], "key": torch.from_numpy(np_state["state"]["key"].astype(np.int64))}},
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np_state = state["numpy"]
+    np.random.set_state({**np_state, "state": {**np_state["state"], "key": np_state["state"]["key"].numpy().astype(np.uint32)}})
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def load_supernet(run: str | Path) -> Supernet:
+    """The trained supernet of a run, in eval mode on the CPU."""
+    payload = load_checkpoint(run)
+    config = config_from_checkpoint(payload, run)
+    supernet = Supernet(config.space)
+    try:
+        supernet.load_state_dict(payload["model"])
+    except (KeyError, RuntimeError) as exc:
+        raise CheckpointError(f"{run}: weights do not match the checkpoint's search space ({exc})") from None
+    return supernet.eval()

@@ -1,0 +1,61 @@
+"""What every command shares: one-line errors with exit code 2 instead of tracebacks."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from ..errors import FocusformerError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def run_command(prog: str, body: Callable[[], int | None]) -> int:
+    """Run ``body``; user errors print ``prog: error: message`` and return 2."""
+    try:
+        return body() or 0
+    except FocusformerError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value:g}")
+    return value
+
+
+def ensure_writable_output(directory: Path, existing: Sequence[str], overwrite: bool, hint: str) -> None:
+    """Refuse to write into ``directory`` if it already holds any of ``existing``, unless ``overwrite``."""
+    found = [name for name in existing if (directory / name).exists()]
+    if found and not overwrite:
+        raise FocusformerError(f"{directory} already holds {found[0]}; {hint}")
+    if directory.exists() and not directory.is_dir():
+        raise FocusformerError(f"{directory} exists and is not a directory")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FocusformerError(f"cannot create output directory {directory}: {exc.strerror}") from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise FocusformerError(f"output directory {directory} is not writable")

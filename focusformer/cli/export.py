@@ -1,0 +1,56 @@
+"""``focusformer-export``: write one subnet of a trained supernet as a standalone model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..checkpoint import load_supernet
+from ..export import ARCH_FILE, WEIGHTS_FILE, read_arch_file, save_subnet
+from .common import ensure_writable_output, run_command
+
+PROG = "focusformer-export"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Export a subnet of a trained supernet as model.safetensors + arch.json (timm key names).",
+        epilog="Example: focusformer-export --checkpoint runs/digits --largest --output exported/largest",
+    )
+    parser.add_argument("--checkpoint", type=Path, required=True, metavar="RUN",
+                        help="a run directory (or its last.pt)")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--arch", type=Path, metavar="ARCH.json",
+                       help="JSON with embed_dim, depth, num_heads and mlp_ratio (an exported arch.json works too)")
+    which.add_argument("--largest", action="store_true", help="the largest subnet of the space")
+    which.add_argument("--smallest", action="store_true", help="the smallest subnet of the space")
+    parser.add_argument("--output", type=Path, required=True, metavar="DIR")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier export in DIR")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_command(PROG, lambda: _export(args))
+
+
+def _export(args: argparse.Namespace) -> None:
+    supernet = load_supernet(args.checkpoint)
+    space = supernet.space
+    if args.largest:
+        arch = space.largest()
+    elif args.smallest:
+        arch = space.smallest()
+    else:
+        arch = read_arch_file(args.arch, space)
+    ensure_writable_output(args.output, [WEIGHTS_FILE, ARCH_FILE], args.overwrite,
+                           hint="pass --overwrite to replace it or choose another --output")
+    save_subnet(supernet.extract(arch), args.output)
+    record = json.loads((args.output / ARCH_FILE).read_text())
+    print(f"exported {arch}: {record['macs'] / 1e6:.2f}M MACs, {record['params'] / 1e6:.3f}M params -> {args.output}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,83 @@
+"""``focusformer-train``: train a supernet (with no arguments: the digits config, a few minutes on CPU)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from ..checkpoint import CHECKPOINT_FILE
+from ..config import DEFAULT_CONFIG, load_config, shipped_configs
+from ..errors import FocusformerError
+from .common import ensure_writable_output, positive_float, positive_int, run_command
+
+PROG = "focusformer-train"
+
+# Command-line flags that are shorthands for config overrides.
+_FLAG_OVERRIDES = {
+    "epochs": "train.epochs",
+    "batch_size": "train.batch_size",
+    "lr": "train.lr",
+    "seed": "train.seed",
+    "sampler": "train.sampler",
+    "data_dir": "data.data_dir",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Train a weight-sharing ViT supernet. With no arguments, trains the digits config.",
+        epilog="Example: focusformer-train --config fashion-mnist --epochs 5 --set train.drop_path=0.1",
+    )
+    parser.add_argument("--config", default=DEFAULT_CONFIG,
+                        help=f"a YAML file or a shipped config ({', '.join(shipped_configs())}); default: %(default)s")
+    parser.add_argument("--output", type=Path,
+                        help="run directory (default: runs/<space name>-<date>-<time>)")
+    parser.add_argument("--epochs", type=positive_int)
+    parser.add_argument("--batch-size", type=positive_int)
+    parser.add_argument("--lr", type=positive_float, help="peak learning rate")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--sampler", help="how subnets are chosen each step: uniform")
+    parser.add_argument("--data-dir", help="where the dataset lives (default: the dataset's usual place)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override any config value, e.g. --set train.mixup=0 (repeatable)")
+    parser.add_argument("--resume", type=Path, metavar="RUN",
+                        help="continue the run in directory RUN from its last.pt (its config is reused)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="allow --output to point at a directory that already holds a run")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_command(PROG, lambda: _train(args))
+
+
+def _train(args: argparse.Namespace) -> None:
+    from ..training import Trainer  # imported late so --help stays fast
+
+    if args.resume is not None:
+        changed = [f"--{name.replace('_', '-')}" for name in ("output", "overwrite", *_FLAG_OVERRIDES)
+                   if getattr(args, name) not in (None, False)]
+        if changed or args.overrides:
+            raise FocusformerError(
+                f"--resume reuses the run's own config; drop {(changed + ['--set'])[0]}"
+            )
+        trainer = Trainer.resume(args.resume, progress=not args.no_progress)
+        print(f"resuming {args.resume} after epoch {trainer.epoch} (step {trainer.step})")
+    else:
+        flags = {key: getattr(args, flag) for flag, key in _FLAG_OVERRIDES.items() if getattr(args, flag) is not None}
+        config = load_config(args.config, args.overrides, flags)
+        output = args.output or Path("runs") / f"{config.space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        ensure_writable_output(output, [CHECKPOINT_FILE], args.overwrite,
+                               hint="pass --resume to continue it or --overwrite to start over")
+        trainer = Trainer(config, output, progress=not args.no_progress)
+        print(f"training {config.space.name} ({config.train.sampler} sampler, {config.train.epochs} epochs, "
+              f"device {trainer.device}) -> {output}")
+    trainer.fit()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,161 @@
+"""focusformer-train and focusformer-export end to end on the bundled digits data."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from focusformer import Supernet, load_subnet
+from focusformer.checkpoint import load_checkpoint, load_supernet
+from focusformer.cli import export as export_cli
+from focusformer.cli import train as train_cli
+from focusformer.config import load_config
+from focusformer.training import Trainer
+
+QUICK = ["--epochs", "6", "--lr", "5e-3", "--no-progress", "--set", "train.warmup_epochs=1"]
+
+
+def _rows(run: Path) -> list[dict[str, str]]:
+    with open(run / "summary.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("runs") / "digits"
+    assert train_cli.main(["--output", str(run), *QUICK]) == 0
+    return run
+
+
+def test_train_writes_run_directory(trained_run):
+    assert {"last.pt", "summary.csv", "config.yaml", "final.json"} <= {p.name for p in trained_run.iterdir()}
+    rows = _rows(trained_run)
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert list(rows[0]) == ["epoch", "train_loss", "val_top1_largest", "val_top1_smallest", "lr", "seconds"]
+    for row in rows:
+        assert 0.0 <= float(row["val_top1_largest"]) <= 100.0
+        assert float(row["seconds"]) > 0
+    # The schedule anneals: the last epoch ends at a lower learning rate than the first.
+    assert float(rows[-1]["lr"]) < float(rows[0]["lr"])
+    resolved = yaml.safe_load((trained_run / "config.yaml").read_text())
+    assert resolved["train"]["epochs"] == 6 and resolved["train"]["lr"] == 5e-3
+    assert resolved["space"] == load_config("digits").space.to_dict()
+
+
+def test_training_learns(trained_run):
+    """Six short epochs already beat chance (10%) by a wide margin on digits."""
+    first, last = _rows(trained_run)[0], _rows(trained_run)[-1]
+    assert float(last["train_loss"]) < float(first["train_loss"])
+    assert float(last["val_top1_largest"]) > 25.0
+
+
+def test_checkpoint_holds_what_resume_needs(trained_run):
+    payload = load_checkpoint(trained_run)
+    assert {"model", "optimizer", "scheduler", "strategy", "rng", "epoch", "step", "history", "config"} <= set(payload)
+    assert payload["epoch"] == 6 and payload["step"] == 6 * (1257 // 64)
+    supernet = Supernet(load_config("digits").space)
+    supernet.load_state_dict(payload["model"])  # strict: every key present, shapes equal
+
+
+def test_resume_matches_uninterrupted_run(tmp_path):
+    """Stopping after epoch 1 and resuming gives bit-identical weights and summary rows."""
+    config = load_config("digits", ["train.epochs=2", "train.batch_size=128", "train.mixup=0.8",
+                                    "train.drop_path=0.1"])
+    whole = Trainer(config, tmp_path / "whole", progress=False)
+    whole.fit()
+    Trainer(config, tmp_path / "split", progress=False).fit(until_epoch=1)
+    resumed = Trainer.resume(tmp_path / "split", progress=False)
+    assert resumed.epoch == 1
+    resumed.fit()
+    for name, tensor in whole.supernet.state_dict().items():
+        assert torch.equal(tensor, resumed.supernet.state_dict()[name]), name
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(_rows(tmp_path / "whole")) == strip(_rows(tmp_path / "split"))
+
+
+def test_export_cli_round_trip(trained_run, tmp_path, capsys):
+    out = tmp_path / "largest"
+    assert export_cli.main(["--checkpoint", str(trained_run), "--largest", "--output", str(out)]) == 0
+    assert "MACs" in capsys.readouterr().out
+    model = load_subnet(out)
+    supernet = load_supernet(trained_run)
+    images = torch.randn(4, 1, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(model(images), supernet(images, supernet.space.largest()), atol=1e-5, rtol=0)
+
+    arch_file = tmp_path / "arch.json"
+    arch = supernet.space.sample(3)
+    arch_file.write_text(arch.to_json())
+    assert export_cli.main(["--checkpoint", str(trained_run), "--arch", str(arch_file),
+                            "--output", str(tmp_path / "sampled")]) == 0
+    assert load_subnet(tmp_path / "sampled").arch == arch
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--config", "no-such-config"], "shipped:"),
+        (["--set", "train.epochz=1"], "unknown key 'epochz'"),
+        (["--set", "space.embed_dim=[24, 25]", "--set", "space.num_heads=[3]"], None),
+        (["--set", "data.dataset=mnist"], "choose one of"),
+        (["--set", "train.lr"], "SECTION.KEY=VALUE"),
+        (["--resume", "{tmp}/missing"], "no checkpoint here"),
+    ],
+)
+def test_train_bad_input_is_one_line_exit_2(argv, message, tmp_path, capsys):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    code = train_cli.main(["--output", str(tmp_path / "run"), "--no-progress", "--epochs", "1", *argv]
+                          if "--resume" not in argv else argv)
+    err = capsys.readouterr().err.strip()
+    if message is None:  # a valid override: it trains
+        assert code == 0
+        return
+    assert code == 2
+    assert len(err.splitlines()) == 1 and message in err and "Traceback" not in err
+
+
+def test_refuses_to_overwrite_a_run(trained_run, capsys):
+    before = (trained_run / "last.pt").read_bytes()
+    assert train_cli.main(["--output", str(trained_run), *QUICK]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert (trained_run / "last.pt").read_bytes() == before
+
+
+def test_resume_rejects_config_changes(trained_run, capsys):
+    assert train_cli.main(["--resume", str(trained_run), "--epochs", "9"]) == 2
+    assert "--epochs" in capsys.readouterr().err
+
+
+def test_corrupt_checkpoint_is_reported(tmp_path, trained_run, capsys):
+    run = tmp_path / "broken"
+    run.mkdir()
+    (run / "last.pt").write_bytes((trained_run / "last.pt").read_bytes()[:1000])
+    assert train_cli.main(["--resume", str(run)]) == 2
+    assert "corrupt" in capsys.readouterr().err
+    assert export_cli.main(["--checkpoint", str(run), "--largest", "--output", str(tmp_path / "x")]) == 2
+
+
+def test_export_rejects_arch_outside_space(trained_run, tmp_path, capsys):
+    arch_file = tmp_path / "arch.json"
+    arch_file.write_text('{"embed_dim": 25, "depth": 2, "num_heads": [3, 3], "mlp_ratio": [2.0, 2.0]}')
+    assert export_cli.main(["--checkpoint", str(trained_run), "--arch", str(arch_file),
+                            "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "embed_dim" in err and "24, 32, 48" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_console_script_reports_errors_without_traceback(tmp_path):
+    """The installed entry point itself: a real process, exit code 2, one line on stderr."""
+    result = subprocess.run(
+        [sys.executable, "-m", "focusformer.cli.train", "--config", str(tmp_path / "missing.yaml")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"focusformer-train: error: {tmp_path / 'missing.yaml'}: no such config file"]
