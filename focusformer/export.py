@@ -49,7 +49,10 @@ def read_arch_file(path: str | Path, space: SearchSpace) -> Arch:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a JSON object with embed_dim, depth, num_heads, mlp_ratio")
     arch_keys = {k: v for k, v in data.items() if k not in _METADATA_KEYS}
-    return space.arch_from_dict(arch_keys, where=str(path))
+    try:
+        return space.arch_from_dict(arch_keys)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 def save_subnet(model: SubnetViT, directory: str | Path) -> Path:
@@ -75,10 +78,12 @@ def load_subnet(directory: str | Path) -> SubnetViT:
         record = json.loads(arch_path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{arch_path}: corrupt ({exc})") from None
-    if not isinstance(record, dict) or record.get("format_version") != FORMAT_VERSION:
+    if not isinstance(record, dict):
+        raise CheckpointError(f"{arch_path}: expected a JSON object, got {type(record).__name__}")
+    version = record.get("format_version")
+    if type(version) is not int or version != FORMAT_VERSION:
         raise CheckpointError(
-            f"{arch_path}: unsupported format_version {record.get('format_version')!r}"
-            f" (this focusformer reads {FORMAT_VERSION})"
+            f"{arch_path}: unsupported format_version {version!r} (this focusformer reads {FORMAT_VERSION})"
         )
     try:
         space = SearchSpace.from_dict(record["space"], where=f"{arch_path}: space")

@@ -9,17 +9,22 @@ fvcore count it. Normalisation, softmax, GELU and residual adds are not counted
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .space import INACTIVE, Arch, SearchSpace
 
 
-def _layer_macs(tokens, embed, attn_width, mlp_hidden):
+def _attention_macs(tokens, embed, attn_width):
     qkv = tokens * (embed + 1) * 3 * attn_width
     proj = tokens * (attn_width + 1) * embed
-    attention_matmuls = 2 * tokens * tokens * attn_width
-    mlp = tokens * ((embed + 1) * mlp_hidden + (mlp_hidden + 1) * embed)
-    return qkv + proj + attention_matmuls + mlp
+    matmuls = 2 * tokens * tokens * attn_width
+    return qkv + proj + matmuls
+
+
+def _mlp_macs(tokens, embed, mlp_hidden):
+    return tokens * ((embed + 1) * mlp_hidden + (mlp_hidden + 1) * embed)
 
 
 def _layer_params(embed, attn_width, mlp_hidden):
@@ -47,7 +52,8 @@ def count_macs(arch: Arch, space: SearchSpace) -> int:
     """Multiply-accumulates of one forward pass of ``arch`` on one image."""
     e, t, hd = arch.embed_dim, space.num_tokens, space.head_dim
     layers = sum(
-        _layer_macs(t, e, h * hd, int(e * r)) for h, r in zip(arch.num_heads, arch.mlp_ratio)
+        _attention_macs(t, e, h * hd) + _mlp_macs(t, e, int(e * r))
+        for h, r in zip(arch.num_heads, arch.mlp_ratio)
     )
     return _stem_and_head_macs(space, e) + layers
 
@@ -59,17 +65,38 @@ def count_params(arch: Arch, space: SearchSpace) -> int:
     return _stem_and_head_params(space, e) + layers
 
 
-def count_macs_batch(codes: np.ndarray, space: SearchSpace) -> np.ndarray:
+@dataclass(frozen=True)
+class MacTable:
+    """Every arch's MACs as a sum of per-choice parts, for vectorised counts and bounds.
+
+    ``macs = stem_head[e] + sum over layers i of (attention[e, h_i] + mlp[e, r_i])``,
+    where ``e``, ``h_i`` and ``r_i`` are choice indices (as in ``space.encode``).
+    """
+
+    stem_head: np.ndarray  # (embed choices,)
+    attention: np.ndarray  # (embed choices, heads choices)
+    mlp: np.ndarray  # (embed choices, mlp-ratio choices)
+
+    @classmethod
+    def for_space(cls, space: SearchSpace) -> MacTable:
+        t, hd = space.num_tokens, space.head_dim
+        embeds = space.embed_dim
+        return cls(
+            stem_head=np.array([_stem_and_head_macs(space, e) for e in embeds], dtype=np.int64),
+            attention=np.array(
+                [[_attention_macs(t, e, h * hd) for h in space.num_heads] for e in embeds], dtype=np.int64
+            ),
+            mlp=np.array(
+                [[_mlp_macs(t, e, int(e * r)) for r in space.mlp_ratio] for e in embeds], dtype=np.int64
+            ),
+        )
+
+
+def count_macs_batch(codes: np.ndarray, space: SearchSpace, table: MacTable | None = None) -> np.ndarray:
     """MACs of many archs at once, given their encodings (``space.encode``), shape ``(n, L)``."""
+    table = table or MacTable.for_space(space)
     codes = np.asarray(codes, dtype=np.int64).reshape(-1, space.encoding_length)
-    embed = np.asarray(space.embed_dim, dtype=np.int64)[codes[:, 1]]
-    heads_idx, ratio_idx = codes[:, 2::2], codes[:, 3::2]
-    active = heads_idx != INACTIVE
-    attn_width = np.asarray(space.num_heads, dtype=np.int64)[np.where(active, heads_idx, 0)] * space.head_dim
-    # int(e * r) exactly as timm computes it, via a table over (embed choice, ratio choice).
-    hidden_table = np.array(
-        [[int(e * r) for r in space.mlp_ratio] for e in space.embed_dim], dtype=np.int64
-    )
-    mlp_hidden = hidden_table[codes[:, 1:2], np.where(active, ratio_idx, 0)]
-    per_layer = _layer_macs(space.num_tokens, embed[:, None], attn_width, mlp_hidden)
-    return _stem_and_head_macs(space, embed) + (per_layer * active).sum(axis=1)
+    embed, heads, ratios = codes[:, 1:2], codes[:, 2::2], codes[:, 3::2]
+    active = heads != INACTIVE
+    per_layer = table.attention[embed, np.where(active, heads, 0)] + table.mlp[embed, np.where(active, ratios, 0)]
+    return table.stem_head[codes[:, 1]] + (per_layer * active).sum(axis=1)

@@ -37,6 +37,9 @@ class Arch:
     mlp_ratio: tuple[float, ...]
 
     def __post_init__(self) -> None:
+        # Canonical Python types, so archs built from numpy scalars hash, compare and serialise alike.
+        object.__setattr__(self, "embed_dim", int(self.embed_dim))
+        object.__setattr__(self, "depth", int(self.depth))
         object.__setattr__(self, "num_heads", tuple(int(h) for h in self.num_heads))
         object.__setattr__(self, "mlp_ratio", tuple(float(r) for r in self.mlp_ratio))
         if len(self.num_heads) != self.depth or len(self.mlp_ratio) != self.depth:
@@ -205,6 +208,8 @@ class SearchSpace:
         code = np.asarray(code)
         if code.shape != (self.encoding_length,):
             raise ConfigError(f"encoding: expected length {self.encoding_length}, got shape {code.shape}")
+        if code.dtype.kind not in "iu":
+            raise ConfigError(f"encoding: expected integers, got dtype {code.dtype}")
         try:
             depth = self.depth[int(code[0])]
             layers = code[2 : 2 + 2 * depth].reshape(depth, 2)
