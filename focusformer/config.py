@@ -1,6 +1,6 @@
 """Run configuration: the search space, the data and the training recipe.
 
-A config file is YAML with three sections, ``space``, ``data`` and ``train``;
+A config file is YAML with the sections ``space``, ``data``, ``train`` and ``focus``;
 missing keys take the defaults below. Shipped configs live in ``configs/`` and
 are installed with the package, so ``--config digits`` works from anywhere.
 """
@@ -19,8 +19,9 @@ from .space import SearchSpace, _read_yaml
 from .typed import from_mapping, to_mapping
 
 DatasetName = Literal["digits", "fashion-mnist", "cifar10", "cifar100", "imagefolder"]
-SamplerName = Literal["uniform"]
+SamplerName = Literal["focus", "uniform", "sandwich"]
 DEFAULT_CONFIG = "digits"
+_SECTIONS = ("space", "data", "train", "focus")
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,9 @@ class TrainConfig:
     #: Random-erasing probability for RGB data.
     random_erasing: float = 0.25
     drop_path: float = 0.1
-    #: How subnets are chosen each step.
-    sampler: SamplerName = "uniform"
+    #: How subnets are chosen each step: the learned ``focus`` sampler, ``uniform``
+    #: (AutoFormer) or ``sandwich`` (largest + smallest + one random subnet per step).
+    sampler: SamplerName = "focus"
     eval_batch_size: int = 256
     #: bf16 autocast when training on CUDA (ignored on CPU).
     amp: bool = True
@@ -97,10 +99,54 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class FocusConfig:
+    """The learned, budget-conditioned sampler (``train.sampler: focus``)."""
+
+    #: Fraction of all training steps that sample uniformly before the sampler takes over.
+    warmup_fraction: float = 0.25
+    #: After warm-up, the share of steps that still train a uniformly random subnet.
+    uniform_share: float = 0.25
+    #: Target band: the sampler aims at MACs in [(1 - band) * budget, budget].
+    band: float = 0.1
+    #: Measure candidates, refit the predictor and update the sampler every this many steps.
+    update_every: int = 50
+    #: Candidates scored with inherited weights at each update (half sampler, half uniform).
+    eval_candidates: int = 8
+    #: Search-val images used to score a candidate during training.
+    eval_images: int = 500
+    #: Most recent measurements the predictor learns from.
+    measurement_window: int = 512
+    hidden_dim: int = 64
+    lr: float = 1e-3
+    predictor_steps: int = 30
+    policy_steps: int = 10
+    #: Budgets per policy step, and samples per budget (their mean reward is the baseline).
+    policy_budgets: int = 16
+    policy_group: int = 8
+    entropy_weight: float = 0.05
+
+    def __post_init__(self) -> None:
+        for name in ("warmup_fraction", "uniform_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"focus.{name}: must be between 0 and 1, got {getattr(self, name)}")
+        if not 0.0 <= self.band < 1.0:
+            raise ConfigError(f"focus.band: must be in [0, 1), got {self.band}")
+        for name in ("update_every", "eval_images", "measurement_window", "hidden_dim", "predictor_steps",
+                     "policy_steps", "policy_budgets"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"focus.{name}: must be at least 1, got {getattr(self, name)}")
+        if self.eval_candidates < 2 or self.policy_group < 2:
+            raise ConfigError("focus.eval_candidates and focus.policy_group: must be at least 2")
+        if self.lr <= 0 or self.entropy_weight < 0:
+            raise ConfigError("focus.lr: must be positive; focus.entropy_weight: must be 0 or more")
+
+
+@dataclass(frozen=True)
 class Config:
     space: SearchSpace
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    focus: FocusConfig = field(default_factory=FocusConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return to_mapping(self)
@@ -144,7 +190,7 @@ def load_config(
     path = resolve_config_path(name_or_path)
     data = _read_yaml(path)
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping with space, data and train sections")
+        raise ConfigError(f"{path}: expected a mapping with space, data, train and focus sections")
     for override in overrides:
         key, sep, text = override.partition("=")
         if not sep:
@@ -168,8 +214,10 @@ def set_value(data: dict[str, Any], dotted_key: str, value: Any) -> None:
     if len(parts) != 2 or not all(parts):
         raise ConfigError(f"override {dotted_key!r}: expected SECTION.KEY=VALUE, e.g. train.epochs=5")
     section, name = parts
-    if section not in ("space", "data", "train"):
-        raise ConfigError(f"override {dotted_key!r}: unknown section {section!r}; allowed: space, data, train")
+    if section not in _SECTIONS:
+        raise ConfigError(
+            f"override {dotted_key!r}: unknown section {section!r}; allowed: {', '.join(_SECTIONS)}"
+        )
     target = data.setdefault(section, {})
     if not isinstance(target, dict):
         raise ConfigError(f"override {dotted_key!r}: section {section!r} is not a mapping")

@@ -39,6 +39,7 @@ from .errors import CheckpointError, DataError
 from .evaluation import autocast, default_device, eval_loader, top1_accuracy
 from .fileio import atomic_write_text
 from .macs import count_macs
+from .scoring import CandidateScorer
 from .space import Arch
 from .strategies import build_strategy
 from .supernet import Supernet
@@ -94,7 +95,7 @@ class Trainer:
             warmup_lr_init=train.warmup_lr,
             t_in_epochs=False,
         )
-        self.strategy = build_strategy(train.sampler, config.space, seed=train.seed)
+        self.strategy = build_strategy(config, train.epochs * self.steps_per_epoch, self._training_scorer())
         self.mixup = self._build_mixup()
         self.criterion: nn.Module = (
             SoftTargetCrossEntropy() if self.mixup else nn.CrossEntropyLoss(label_smoothing=train.label_smoothing)
@@ -104,6 +105,15 @@ class Trainer:
         self.history: list[EpochRecord] = []
 
     # -- set-up -------------------------------------------------------------------------------
+    def _training_scorer(self):
+        """Scores candidates for the focus sampler on a fixed search-val subset."""
+        if self.config.train.sampler != "focus":
+            return None
+        scorer = CandidateScorer(self.supernet, self.data.search_val, self.device,
+                                 batch_size=self.config.train.eval_batch_size,
+                                 max_images=self.config.focus.eval_images, amp=self.config.train.amp)
+        return scorer.score
+
     def _build_mixup(self) -> Mixup | None:
         train = self.config.train
         if train.mixup <= 0 and train.cutmix <= 0:
@@ -172,7 +182,7 @@ class Trainer:
                 val_top1_smallest=self.search_val_top1(self.config.space.smallest()),
                 lr=self.optimizer.param_groups[0]["lr"],
                 seconds=time.perf_counter() - start,
-                strategy=self.strategy.metrics(),
+                strategy=self.strategy.epoch_metrics(),
             )
             self.history.append(record)
             self._write_summary()
@@ -205,7 +215,8 @@ class Trainer:
         for images, labels in bar:
             loss = self._train_step(images, labels)
             total_loss += loss
-            bar.set_postfix(loss=f"{loss:.3f}", lr=f"{self.optimizer.param_groups[0]['lr']:.2e}")
+            bar.set_postfix_str(f"loss={loss:.3f}, lr={self.optimizer.param_groups[0]['lr']:.2e}"
+                                f"{', ' if self.strategy.status() else ''}{self.strategy.status()}")
         return total_loss / self.steps_per_epoch
 
     def _train_step(self, images: torch.Tensor, labels: torch.Tensor) -> float:
@@ -227,6 +238,7 @@ class Trainer:
         self.optimizer.step()
         self.step += 1
         self.scheduler.step_update(self.step)
+        self.strategy.after_step(self.step)
         return step_loss
 
     # -- evaluation and reports ---------------------------------------------------------------

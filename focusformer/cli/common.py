@@ -46,13 +46,24 @@ def positive_float(text: str) -> float:
     return value
 
 
-def ensure_writable_output(directory: Path, existing: Sequence[str], overwrite: bool, hint: str) -> None:
-    """Refuse to write into ``directory`` if it already holds any of ``existing``, unless ``overwrite``."""
+def check_output_dir(directory: Path, existing: Sequence[str], overwrite: bool, hint: str) -> None:
+    """Fail early, creating nothing, if ``directory`` cannot take our files or already holds
+    any of ``existing`` (unless ``overwrite``)."""
     found = [name for name in existing if (directory / name).exists()]
     if found and not overwrite:
         raise FocusformerError(f"{directory} already holds {found[0]}; {hint}")
     if directory.exists() and not directory.is_dir():
         raise FocusformerError(f"{directory} exists and is not a directory")
+    ancestor = directory
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        raise FocusformerError(f"output directory {directory} is not writable")
+
+
+def ensure_writable_output(directory: Path, existing: Sequence[str], overwrite: bool, hint: str) -> None:
+    """:func:`check_output_dir`, then create ``directory``."""
+    check_output_dir(directory, existing, overwrite, hint)
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=positive_int)
     parser.add_argument("--lr", type=positive_float, help="peak learning rate")
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--sampler", help="how subnets are chosen each step: uniform")
+    parser.add_argument("--sampler", choices=["focus", "uniform", "sandwich"],
+                        help="how subnets are chosen each step (default: the config's, normally focus)")
     parser.add_argument("--data-dir", help="where the dataset lives (default: the dataset's usual place)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override any config value, e.g. --set train.mixup=0 (repeatable)")

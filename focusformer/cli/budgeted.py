@@ -1,0 +1,125 @@
+"""What ``focusformer-specialize`` and ``focusformer-search`` share: budget flags, loading a run,
+scoring on search-val (test only for the final report), and the output formats."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..budget import Budget, check_in_range, parse_budget, parse_budgets
+from ..checkpoint import config_from_checkpoint, load_checkpoint
+from ..config import Config
+from ..data import load_data
+from ..errors import CheckpointError
+from ..evaluation import default_device
+from ..export import ARCH_FILE, WEIGHTS_FILE, save_subnet
+from ..macs import count_macs, count_params
+from ..results import SearchResult, append_results, format_table
+from ..scoring import CandidateScorer
+from ..space import Arch
+from ..supernet import Supernet
+from .common import check_output_dir, ensure_writable_output, positive_int
+
+
+def add_budget_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", type=Path, required=True, metavar="RUN",
+                        help="a run directory written by focusformer-train (or its last.pt)")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--budget", help="a MAC budget: 1.2G, 350M or 1.2e9")
+    which.add_argument("--budgets", help="several MAC budgets: 300M,600M,1.2G")
+    which.add_argument("--params", help="a parameter budget: 6M")
+    parser.add_argument("--val-images", type=positive_int, metavar="N",
+                        help="score candidates on the first N search-val images (default: all)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the search (default: %(default)s)")
+    parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    parser.add_argument("--export", type=Path, metavar="DIR",
+                        help="write the winner as model.safetensors + arch.json (one subfolder per budget)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier export in DIR")
+    parser.add_argument("--no-test", action="store_true", help="skip the test-set top-1 of the winners")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def budgets_from_args(args: argparse.Namespace) -> list[Budget]:
+    if args.params is not None:
+        return [parse_budget(args.params, "params")]
+    if args.budgets is not None:
+        return parse_budgets(args.budgets)
+    return [parse_budget(args.budget)]
+
+
+@dataclass
+class LoadedRun:
+    """A trained run ready to be searched: its supernet, config and scorers."""
+
+    path: Path
+    payload: dict[str, Any]
+    config: Config
+    supernet: Supernet
+    val_scorer: CandidateScorer
+    test_scorer: CandidateScorer | None
+
+    def result(self, method: str, budget: Budget, arch: Arch, val_top1: float, seconds: float,
+               candidates: int) -> SearchResult:
+        space = self.config.space
+        test = None if self.test_scorer is None else self.test_scorer.score([arch])[0]
+        return SearchResult(method, budget, arch, count_macs(arch, space), count_params(arch, space),
+                            val_top1, test, seconds, candidates)
+
+
+def open_checkpoint(args: argparse.Namespace, budgets: list[Budget]) -> tuple[dict[str, Any], Config]:
+    """The run's checkpoint and config, once every budget is known to be in the space's range."""
+    payload = load_checkpoint(args.checkpoint)
+    config = config_from_checkpoint(payload, args.checkpoint)
+    space = config.space
+    for budget in budgets:
+        count = count_macs if budget.kind == "macs" else count_params
+        check_in_range(budget, count(space.smallest(), space), count(space.largest(), space))
+    return payload, config
+
+
+def load_run(args: argparse.Namespace, payload: dict[str, Any], config: Config) -> LoadedRun:
+    """The supernet, data and scorers of an opened run (the slower part)."""
+    supernet = Supernet(config.space)
+    try:
+        supernet.load_state_dict(payload["model"])
+    except (KeyError, RuntimeError) as exc:
+        raise CheckpointError(f"{args.checkpoint}: weights do not match its search space ({exc})") from None
+    device = default_device()
+    supernet = supernet.to(device).eval()
+    splits = load_data(config.data, config.space, config.train, seed=config.train.seed)
+    batch, amp = config.train.eval_batch_size, config.train.amp
+    val = CandidateScorer(supernet, splits.search_val, device, batch, args.val_images, amp)
+    test = None if args.no_test else CandidateScorer(supernet, splits.test, device, batch, None, amp)
+    run_dir = args.checkpoint if args.checkpoint.is_dir() else args.checkpoint.parent
+    return LoadedRun(run_dir, payload, config, supernet, val, test)
+
+
+def check_export_target(args: argparse.Namespace) -> None:
+    """Fail before any work if ``--export`` would overwrite an earlier export."""
+    if args.export is not None:
+        check_output_dir(args.export, [WEIGHTS_FILE, ARCH_FILE], args.overwrite,
+                         hint="pass --overwrite to replace it or choose another --export")
+
+
+def report(args: argparse.Namespace, run: LoadedRun, results: list[SearchResult]) -> None:
+    """Print, record in ``RUN/results/``, and export the winners."""
+    if args.json:
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+    else:
+        print(format_table(results))
+    try:
+        append_results(run.path, results)
+    except OSError as exc:
+        print(f"warning: could not record results in {run.path}: {exc.strerror}", file=sys.stderr)
+    if args.export is not None:
+        for r in results:
+            target = args.export if len(results) == 1 else args.export / r.budget.label
+            ensure_writable_output(target, [WEIGHTS_FILE, ARCH_FILE], args.overwrite,
+                                   hint="pass --overwrite to replace it")
+            save_subnet(run.supernet.extract(r.arch).cpu(), target)
+        if not args.json:
+            print(f"exported {len(results)} subnet(s) to {args.export}")

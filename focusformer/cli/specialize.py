@@ -1,0 +1,56 @@
+"""``focusformer-specialize``: the best subnet for a budget from the trained sampler, in seconds."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from ..specialize import sampler_from_checkpoint, specialize
+from .budgeted import (
+    add_budget_arguments,
+    budgets_from_args,
+    check_export_target,
+    load_run,
+    open_checkpoint,
+    report,
+)
+from .common import positive_int, run_command
+
+PROG = "focusformer-specialize"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Ask the trained sampler for candidates within a budget, score them with inherited "
+                    "weights on the search-val split, and return (and optionally export) the best.",
+        epilog="Example: focusformer-specialize --checkpoint runs/fmnist --budgets 5M,10M,20M --export out/",
+    )
+    add_budget_arguments(parser)
+    parser.add_argument("--candidates", type=positive_int, default=8,
+                        help="candidates drawn from the sampler per budget (default: %(default)s)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_command(PROG, lambda: _specialize(args))
+
+
+def _specialize(args: argparse.Namespace) -> None:
+    budgets = budgets_from_args(args)
+    check_export_target(args)
+    payload, config = open_checkpoint(args, budgets)
+    sampler = sampler_from_checkpoint(payload, config, str(args.checkpoint))
+    run = load_run(args, payload, config)
+    results = []
+    for budget in budgets:
+        start = time.perf_counter()
+        found = specialize(sampler, budget, run.val_scorer.score, args.candidates, args.seed)
+        seconds = time.perf_counter() - start
+        results.append(run.result("sampler", budget, found.best, found.best_score, seconds, len(found.candidates)))
+    report(args, run, results)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,67 @@
+"""Score candidate subnets by top-1 with inherited weights: the one scoring path shared by
+the focus sampler's training, ``focusformer-specialize`` and ``focusformer-search``."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, Sequence
+
+import torch
+from torch.utils.data import Dataset, Subset
+
+from .evaluation import autocast, eval_loader
+from .space import Arch
+from .supernet import Supernet
+
+#: Image subsets up to this size are decoded once and kept in memory as one tensor.
+_CACHE_LIMIT_BYTES = 1 << 30
+
+
+class CandidateScorer:
+    """Top-1 (percent) of archs run through ``supernet`` on the first ``max_images`` of ``dataset``.
+
+    ``dataset`` is a held-out split (search-val, or test for final reports only). The split
+    is already a seeded random subset of its source, so its first images are a random sample.
+    """
+
+    def __init__(self, supernet: Supernet, dataset: Dataset, device: torch.device,
+                 batch_size: int = 256, max_images: int | None = None, amp: bool = True) -> None:
+        self.supernet, self.device, self.batch_size, self.amp = supernet, device, batch_size, amp
+        size = len(dataset) if max_images is None else min(max_images, len(dataset))
+        self.dataset = dataset if size == len(dataset) else Subset(dataset, range(size))
+        self.num_images = size
+        self._cached: tuple[torch.Tensor, torch.Tensor] | None = None
+        first_image, _ = dataset[0]
+        if first_image.numel() * first_image.element_size() * size <= _CACHE_LIMIT_BYTES:
+            images, labels = zip(*(self.dataset[i] for i in range(size)))
+            self._cached = torch.stack(images).to(device), torch.as_tensor(labels).to(device)
+
+    def _batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if self._cached is not None:
+            images, labels = self._cached
+            for start in range(0, self.num_images, self.batch_size):
+                yield images[start:start + self.batch_size], labels[start:start + self.batch_size]
+        else:
+            for images, labels in eval_loader(self.dataset, self.batch_size):
+                yield images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
+
+    @torch.no_grad()
+    def score(self, archs: Sequence[Arch]) -> list[float]:
+        correct = torch.zeros(len(archs), dtype=torch.long, device=self.device)
+        with _eval_mode(self.supernet):
+            for images, labels in self._batches():
+                for k, arch in enumerate(archs):
+                    with autocast(self.device, self.amp):
+                        logits = self.supernet(images, arch)
+                    correct[k] += (logits.argmax(-1) == labels).sum()
+        return (100.0 * correct.double() / self.num_images).tolist()
+
+
+@contextlib.contextmanager
+def _eval_mode(module: torch.nn.Module) -> Iterator[None]:
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)

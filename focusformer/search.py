@@ -1,0 +1,533 @@
+"""Architecture search under a MAC or parameter budget: AutoFormer's evolution and random search.
+
+Both searches look for the subnet with the best score (search-val top-1 with inherited
+weights) among the subnets of a space whose cost is within a :class:`~focusformer.budget.Budget`.
+They are the baseline the learned, budget-conditioned sampler is compared against, so they
+hold to a few guarantees:
+
+* **Every scored arch is a valid arch of the space and within budget** (cost ``<=`` budget,
+  counted exactly as :func:`~focusformer.macs.count_macs` / :func:`~focusformer.macs.count_params`).
+* **No arch is scored twice**: scores are cached by arch, and each call of the score
+  function gets only archs never scored before in this search.
+* **Every loop is bounded**: sampling within budget needs no rejection; making a child, and
+  filling a population or a batch with new archs, gives up after a fixed number of tries.
+* **Deterministic**: everything random comes from one local ``np.random.Generator`` seeded
+  with ``seed``; the same seed and score function give the same outcome and history.
+* **Resumable**: with ``state_path`` the full state (including the generator's state) is
+  written atomically after each generation / batch; calling again with the same settings
+  continues from it and gives exactly the outcome of an uninterrupted run. Settings that
+  differ from the file's raise :class:`~focusformer.errors.ConfigError`. A finished search
+  leaves its state file in place; calling again returns the recorded outcome without scoring.
+
+Sampling within budget (:func:`sample_within_budget`) makes the decisions depth, embed dim,
+then each layer's heads and MLP ratio, each uniformly among the choices that can still be
+completed within budget. The test uses exact lower bounds: the cost is additive
+(``stem_head[e] + sum_i attention[e, h_i] + mlp[e, r_i]``, see :class:`~focusformer.macs.CostTable`),
+so the cheapest completion of a partial arch is known exactly and some choice is always
+feasible at every decision once the first one was.
+
+Evolution (:func:`evolution_search`), as in AutoFormer:
+
+* initial population: ``population`` distinct archs from :func:`sample_within_budget`;
+* each generation, the top ``parents`` of the population are the parents; ``mutations``
+  children by mutation of a uniformly chosen parent and ``crossovers`` children by crossover
+  of two distinct uniformly chosen parents; the new children are scored in one call;
+* selection is elitist (mu + lambda): the next population is the top ``population`` archs
+  of the current population and the new children (ties keep the earlier arch), so the best
+  score never decreases and the population never shrinks;
+* **mutation**: with probability ``depth_mutation`` the depth is resampled uniformly (extra
+  layers get uniform heads and MLP ratio, surplus layers are dropped); with probability
+  ``layer_mutation`` the network-wide embed dim is resampled (AutoFormer's ``s_prob`` does
+  the same); then for each kept layer, heads and MLP ratio are each resampled with
+  probability ``layer_mutation``. Resampling is uniform over the space's choices;
+* **crossover**: the depth comes from one parent (chosen uniformly), the embed dim from
+  either; for each layer both parents have, heads and MLP ratio each come from either
+  parent (independently, uniformly); layers only the deeper parent has (the depth donor)
+  come from it. Parents of different depths thus give a well-formed child of the donor's depth;
+* **budget and novelty**: a child must be within budget and new (never scored, not already
+  made this generation). The operator is retried up to ``CHILD_TRIES`` times; if the last
+  try was over budget it is **repaired** — its decisions are replayed in order, each kept if
+  the arch can still be completed within budget and otherwise resampled uniformly among the
+  feasible choices (so the repair terminates and yields an in-budget arch close to the
+  child). If that still gives no new arch, the child **falls back** to up to
+  ``CHILD_TRIES`` draws of :func:`sample_within_budget`; if none is new (the in-budget
+  space is nearly exhausted) the generation has one child fewer.
+
+``history[g]`` is the best score after generation ``g``, ``history[0]`` being the initial
+population, so evolution's history has ``generations + 1`` entries. Random search's history
+has one entry per batch of ``batch_size`` candidates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from .budget import Budget, format_count
+from .errors import ConfigError
+from .fileio import atomic_write_text
+from .macs import CostTable
+from .space import Arch, SearchSpace
+
+ScoreFn = Callable[[Sequence[Arch]], list[float]]
+"""Search-val top-1 (percent) of each arch, higher is better."""
+
+#: Tries of a mutation or crossover for one child (then repair, then fallback draws as many).
+CHILD_TRIES = 10
+#: Consecutive draws of :func:`sample_within_budget` without a new arch after which the
+#: in-budget space counts as exhausted (initial population, random search).
+STALE_DRAWS = 200
+#: Version of the state file layout.
+STATE_VERSION = 1
+
+
+# -- configuration ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EvolutionConfig:
+    """AutoFormer's evolution settings (its defaults: population 50, 20 generations, top 10)."""
+
+    population: int = 50
+    generations: int = 20
+    parents: int = 10  # top-k kept as parents each generation
+    mutations: int = 25  # children by mutation per generation
+    crossovers: int = 25  # children by crossover per generation
+    depth_mutation: float = 0.2  # probability to resample the depth
+    #: Probability to resample each layer's heads and (independently) its MLP ratio,
+    #: and to resample the network-wide embed dim.
+    layer_mutation: float = 0.4
+
+    def __post_init__(self) -> None:
+        for name in ("population", "generations", "parents", "mutations", "crossovers"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise ConfigError(f"evolution.{name}: must be an integer, got {value!r}")
+            object.__setattr__(self, name, int(value))
+        for name in ("population", "generations", "parents"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"evolution.{name}: must be at least 1, got {getattr(self, name)}")
+        for name in ("mutations", "crossovers"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"evolution.{name}: must be 0 or more, got {getattr(self, name)}")
+        if self.mutations + self.crossovers < 1:
+            raise ConfigError("evolution.mutations + evolution.crossovers: must be at least 1")
+        if self.parents > self.population:
+            raise ConfigError(
+                f"evolution.parents: must be at most population ({self.population}), got {self.parents}"
+            )
+        for name in ("depth_mutation", "layer_mutation"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise ConfigError(f"evolution.{name}: must be a number, got {value!r}")
+            if not 0.0 <= value <= 1.0:  # also rejects NaN
+                raise ConfigError(f"evolution.{name}: must be between 0 and 1, got {value}")
+            object.__setattr__(self, name, float(value))
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    best: Arch
+    best_score: float
+    scored: int  # number of distinct archs scored
+    history: list[float]  # best score after each generation (evolution) or each batch (random)
+
+
+# -- exact costs and feasibility ----------------------------------------------------------------
+class _Costs:
+    """Exact additive cost (MACs or params) of archs of a space, and feasibility of partial archs."""
+
+    def __init__(self, space: SearchSpace, kind: str) -> None:
+        table = CostTable.macs(space) if kind == "macs" else CostTable.params(space)
+        self.space = space
+        self.stem = [int(x) for x in table.stem_head]
+        self.attention = [[int(x) for x in row] for row in table.attention]
+        self.mlp = [[int(x) for x in row] for row in table.mlp]
+        self.mlp_min = [min(row) for row in self.mlp]
+        self.layer_min = [min(a) + min(m) for a, m in zip(self.attention, self.mlp)]
+        layer_max = [max(a) + max(m) for a, m in zip(self.attention, self.mlp)]
+        embeds = range(len(space.embed_dim))
+        self.min_cost = min(self.stem[e] + d * self.layer_min[e] for e in embeds for d in space.depth)
+        self.max_cost = max(self.stem[e] + d * layer_max[e] for e in embeds for d in space.depth)
+        self.embed_index = {v: i for i, v in enumerate(space.embed_dim)}
+        self.heads_index = {v: i for i, v in enumerate(space.num_heads)}
+        self.ratio_index = {v: i for i, v in enumerate(space.mlp_ratio)}
+
+    def cost(self, arch: Arch) -> int:
+        e = self.embed_index[arch.embed_dim]
+        att, mlp = self.attention[e], self.mlp[e]
+        return self.stem[e] + sum(
+            att[self.heads_index[h]] + mlp[self.ratio_index[r]] for h, r in zip(arch.num_heads, arch.mlp_ratio)
+        )
+
+    def walk(self, limit: float, rng: np.random.Generator, preferred: Arch | None = None) -> Arch:
+        """An arch within ``limit``, decided in order (depth, embed, then heads and ratio per layer).
+
+        At each decision the feasible choices are those with a completion within ``limit``
+        (exact lower bounds). ``preferred``'s value is kept when feasible; otherwise the choice
+        is uniform among the feasible ones. Needs ``limit >= self.min_cost``.
+        """
+        space = self.space
+        stem, layer_min, mlp_min = self.stem, self.layer_min, self.mlp_min
+
+        def pick(feasible: list[int], choices: tuple, wanted: Any) -> int:
+            if wanted is not None:
+                for i in feasible:
+                    if choices[i] == wanted:
+                        return i
+            return feasible[int(rng.integers(len(feasible)))]
+
+        embeds = range(len(space.embed_dim))
+        depth_ok = [k for k, d in enumerate(space.depth)
+                    if min(stem[e] + d * layer_min[e] for e in embeds) <= limit]
+        depth = space.depth[pick(depth_ok, space.depth, preferred and preferred.depth)]
+        embed_ok = [e for e in embeds if stem[e] + depth * layer_min[e] <= limit]
+        e = pick(embed_ok, space.embed_dim, preferred and preferred.embed_dim)
+        att, mlp = self.attention[e], self.mlp[e]
+        committed = stem[e]
+        heads: list[int] = []
+        ratios: list[float] = []
+        for layer in range(depth):
+            rest = (depth - layer - 1) * layer_min[e]
+            has_layer = preferred is not None and layer < preferred.depth
+            heads_ok = [h for h in range(len(att)) if committed + att[h] + mlp_min[e] + rest <= limit]
+            h = pick(heads_ok, space.num_heads, preferred.num_heads[layer] if has_layer else None)
+            ratio_ok = [r for r in range(len(mlp)) if committed + att[h] + mlp[r] + rest <= limit]
+            r = pick(ratio_ok, space.mlp_ratio, preferred.mlp_ratio[layer] if has_layer else None)
+            committed += att[h] + mlp[r]
+            heads.append(space.num_heads[h])
+            ratios.append(space.mlp_ratio[r])
+        return Arch(space.embed_dim[e], depth, tuple(heads), tuple(ratios))
+
+
+@functools.lru_cache(maxsize=32)
+def _costs(space: SearchSpace, kind: str) -> _Costs:
+    return _Costs(space, kind)
+
+
+def _checked_costs(space: SearchSpace, budget: Budget) -> _Costs:
+    """The cost tables for ``budget``'s kind; ConfigError if no subnet of ``space`` fits it."""
+    if budget.kind not in ("macs", "params"):
+        raise ConfigError(f"budget kind {budget.kind!r}: must be 'macs' or 'params'")
+    value = budget.value
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value):
+        raise ConfigError(f"budget {value!r}: must be a finite number")
+    costs = _costs(space, budget.kind)
+    if value < costs.min_cost:
+        unit = "MACs" if budget.kind == "macs" else "params"
+        raise ConfigError(
+            f"budget {format_count(value)} {unit} is below the smallest subnet of space {space.name!r}; "
+            f"valid budgets: {format_count(costs.min_cost)} (smallest subnet, {costs.min_cost} {unit}) "
+            f"to {format_count(costs.max_cost)} (largest, {costs.max_cost} {unit}) or more"
+        )
+    return costs
+
+
+def within_budget(arch: Arch, space: SearchSpace, budget: Budget) -> bool:
+    """Whether ``arch`` (which must be an arch of ``space``, else ConfigError) costs at most ``budget``."""
+    space.validate(arch)
+    if budget.kind not in ("macs", "params"):
+        raise ConfigError(f"budget kind {budget.kind!r}: must be 'macs' or 'params'")
+    return _costs(space, budget.kind).cost(arch) <= budget.value
+
+
+def sample_within_budget(space: SearchSpace, budget: Budget, rng: np.random.Generator) -> Arch:
+    """A random arch of ``space`` within ``budget``, with no rejection loop.
+
+    Decisions are made in order (depth, embed dim, then per layer heads and MLP ratio), each
+    uniformly among the choices that can still be completed within budget. Not uniform over
+    archs: cheap choices are feasible more often. ConfigError, naming the valid range, if the
+    budget is below the smallest subnet. A budget above the largest subnet allows every arch.
+    """
+    return _checked_costs(space, budget).walk(budget.value, rng)
+
+
+# -- mutation and crossover ---------------------------------------------------------------------
+def _choice(rng: np.random.Generator, choices: tuple) -> Any:
+    return choices[int(rng.integers(len(choices)))]
+
+
+def _mutate(parent: Arch, space: SearchSpace, config: EvolutionConfig, rng: np.random.Generator) -> Arch:
+    """AutoFormer's mutation (no budget check); see the module docstring."""
+    depth = parent.depth
+    if rng.random() < config.depth_mutation:
+        depth = _choice(rng, space.depth)
+    embed = parent.embed_dim
+    if rng.random() < config.layer_mutation:
+        embed = _choice(rng, space.embed_dim)
+    heads, ratios = [], []
+    for layer in range(depth):
+        if layer < parent.depth:
+            h, r = parent.num_heads[layer], parent.mlp_ratio[layer]
+            if rng.random() < config.layer_mutation:
+                h = _choice(rng, space.num_heads)
+            if rng.random() < config.layer_mutation:
+                r = _choice(rng, space.mlp_ratio)
+        else:  # a new layer
+            h, r = _choice(rng, space.num_heads), _choice(rng, space.mlp_ratio)
+        heads.append(h)
+        ratios.append(r)
+    return Arch(embed, depth, tuple(heads), tuple(ratios))
+
+
+def _crossover(a: Arch, b: Arch, rng: np.random.Generator) -> Arch:
+    """Uniform crossover (no budget check): depth from one parent, each other gene from either."""
+    if rng.random() < 0.5:
+        a, b = b, a  # ``a`` donates the depth and the layers ``b`` lacks
+    embed = a.embed_dim if rng.random() < 0.5 else b.embed_dim
+    heads, ratios = [], []
+    for layer in range(a.depth):
+        if layer < b.depth:
+            heads.append(a.num_heads[layer] if rng.random() < 0.5 else b.num_heads[layer])
+            ratios.append(a.mlp_ratio[layer] if rng.random() < 0.5 else b.mlp_ratio[layer])
+        else:
+            heads.append(a.num_heads[layer])
+            ratios.append(a.mlp_ratio[layer])
+    return Arch(embed, a.depth, tuple(heads), tuple(ratios))
+
+
+def _make_child(operator: str, parents: Sequence[Arch], seen: set[Arch], space: SearchSpace,
+                costs: _Costs, limit: float, config: EvolutionConfig, rng: np.random.Generator) -> Arch | None:
+    """One new (not in ``seen``) child within ``limit``, or None; see the module docstring."""
+    over_budget = None
+    for _ in range(CHILD_TRIES):
+        if operator == "mutation" or len(parents) < 2:
+            child = _mutate(parents[int(rng.integers(len(parents)))], space, config, rng)
+        else:
+            i, j = rng.choice(len(parents), size=2, replace=False)
+            child = _crossover(parents[int(i)], parents[int(j)], rng)
+        if costs.cost(child) > limit:
+            over_budget = child
+        elif child not in seen:
+            return child
+        else:
+            over_budget = None  # the last try was in budget; nothing to repair
+    if over_budget is not None:
+        child = costs.walk(limit, rng, preferred=over_budget)
+        if child not in seen:
+            return child
+    for _ in range(CHILD_TRIES):
+        child = costs.walk(limit, rng)
+        if child not in seen:
+            return child
+    return None
+
+
+def _new_children(parents: Sequence[Arch], seen: set[Arch], space: SearchSpace, costs: _Costs,
+                  limit: float, config: EvolutionConfig, rng: np.random.Generator) -> list[Arch]:
+    """Up to ``mutations + crossovers`` distinct new in-budget children of ``parents``."""
+    seen = set(seen)
+    children = []
+    for operator in ("mutation",) * config.mutations + ("crossover",) * config.crossovers:
+        child = _make_child(operator, parents, seen, space, costs, limit, config, rng)
+        if child is not None:
+            children.append(child)
+            seen.add(child)
+    return children
+
+
+def _draw_new(count: int, seen: set[Arch], costs: _Costs, limit: float, rng: np.random.Generator) -> list[Arch]:
+    """Up to ``count`` distinct archs not in ``seen``; stops after STALE_DRAWS draws in a row bring nothing new."""
+    seen = set(seen)
+    drawn: list[Arch] = []
+    stale = 0
+    while len(drawn) < count and stale < STALE_DRAWS:
+        arch = costs.walk(limit, rng)
+        if arch in seen:
+            stale += 1
+        else:
+            seen.add(arch)
+            drawn.append(arch)
+            stale = 0
+    return drawn
+
+
+# -- scoring and state --------------------------------------------------------------------------
+def _score_new(score: ScoreFn, archs: list[Arch], cache: dict[Arch, float]) -> None:
+    if not archs:
+        return
+    scores = list(score(list(archs)))
+    if len(scores) != len(archs):
+        raise ValueError(f"score function returned {len(scores)} scores for {len(archs)} archs")
+    for arch, value in zip(archs, scores):
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError(f"score function returned {value} for {arch}")
+        cache[arch] = value
+
+
+def _best(cache: dict[Arch, float]) -> tuple[Arch, float]:
+    """The best-scoring arch; ties go to the one scored first."""
+    best = max(cache, key=cache.__getitem__)  # max returns the first maximal item
+    return best, cache[best]
+
+
+def _rng_from_state(state: Any) -> np.random.Generator:
+    rng = np.random.default_rng(0)
+    rng.bit_generator.state = state
+    return rng
+
+
+def _settings(search: str, space: SearchSpace, budget: Budget, seed: int, **extra: Any) -> dict[str, Any]:
+    settings = {"search": search, "seed": int(seed), "budget": {"value": float(budget.value), "kind": budget.kind},
+                "space": space.to_dict(), **extra}
+    return json.loads(json.dumps(settings))  # as it reads back from the file
+
+
+def _load_state(path: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
+    """The saved state at ``path`` (None if there is none); ConfigError if unreadable or for other settings."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read search state ({exc.strerror})") from None
+    try:
+        state = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: search state is not valid JSON ({exc})") from None
+    if not isinstance(state, dict) or state.get("version") != STATE_VERSION or "settings" not in state:
+        raise ConfigError(f"{path}: not a focusformer search state (version {STATE_VERSION})")
+    saved = state["settings"]
+    if saved != settings:
+        keys = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k)) \
+            if isinstance(saved, dict) else ["settings"]
+        raise ConfigError(
+            f"{path}: search state was written with other settings (differs in: {', '.join(keys)}); "
+            "use another state path or delete it to start afresh"
+        )
+    return state
+
+
+def _read_scored(state: dict[str, Any], space: SearchSpace, path: Path) -> dict[Arch, float]:
+    try:
+        return {space.arch_from_dict(a, "state.scored"): float(s) for a, s in state["scored"]}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: corrupt search state ({exc})") from None
+
+
+def _write_state(path: Path, settings: dict[str, Any], cache: dict[Arch, float],
+                 rng: np.random.Generator, history: list[float], **fields: Any) -> None:
+    state = {
+        "version": STATE_VERSION,
+        "settings": settings,
+        **fields,
+        "history": history,
+        "rng": rng.bit_generator.state,
+        "scored": [[arch.to_dict(), score] for arch, score in cache.items()],
+    }
+    atomic_write_text(path, json.dumps(state) + "\n")
+
+
+def _outcome(cache: dict[Arch, float], history: list[float]) -> SearchOutcome:
+    best, best_score = _best(cache)
+    return SearchOutcome(best=best, best_score=best_score, scored=len(cache), history=list(history))
+
+
+# -- the searches -------------------------------------------------------------------------------
+def evolution_search(space: SearchSpace, budget: Budget, score: ScoreFn, config: EvolutionConfig, seed: int,
+                     state_path: Path | None = None, progress: bool = False) -> SearchOutcome:
+    """AutoFormer's evolution search within ``budget``; see the module docstring for the details."""
+    costs = _checked_costs(space, budget)
+    limit = budget.value
+    settings = _settings("evolution", space, budget, seed, config=dataclasses.asdict(config))
+    state_path = Path(state_path) if state_path is not None else None
+    state = _load_state(state_path, settings) if state_path is not None else None
+
+    if state is not None:
+        cache = _read_scored(state, space, state_path)
+        try:
+            population = [space.arch_from_dict(a, "state.population") for a in state["population"]]
+            generation, history = int(state["generation"]), [float(h) for h in state["history"]]
+            rng = _rng_from_state(state["rng"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"{state_path}: corrupt search state ({exc})") from None
+        if any(arch not in cache for arch in population):
+            raise ConfigError(f"{state_path}: corrupt search state (population arch without a score)")
+    else:
+        rng = np.random.default_rng(seed)
+        cache: dict[Arch, float] = {}
+        population = _draw_new(config.population, set(), costs, limit, rng)
+        _score_new(score, population, cache)
+        population.sort(key=lambda a: -cache[a])  # stable: ties keep the draw order
+        generation, history = 0, [cache[population[0]]]
+        if state_path is not None:
+            _write_state(state_path, settings, cache, rng, history, generation=0,
+                         population=[a.to_dict() for a in population])
+
+    bar = tqdm(total=config.generations, initial=generation, desc="evolution", unit="gen",
+               disable=not progress, dynamic_ncols=True)
+    bar.set_postfix_str(f"best={history[-1]:.2f}")
+    try:
+        while generation < config.generations:
+            parents = population[: config.parents]
+            children = _new_children(parents, set(cache), space, costs, limit, config, rng)
+            _score_new(score, children, cache)
+            pool = population + children
+            pool.sort(key=lambda a: -cache[a])  # stable: ties keep the earlier arch
+            population = pool[: config.population]
+            generation += 1
+            history.append(max(history[-1], cache[population[0]]))
+            if state_path is not None:
+                _write_state(state_path, settings, cache, rng, history, generation=generation,
+                             population=[a.to_dict() for a in population])
+            bar.update(1)
+            bar.set_postfix_str(f"best={history[-1]:.2f}")
+    finally:
+        bar.close()
+    return _outcome(cache, history)
+
+
+def random_search(space: SearchSpace, budget: Budget, score: ScoreFn, num_candidates: int, seed: int,
+                  state_path: Path | None = None, progress: bool = False, batch_size: int = 50) -> SearchOutcome:
+    """Score ``num_candidates`` distinct archs from :func:`sample_within_budget`, ``batch_size`` per call.
+
+    If the space has fewer distinct in-budget archs than asked, the search stops once
+    ``STALE_DRAWS`` draws in a row bring no new arch (so it may score fewer).
+    """
+    for name, value in (("num_candidates", num_candidates), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ConfigError(f"random search {name}: must be a positive integer, got {value!r}")
+    num_candidates, batch_size = int(num_candidates), int(batch_size)
+    costs = _checked_costs(space, budget)
+    settings = _settings("random", space, budget, seed, num_candidates=num_candidates, batch_size=batch_size)
+    state_path = Path(state_path) if state_path is not None else None
+    state = _load_state(state_path, settings) if state_path is not None else None
+
+    if state is not None:
+        cache = _read_scored(state, space, state_path)
+        try:
+            history, finished = [float(h) for h in state["history"]], bool(state["finished"])
+            rng = _rng_from_state(state["rng"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"{state_path}: corrupt search state ({exc})") from None
+    else:
+        rng, cache, history, finished = np.random.default_rng(seed), {}, [], False
+
+    bar = tqdm(total=num_candidates, initial=len(cache), desc="random search", unit="arch",
+               disable=not progress, dynamic_ncols=True)
+    if history:
+        bar.set_postfix_str(f"best={history[-1]:.2f}")
+    try:
+        while not finished:
+            wanted = min(batch_size, num_candidates - len(cache))
+            batch = _draw_new(wanted, set(cache), costs, budget.value, rng)
+            _score_new(score, batch, cache)
+            if batch:
+                history.append(_best(cache)[1])
+            finished = len(batch) < wanted or len(cache) >= num_candidates
+            if state_path is not None:
+                _write_state(state_path, settings, cache, rng, history, finished=finished)
+            bar.update(len(batch))
+            if history:
+                bar.set_postfix_str(f"best={history[-1]:.2f}")
+    finally:
+        bar.close()
+    return _outcome(cache, history)

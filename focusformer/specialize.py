@@ -1,0 +1,66 @@
+"""Specialization: ask the trained sampler for a few candidates for a budget, keep the best.
+
+Instead of a full evolutionary search, the sampler (trained with the supernet) proposes
+``num_candidates`` archs within the budget: its most likely arch plus samples. They are
+scored with inherited weights on the search-val split and the best one is returned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import torch
+
+from .budget import Budget
+from .config import Config
+from .errors import CheckpointError
+from .sampler import ArchSampler
+from .space import Arch
+
+ScoreFn = Callable[[Sequence[Arch]], list[float]]
+
+
+@dataclass(frozen=True)
+class Specialized:
+    best: Arch
+    best_score: float
+    candidates: tuple[Arch, ...]
+    scores: tuple[float, ...]
+
+
+def sampler_from_checkpoint(payload: dict[str, Any], config: Config, run: str) -> ArchSampler:
+    """The trained sampler of a focus run, or a CheckpointError saying why there is none."""
+    if config.train.sampler != "focus":
+        raise CheckpointError(
+            f"{run}: trained with --sampler {config.train.sampler}, so it has no learned sampler; "
+            "use focusformer-search, or train with --sampler focus"
+        )
+    state = payload.get("strategy", {})
+    if not state.get("policy_updates"):
+        raise CheckpointError(
+            f"{run}: its sampler was never updated (the run stopped during the uniform warm-up); "
+            "train longer or use focusformer-search"
+        )
+    sampler = ArchSampler(config.space, config.focus.hidden_dim, config.focus.band)
+    try:
+        sampler.load_state_dict(state["sampler"])
+    except (KeyError, RuntimeError) as exc:
+        raise CheckpointError(f"{run}: its sampler state does not match its config ({exc})") from None
+    return sampler.eval()
+
+
+@torch.no_grad()
+def specialize(sampler: ArchSampler, budget: Budget, score: ScoreFn, num_candidates: int, seed: int) -> Specialized:
+    """Score the sampler's greedy arch plus samples for ``budget``; return the best (ties: first)."""
+    sampler.check_budget(budget.value, budget.kind)
+    generator = torch.Generator().manual_seed(seed)
+    budgets = torch.full((1,), budget.value, dtype=torch.float64)
+    codes = [sampler.sample(budgets, greedy=True, kind=budget.kind).codes[0]]
+    if num_candidates > 1:
+        many = sampler.sample(budgets.repeat(num_candidates - 1), generator=generator, kind=budget.kind)
+        codes.extend(many.codes)
+    candidates = tuple(dict.fromkeys(sampler.space.decode(code.numpy()) for code in codes))  # dedupe, keep order
+    scores = tuple(score(candidates))
+    best = max(range(len(candidates)), key=lambda i: scores[i])
+    return Specialized(candidates[best], scores[best], candidates, scores)
