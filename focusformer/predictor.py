@@ -107,7 +107,7 @@ def fit_predictor(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-    return float(loss)
+    return loss.item()
 
 
 @torch.no_grad()

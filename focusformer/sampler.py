@@ -15,7 +15,7 @@ back to every feasible choice.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -202,3 +202,29 @@ class ArchSampler(nn.Module):
                 committed = committed + torch.where(active, layer_cost, 0.0)
         macs = self.bounds["macs"].of_codes(codes) if kind != "macs" else committed
         return SamplerOutput(codes=codes, log_prob=log_prob, entropy=entropy, macs=macs)
+
+
+def reinforce_step(
+    sampler: ArchSampler,
+    optimizer: torch.optim.Optimizer,
+    reward: Callable[[torch.Tensor], torch.Tensor],
+    budgets: torch.Tensor,
+    group: int,
+    entropy_weight: float,
+    generator: torch.Generator | None = None,
+) -> float:
+    """One policy-gradient step: ``group`` samples per budget, each group's mean reward as its baseline.
+
+    ``reward`` maps encodings ``(n, L)`` to scores ``(n,)``; advantages are normalised within each
+    group, so only the order of rewards for the same budget matters. Returns the mean reward.
+    """
+    sampler.train()
+    out = sampler.sample(budgets.repeat_interleave(group), generator=generator)
+    with torch.no_grad():
+        rewards = reward(out.codes).view(-1, group).float()
+        advantage = (rewards - rewards.mean(1, keepdim=True)) / (rewards.std(1, keepdim=True) + 1e-6)
+    loss = -(advantage.flatten() * out.log_prob).mean() - entropy_weight * out.entropy.mean()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return float(rewards.mean())

@@ -45,13 +45,14 @@ Evolution (:func:`evolution_search`), as in AutoFormer:
   parent (independently, uniformly); layers only the deeper parent has (the depth donor)
   come from it. Parents of different depths thus give a well-formed child of the donor's depth;
 * **budget and novelty**: a child must be within budget and new (never scored, not already
-  made this generation). The operator is retried up to ``CHILD_TRIES`` times; if the last
-  try was over budget it is **repaired** — its decisions are replayed in order, each kept if
+  made this generation). The operator is retried up to ``CHILD_TRIES`` times; then the last
+  over-budget try, if any, is **repaired** — its decisions are replayed in order, each kept if
   the arch can still be completed within budget and otherwise resampled uniformly among the
   feasible choices (so the repair terminates and yields an in-budget arch close to the
   child). If that still gives no new arch, the child **falls back** to up to
   ``CHILD_TRIES`` draws of :func:`sample_within_budget`; if none is new (the in-budget
-  space is nearly exhausted) the generation has one child fewer.
+  space is nearly exhausted) the generation has one child fewer. With a single parent,
+  crossover children are made by mutation.
 
 ``history[g]`` is the best score after generation ``g``, ``history[0]`` being the initial
 population, so evolution's history has ``generations + 1`` entries. Random search's history
@@ -307,8 +308,6 @@ def _make_child(operator: str, parents: Sequence[Arch], seen: set[Arch], space: 
             over_budget = child
         elif child not in seen:
             return child
-        else:
-            over_budget = None  # the last try was in budget; nothing to repair
     if over_budget is not None:
         child = costs.walk(limit, rng, preferred=over_budget)
         if child not in seen:
@@ -423,6 +422,7 @@ def _write_state(path: Path, settings: dict[str, Any], cache: dict[Arch, float],
         "rng": rng.bit_generator.state,
         "scored": [[arch.to_dict(), score] for arch, score in cache.items()],
     }
+    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(state) + "\n")
 
 

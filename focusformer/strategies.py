@@ -7,6 +7,7 @@ in the checkpoint so a resumed run continues the exact same sequence of subnets.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Protocol, Sequence
 
@@ -15,7 +16,7 @@ import torch
 
 from .config import Config, FocusConfig
 from .predictor import AccuracyPredictor, Measurements, fit_predictor, kendall_tau
-from .sampler import ArchSampler
+from .sampler import ArchSampler, reinforce_step
 from .space import Arch, SearchSpace
 
 #: Scores archs by search-val top-1 (percent) with the supernet's current weights.
@@ -166,18 +167,13 @@ class FocusStrategy:
             self.tallies.rewarded += n_sampler
 
     def _policy_step(self) -> None:
-        cfg = self.config
-        budgets = self.draw_budgets(cfg.policy_budgets).repeat_interleave(cfg.policy_group)
-        self.sampler.train()
-        out = self.sampler.sample(budgets, generator=self.generator)
-        with torch.no_grad():
+        def predicted(codes: torch.Tensor) -> torch.Tensor:
             self.predictor.eval()
-            rewards = self.predictor(out.codes).view(cfg.policy_budgets, cfg.policy_group)
-            advantage = (rewards - rewards.mean(1, keepdim=True)) / (rewards.std(1, keepdim=True) + 1e-6)
-        loss = -(advantage.flatten() * out.log_prob).mean() - cfg.entropy_weight * out.entropy.mean()
-        self.sampler_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.sampler_optimizer.step()
+            return self.predictor(codes)
+
+        cfg = self.config
+        reinforce_step(self.sampler, self.sampler_optimizer, predicted, self.draw_budgets(cfg.policy_budgets),
+                       cfg.policy_group, cfg.entropy_weight, self.generator)
 
     # -- reporting and state --------------------------------------------------------------------
     def status(self) -> str:
@@ -211,6 +207,9 @@ class FocusStrategy:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        # Optimizer.load_state_dict keeps references to the given tensors: copy them, so this
+        # strategy never shares its Adam moments with the one the state came from.
+        state = copy.deepcopy(state)
         self.sampler.load_state_dict(state["sampler"])
         self.sampler_optimizer.load_state_dict(state["sampler_optimizer"])
         self.predictor.load_state_dict(state["predictor"])

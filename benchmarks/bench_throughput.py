@@ -1,0 +1,260 @@
+"""Benchmark: training throughput of a subnet run through the supernet vs its exported dense model.
+
+What is measured: training images per second (forward, cross-entropy on random labels,
+backward, AdamW step) of
+
+* the supernet running a subnet, ``supernet(x, arch)``, with an optimizer over ALL the
+  supernet's parameters (the real one-shot training situation), and
+* the same subnet exported as a dense model, ``supernet.extract(arch)``, in train mode,
+  with an optimizer over its own parameters,
+
+for the largest, the middle (the middle choice in every dimension, via ``space.decode``)
+and the smallest subnet of each space in ``--spaces`` (default: fashion-mnist and
+cifar100). Both optimizers are timm's ``create_optimizer_v2(model, opt='adamw',
+lr=5e-4, weight_decay=0.05)``. Inputs are random tensors of the space's shape, built once.
+
+The two are interleaved in one process: after ``--warmup`` untimed steps of each, every
+one of ``--repeats`` rounds times ``--steps`` steps of the supernet and ``--steps`` steps
+of the dense model (the order alternates between rounds, so neither always runs first).
+Reported: the median images/s of each, the ratio of the medians (supernet / dense), and
+the median of the per-round ratios. Target: supernet / dense >= 0.9. On CUDA the device is
+synchronized before each clock read. Nothing is asserted; this only prints.
+
+Full run (defaults: 2 warm-up steps, 7 rounds of 2 steps per model and subnet; batch 256 for
+fashion-mnist, 64 for cifar100; about 4 to 5 minutes on 2 CPU cores shared with a training run,
+less on an idle machine)::
+
+    .venv/bin/python benchmarks/bench_throughput.py --json bench_throughput.json
+
+Smoke run (about a minute: 1 warm-up step, 2 rounds of 1 step, half the batch size)::
+
+    .venv/bin/python benchmarks/bench_throughput.py --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from importlib import metadata
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from timm.layers import use_fused_attn
+from timm.optim import create_optimizer_v2
+
+from focusformer.config import load_config, shipped_configs
+from focusformer.macs import count_macs
+from focusformer.space import INACTIVE, Arch, SearchSpace
+from focusformer.supernet import Supernet
+
+#: Default batch size per space (others: 64).
+DEFAULT_BATCH = {"fashion-mnist": 256, "cifar100": 64}
+DEFAULT_SPACES = ["fashion-mnist", "cifar100"]
+FULL = {"warmup": 2, "steps": 2, "repeats": 7}
+QUICK = {"warmup": 1, "steps": 1, "repeats": 2}
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+def machine_header(device: torch.device) -> list[str]:
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    if device.type == "cuda":
+        where = f"device: cuda ({torch.cuda.get_device_name(device)})"
+    else:
+        where = f"device: cpu ({platform.processor() or platform.machine()})"
+    return [
+        f"CPUs: {os.cpu_count()} (usable {usable}), torch threads: {torch.get_num_threads()}, "
+        f"load average at start: {load}",
+        f"python {platform.python_version()}, torch {torch.__version__}, timm {_version('timm')}, "
+        f"numpy {np.__version__}",
+        where,
+        f"timm fused attention (dense model): {use_fused_attn()}; supernet: F.scaled_dot_product_attention",
+    ]
+
+
+def middle_arch(space: SearchSpace) -> Arch:
+    """The middle choice in every dimension (index ``len // 2`` of each choice list)."""
+    depth_idx = len(space.depth) // 2
+    depth = space.depth[depth_idx]
+    code = np.full(space.encoding_length, INACTIVE, dtype=np.int64)
+    code[0], code[1] = depth_idx, len(space.embed_dim) // 2
+    code[2 : 2 + 2 * depth : 2] = len(space.num_heads) // 2
+    code[3 : 3 + 2 * depth : 2] = len(space.mlp_ratio) // 2
+    return space.decode(code)
+
+
+def short(arch: Arch) -> str:
+    heads = sorted(set(arch.num_heads))
+    ratios = sorted(set(arch.mlp_ratio))
+    fmt = lambda v: ",".join(f"{x:g}" for x in v)
+    return f"e{arch.embed_dim} d{arch.depth} h{fmt(heads)} r{fmt(ratios)}"
+
+
+def make_step(forward, optimizer, x: torch.Tensor, y: torch.Tensor, amp: bool):
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
+            loss = F.cross_entropy(forward(x), y)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def time_steps(step, n: int, device: torch.device) -> float:
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    for _ in range(n):
+        step()
+    sync()
+    return time.perf_counter() - start
+
+
+def bench_arch(supernet, super_opt, space, label, arch, args, device) -> dict:
+    batch = args.batch_size or DEFAULT_BATCH.get(space.name, 64)
+    if args.quick and not args.batch_size:
+        batch = max(1, batch // 2)
+    gen = torch.Generator().manual_seed(args.seed)
+    x = torch.randn(batch, space.in_chans, space.image_size, space.image_size, generator=gen).to(device)
+    y = torch.randint(0, space.num_classes, (batch,), generator=gen).to(device)
+
+    dense = supernet.extract(arch)  # train mode, like the supernet
+    dense_opt = create_optimizer_v2(dense, opt="adamw", lr=args.lr, weight_decay=args.weight_decay)
+    steps = {
+        "supernet": make_step(lambda images: supernet(images, arch), super_opt, x, y, args.amp),
+        "dense": make_step(dense, dense_opt, x, y, args.amp),
+    }
+    for name in ("supernet", "dense"):
+        time_steps(steps[name], args.warmup, device)
+
+    times = {"supernet": [], "dense": []}
+    for r in range(args.repeats):
+        order = ("supernet", "dense") if r % 2 == 0 else ("dense", "supernet")
+        for name in order:
+            times[name].append(time_steps(steps[name], args.steps, device))
+
+    ips = {k: [args.steps * batch / t for t in v] for k, v in times.items()}
+    med = {k: statistics.median(v) for k, v in ips.items()}
+    paired = [s / d for s, d in zip(ips["supernet"], ips["dense"])]
+    del dense, dense_opt, steps
+    return {
+        "space": space.name,
+        "subnet": label,
+        "arch": arch.to_dict(),
+        "arch_short": short(arch),
+        "macs_per_image": count_macs(arch, space),
+        "batch_size": batch,
+        "supernet_images_per_s": med["supernet"],
+        "dense_images_per_s": med["dense"],
+        "ratio_of_medians": med["supernet"] / med["dense"],
+        "median_paired_ratio": statistics.median(paired),
+        "supernet_images_per_s_all": ips["supernet"],
+        "dense_images_per_s_all": ips["dense"],
+    }
+
+
+def format_table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda r: "  ".join(str(c).rjust(w) if i > 2 else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def main(argv: list[str] | None = None) -> None:
+    shipped = shipped_configs()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--spaces", nargs="+", default=DEFAULT_SPACES, choices=shipped, metavar="NAME",
+                        help=f"shipped spaces (default: {' '.join(DEFAULT_SPACES)}; choices: {', '.join(shipped)})")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="batch size for every space (default: 256 for fashion-mnist, 64 for others)")
+    parser.add_argument("--warmup", type=int, default=None,
+                        help=f"untimed steps of each model per subnet first (default {FULL['warmup']})")
+    parser.add_argument("--steps", type=int, default=None, help=f"steps per timed block (default {FULL['steps']})")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help=f"interleaved timed rounds (default {FULL['repeats']})")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"smoke version (~1 min on 2 CPU cores): warmup/steps/repeats "
+                             f"{QUICK['warmup']}/{QUICK['steps']}/{QUICK['repeats']} unless given, half batch size "
+                             f"unless --batch-size is given")
+    parser.add_argument("--device", default="auto", help="auto (cuda if available, else cpu), cpu, cuda, cuda:N")
+    parser.add_argument("--amp", action="store_true", help="bf16 autocast (as training does on CUDA)")
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--weight-decay", type=float, default=0.05)
+    parser.add_argument("--drop-path", type=float, default=0.0, help="supernet drop-path rate (the export inherits it)")
+    parser.add_argument("--torch-threads", type=int, default=None, metavar="N",
+                        help="call torch.set_num_threads(N) first (default: leave torch's default)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", metavar="PATH", help="also save the results as JSON")
+    args = parser.parse_args(argv)
+    for key, value in (QUICK if args.quick else FULL).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.warmup < 0 or args.steps < 1 or args.repeats < 1 or (args.batch_size is not None and args.batch_size < 1):
+        parser.error("--warmup must be >= 0; --steps, --repeats and --batch-size >= 1")
+    if args.torch_threads is not None:
+        torch.set_num_threads(args.torch_threads)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else torch.device(args.device)
+
+    header = machine_header(device)
+    print("bench_throughput: training images/s, supernet(x, arch) vs supernet.extract(arch)")
+    print("\n".join(header))
+    print(f"optimizer: timm create_optimizer_v2(opt='adamw', lr={args.lr:g}, weight_decay={args.weight_decay:g}); "
+          f"supernet optimizer holds all supernet params; amp: {args.amp}; drop_path: {args.drop_path:g}")
+    print(f"warmup {args.warmup}, {args.repeats} rounds x {args.steps} steps each"
+          f"{' (--quick)' if args.quick else ''}")
+    print(f"command: {' '.join([os.path.basename(sys.executable), *sys.argv])}")
+    print()
+
+    torch.manual_seed(args.seed)
+    start = time.perf_counter()
+    results = []
+    for name in args.spaces:
+        space = load_config(name).space
+        supernet = Supernet(space, drop_path_rate=args.drop_path).to(device).train()
+        super_opt = create_optimizer_v2(supernet, opt="adamw", lr=args.lr, weight_decay=args.weight_decay)
+        for label, arch in (("largest", space.largest()), ("middle", middle_arch(space)),
+                            ("smallest", space.smallest())):
+            t0 = time.perf_counter()
+            r = bench_arch(supernet, super_opt, space, label, arch, args, device)
+            results.append(r)
+            print(f"  {name} {label}: supernet {r['supernet_images_per_s']:.1f} img/s, dense "
+                  f"{r['dense_images_per_s']:.1f} img/s ({time.perf_counter() - t0:.1f} s)", flush=True)
+        del supernet, super_opt
+    elapsed = time.perf_counter() - start
+
+    print("\nTraining throughput (median images/s over the rounds; supernet and dense interleaved)")
+    print(format_table(
+        [[r["space"], r["subnet"], r["arch_short"], f"{r['macs_per_image'] / 1e6:.1f}", r["batch_size"],
+          f"{r['supernet_images_per_s']:.1f}", f"{r['dense_images_per_s']:.1f}",
+          f"{r['ratio_of_medians']:.3f}", f"{r['median_paired_ratio']:.3f}"] for r in results],
+        ["space", "subnet", "arch", "MMACs/img", "batch", "supernet img/s", "dense img/s",
+         "supernet/dense", "median paired ratio"],
+    ))
+    worst = min(r["ratio_of_medians"] for r in results)
+    print(f"\nTarget: supernet/dense >= 0.9. Lowest ratio of medians: {worst:.3f}.")
+    print("'median paired ratio' is the median over rounds of (supernet img/s / dense img/s) within one round.")
+    print(f"Total time: {elapsed:.1f} s")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"header": header, "argv": sys.argv, "args": vars(args), "elapsed_s": elapsed,
+                       "results": results}, f, indent=2)
+        print(f"saved {args.json}")
+
+
+if __name__ == "__main__":
+    main()
