@@ -438,3 +438,10 @@ def test_decode_rejects_non_integer_codes(space_of):
     code[1] = 0.7
     with pytest.raises(ConfigError, match="integers"):
         space.decode(code)
+
+
+def test_float_fields_accept_exponent_notation_that_yaml_reads_as_text():
+    # PyYAML reads 5e-4 (no dot) as a string; a learning rate written that way must still work.
+    assert load_config("digits", ["train.lr=5e-4"]).train.lr == 5e-4
+    with pytest.raises(ConfigError, match="train.lr: expected a number"):
+        load_config("digits", ["train.lr=fast"])

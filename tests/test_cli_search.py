@@ -1,0 +1,158 @@
+"""focus training, focusformer-specialize and focusformer-search end to end on a tiny digits run."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from focusformer import count_macs, count_params, load_subnet
+from focusformer.cli import search as search_cli
+from focusformer.cli import specialize as specialize_cli
+from focusformer.config import load_config
+from focusformer.training import Trainer
+
+FOCUS = ["train.epochs=4", "train.lr=5e-3", "train.warmup_epochs=1", "train.sampler=focus",
+         "focus.update_every=10", "focus.eval_candidates=4", "focus.eval_images=64", "focus.policy_steps=3"]
+
+
+@pytest.fixture(scope="module")
+def focus_run(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("focus") / "run"
+    Trainer(load_config("digits", FOCUS), run, progress=False).fit()
+    return run
+
+
+@pytest.fixture(scope="module")
+def uniform_run(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("uniform") / "run"
+    Trainer(load_config("digits", ["train.epochs=1", "train.sampler=uniform"]), run, progress=False).fit()
+    return run
+
+
+def _summary(run: Path) -> list[dict[str, str]]:
+    with open(run / "summary.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_focus_training_reports_sampler_columns(focus_run):
+    rows = _summary(focus_run)
+    assert {"sampler_entropy", "mean_reward", "predictor_tau", "budget_hit_rate"} <= set(rows[0])
+    last = rows[-1]
+    assert 0.0 < float(last["budget_hit_rate"]) <= 1.0
+    assert 0.0 <= float(last["mean_reward"]) <= 100.0 and float(last["sampler_entropy"]) >= 0.0
+
+
+def test_focus_resume_matches_uninterrupted_run(tmp_path):
+    config = load_config("digits", FOCUS[1:] + ["train.epochs=2"])
+    whole = Trainer(config, tmp_path / "whole", progress=False)
+    whole.fit()
+    Trainer(config, tmp_path / "split", progress=False).fit(until_epoch=1)
+    resumed = Trainer.resume(tmp_path / "split", progress=False)
+    resumed.fit()
+    assert resumed.strategy.policy_updates == whole.strategy.policy_updates > 0
+    for source, target in ((whole.supernet, resumed.supernet), (whole.strategy.sampler, resumed.strategy.sampler)):
+        for name, tensor in source.state_dict().items():
+            assert torch.equal(tensor, target.state_dict()[name]), name
+    drop_seconds = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert drop_seconds(_summary(tmp_path / "whole")) == drop_seconds(_summary(tmp_path / "split"))
+
+
+def test_specialize_json_export_and_record(focus_run, tmp_path, capsys):
+    space = load_config("digits").space
+    out = tmp_path / "exported"
+    code = specialize_cli.main(["--checkpoint", str(focus_run), "--budgets", "300K,500K,900K", "--json",
+                                "--export", str(out), "--candidates", "4"])
+    assert code == 0
+    results = json.loads(capsys.readouterr().out)
+    assert [r["budget"] for r in results] == [3e5, 5e5, 9e5]
+    for r in results:
+        assert {"budget", "arch", "macs", "params", "val_top1", "test_top1", "seconds"} <= set(r)
+        arch = space.arch_from_dict(r["arch"])
+        assert r["macs"] == count_macs(arch, space) <= r["budget"]
+        assert r["params"] == count_params(arch, space)
+        assert 0 <= r["val_top1"] <= 100 and 0 <= r["test_top1"] <= 100
+        model = load_subnet(out / {3e5: "300K", 5e5: "500K", 9e5: "900K"}[r["budget"]])
+        assert model.arch == arch
+    recorded = (focus_run / "results" / "sampler.jsonl").read_text().splitlines()
+    assert len(recorded) >= 3
+
+
+def test_specialize_param_budget_and_table(focus_run, capsys):
+    assert specialize_cli.main(["--checkpoint", str(focus_run), "--params", "25K", "--no-test"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split()[:3] == ["method", "budget", "MACs"] and "25K params" in out
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--budget", "1K"], "outside this space's range"),
+        (["--budget", "1T"], "outside this space's range"),
+        (["--budget", "abc"], "not a number"),
+        (["--budget", "0"], "positive"),
+        (["--budgets", "300K,,x"], "not a number"),
+        (["--params", "1"], "outside this space's range"),
+        (["--val-images", "0", "--budget", "300K"], None),  # argparse usage error, exit 2
+    ],
+)
+def test_specialize_bad_budgets(focus_run, flags, message, capsys):
+    try:
+        code = specialize_cli.main(["--checkpoint", str(focus_run), *flags])
+    except SystemExit as exc:  # argparse
+        code = exc.code
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    if message:
+        assert len(err.splitlines()) == 1 and message in err
+
+
+def test_specialize_needs_a_trained_sampler(uniform_run, tmp_path, capsys):
+    assert specialize_cli.main(["--checkpoint", str(uniform_run), "--budget", "300K"]) == 2
+    assert "no learned sampler" in capsys.readouterr().err
+    assert specialize_cli.main(["--checkpoint", str(tmp_path / "nope"), "--budget", "300K"]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_specialize_refuses_to_overwrite_an_export(focus_run, tmp_path, capsys):
+    out = tmp_path / "x"
+    out.mkdir()
+    (out / "model.safetensors").write_bytes(b"precious")
+    assert specialize_cli.main(["--checkpoint", str(focus_run), "--budget", "300K", "--export", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (out / "model.safetensors").read_bytes() == b"precious"
+
+
+SMALL_EVOLUTION = ["--population", "8", "--generations", "3", "--parents", "3", "--mutations", "4",
+                   "--crossovers", "4", "--no-progress", "--no-test"]
+
+
+def test_evolution_search_end_to_end_deterministic_and_resumable(focus_run, capsys):
+    space = load_config("digits").space
+    args = ["--checkpoint", str(focus_run), "--budget", "400K", "--json", "--seed", "3", *SMALL_EVOLUTION]
+    assert search_cli.main(args + ["--restart"]) == 0
+    first = json.loads(capsys.readouterr().out)[0]
+    arch = space.arch_from_dict(first["arch"])
+    assert count_macs(arch, space) <= 4e5 and first["candidates"] > 8
+    assert search_cli.main(args + ["--restart"]) == 0  # same seed, from scratch: same answer
+    again = json.loads(capsys.readouterr().out)[0]
+    assert again["arch"] == first["arch"] and again["val_top1"] == first["val_top1"]
+    state = focus_run / "results" / "search-evolution-400K-seed3.state.json"
+    assert state.is_file()
+    assert search_cli.main(args) == 0  # recorded and finished: returned without searching again
+    resumed = json.loads(capsys.readouterr().out)[0]
+    assert resumed["arch"] == first["arch"] and resumed["candidates"] == first["candidates"]
+
+
+def test_random_search_and_bad_settings(focus_run, capsys):
+    assert search_cli.main(["--checkpoint", str(focus_run), "--budget", "500K", "--method", "random",
+                            "--candidates", "12", "--json", "--no-progress", "--no-test"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert result["method"] == "random" and result["candidates"] == 12 and result["macs"] <= 5e5
+    assert math.isfinite(result["val_top1"])
+    assert search_cli.main(["--checkpoint", str(focus_run), "--budget", "500K", "--depth-mutation", "2"]) == 2
+    assert "depth_mutation" in capsys.readouterr().err
