@@ -28,7 +28,7 @@ from .config import Config  # noqa: E402
 from .errors import FocusformerError  # noqa: E402
 from .fileio import atomic_write_text, atomic_writer  # noqa: E402
 from .macs import count_macs  # noqa: E402
-from .pareto import hypervolume, pareto_front  # noqa: E402
+from .pareto import pareto_front  # noqa: E402
 from .results import RESULTS_DIR, SearchResult  # noqa: E402
 from .space import Arch, SearchSpace  # noqa: E402
 

@@ -16,7 +16,7 @@ from timm.models.vision_transformer import init_weights_vit_timm
 from torch import nn
 
 from .space import Arch, SearchSpace
-from .subnet import SubnetViT, ViTLayerNorm
+from .subnet import SubnetViT
 
 
 class _Linear(nn.Linear):

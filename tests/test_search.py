@@ -241,7 +241,7 @@ def test_evolution_is_deterministic_under_a_seed(space_of):
     first, again, other = Recorder(), Recorder(), Recorder()
     a = evolution_search(space, budget, first, SMALL, seed=7)
     b = evolution_search(space, budget, again, SMALL, seed=7)
-    c = evolution_search(space, budget, other, SMALL, seed=8)
+    evolution_search(space, budget, other, SMALL, seed=8)
     assert a == b and first.calls == again.calls
     assert first.calls != other.calls
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 from ..checkpoint import load_supernet
 from ..export import ARCH_FILE, WEIGHTS_FILE, read_arch_file, save_subnet
-from .common import ensure_writable_output, run_command
+from .common import ArgumentParser, ensure_writable_output, run_command
 
 PROG = "focusformer-export"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=PROG,
         description="Export a subnet of a trained supernet as model.safetensors + arch.json (timm key names).",
         epilog="Example: focusformer-export --checkpoint runs/digits --largest --output exported/largest",

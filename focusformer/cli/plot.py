@@ -7,14 +7,14 @@ import os
 from pathlib import Path
 
 from ..errors import FocusformerError
-from .common import run_command
+from .common import ArgumentParser, run_command
 
 PROG = "focusformer-plot"
 SPLIT_CHOICES = ("search-val", "test")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=PROG,
         description=(
             "Plot top-1 against MACs for one or more runs: a cloud of random subnets scored with inherited "

@@ -21,14 +21,14 @@ from .budgeted import (
     open_checkpoint,
     report,
 )
-from .common import positive_int, run_command
+from .common import ArgumentParser, positive_int, run_command
 
 PROG = "focusformer-search"
 
 
 def build_parser() -> argparse.ArgumentParser:
     defaults = EvolutionConfig()
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=PROG,
         description="Search a trained supernet for the best subnet within a budget by evolution or at random, "
                     "scoring candidates with inherited weights on the search-val split.",

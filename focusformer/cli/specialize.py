@@ -14,13 +14,13 @@ from .budgeted import (
     open_checkpoint,
     report,
 )
-from .common import positive_int, run_command
+from .common import ArgumentParser, positive_int, run_command
 
 PROG = "focusformer-specialize"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=PROG,
         description="Ask the trained sampler for candidates within a budget, score them with inherited "
                     "weights on the search-val split, and return (and optionally export) the best.",

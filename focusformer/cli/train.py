@@ -9,7 +9,7 @@ from pathlib import Path
 from ..checkpoint import CHECKPOINT_FILE
 from ..config import DEFAULT_CONFIG, load_config, shipped_configs
 from ..errors import FocusformerError
-from .common import ensure_writable_output, positive_float, positive_int, run_command
+from .common import ArgumentParser, ensure_writable_output, positive_float, positive_int, run_command
 
 PROG = "focusformer-train"
 
@@ -25,7 +25,7 @@ _FLAG_OVERRIDES = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=PROG,
         description="Train a weight-sharing ViT supernet. With no arguments, trains the digits config.",
         epilog="Example: focusformer-train --config fashion-mnist --epochs 5 --set train.drop_path=0.1",
