@@ -75,6 +75,8 @@ class TrainConfig:
     #: (AutoFormer) or ``sandwich`` (largest + smallest + one random subnet per step).
     sampler: SamplerName = "focus"
     eval_batch_size: int = 256
+    #: Also write last.pt every this many steps within an epoch (0: only at the end of each epoch).
+    checkpoint_every: int = 0
     #: bf16 autocast when training on CUDA (ignored on CPU).
     amp: bool = True
     seed: int = 0
@@ -89,6 +91,8 @@ class TrainConfig:
                 raise ConfigError(f"train.{name}: must be 0 or more, got {getattr(self, name)}")
         if self.lr == 0:
             raise ConfigError("train.lr: must be positive")
+        if self.checkpoint_every < 0:
+            raise ConfigError(f"train.checkpoint_every: must be 0 or more, got {self.checkpoint_every}")
         if self.warmup_epochs < 0:
             raise ConfigError(f"train.warmup_epochs: must be 0 or more, got {self.warmup_epochs}")
         if self.clip_grad is not None and self.clip_grad <= 0:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+import signal
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from timm.data import Mixup
@@ -22,7 +24,7 @@ from timm.optim import create_optimizer_v2
 from timm.scheduler import CosineLRScheduler
 from timm.utils import random_seed
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
 from .checkpoint import (
@@ -35,15 +37,18 @@ from .checkpoint import (
 )
 from .config import Config
 from .data import load_data
-from .errors import CheckpointError, DataError
+from .errors import CheckpointError, DataError, FocusformerError
 from .evaluation import autocast, default_device, eval_loader, top1_accuracy
 from .fileio import atomic_write_text
 from .macs import count_macs
 from .scoring import CandidateScorer
+from .signals import StopRequest
 from .space import Arch
 from .strategies import build_strategy
 from .supernet import Supernet
 
+#: A run stops after this many optimizer steps in a row with a non-finite loss or gradient.
+MAX_NONFINITE_STEPS = 5
 SUMMARY_FILE = "summary.csv"
 CONFIG_FILE = "config.yaml"
 FINAL_FILE = "final.json"
@@ -64,6 +69,43 @@ class EpochRecord:
     def row(self) -> dict[str, Any]:
         row = asdict(self)
         return {**{k: v for k, v in row.items() if k != "strategy"}, **row["strategy"]}
+
+
+@dataclass
+class EpochProgress:
+    """The current epoch so far: what a mid-epoch checkpoint needs to finish its summary row."""
+
+    loss_sum: float = 0.0
+    finite_steps: int = 0
+    seconds: float = 0.0
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped on SIGINT/SIGTERM after saving a resumable checkpoint."""
+
+    def __init__(self, signum: int, epoch: int, step: int, run_dir: Path) -> None:
+        super().__init__(f"stopped by {signal.Signals(signum).name} at step {step} (epoch {epoch + 1}); "
+                         f"checkpoint saved, continue with: focusformer-train --resume {run_dir}")
+        self.signum = signum
+
+
+class TrainingDiverged(FocusformerError):
+    """The loss stayed NaN or infinite; the last good checkpoint is kept."""
+
+
+class EpochBatches(Sampler[list[int]]):
+    """The batches of one epoch: a seeded permutation cut into full batches, from batch ``start`` on."""
+
+    def __init__(self, num_items: int, batch_size: int, seed: int, start: int = 0) -> None:
+        self.num_items, self.batch_size, self.seed, self.start = num_items, batch_size, seed, start
+
+    def __len__(self) -> int:
+        return self.num_items // self.batch_size - self.start
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order = torch.randperm(self.num_items, generator=torch.Generator().manual_seed(self.seed)).tolist()
+        for batch in range(self.start, self.num_items // self.batch_size):
+            yield order[batch * self.batch_size:(batch + 1) * self.batch_size]
 
 
 class Trainer:
@@ -101,8 +143,11 @@ class Trainer:
             SoftTargetCrossEntropy() if self.mixup else nn.CrossEntropyLoss(label_smoothing=train.label_smoothing)
         )
         self.epoch = 0  # epochs completed
-        self.step = 0  # optimizer steps taken
+        self.step = 0  # optimizer steps taken (skipped non-finite ones included)
+        self.epoch_progress = EpochProgress()
+        self.nonfinite_in_a_row = 0
         self.history: list[EpochRecord] = []
+        self._epoch_started = time.perf_counter()
 
     # -- set-up -------------------------------------------------------------------------------
     def _training_scorer(self):
@@ -142,6 +187,8 @@ class Trainer:
             self.strategy.load_state_dict(payload["strategy"])
             restore_rng_state(payload["rng"])
             self.epoch, self.step = payload["epoch"], payload["step"]
+            self.epoch_progress = EpochProgress(**payload["epoch_progress"])
+            self.nonfinite_in_a_row = payload["nonfinite_in_a_row"]
             self.history = [EpochRecord(**row) for row in payload["history"]]
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
             raise CheckpointError(
@@ -158,6 +205,8 @@ class Trainer:
             "rng": capture_rng_state(),
             "epoch": self.epoch,
             "step": self.step,
+            "epoch_progress": asdict(self.epoch_progress),
+            "nonfinite_in_a_row": self.nonfinite_in_a_row,
             "history": [asdict(record) for record in self.history],
         }
 
@@ -165,61 +214,84 @@ class Trainer:
     def fit(self, until_epoch: int | None = None) -> list[EpochRecord]:
         """Train until ``config.train.epochs`` (or stop early after ``until_epoch``, resumable).
 
-        After every epoch the run directory is consistent: summary, checkpoint and config agree.
+        A checkpoint is written after every epoch and every ``train.checkpoint_every`` steps.
+        SIGINT or SIGTERM saves a checkpoint at the end of the current step and raises
+        :class:`TrainingInterrupted`; ``--resume`` then continues exactly where it stopped.
         """
         epochs = self.config.train.epochs
         stop = epochs if until_epoch is None else min(until_epoch, epochs)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.output_dir / CONFIG_FILE, self.config.to_yaml())
-        for _ in range(self.epoch, stop):
-            start = time.perf_counter()
-            train_loss = self._train_epoch()
-            self.epoch += 1
-            record = EpochRecord(
-                epoch=self.epoch,
-                train_loss=train_loss,
-                val_top1_largest=self.search_val_top1(self.config.space.largest()),
-                val_top1_smallest=self.search_val_top1(self.config.space.smallest()),
-                lr=self.optimizer.param_groups[0]["lr"],
-                seconds=time.perf_counter() - start,
-                strategy=self.strategy.epoch_metrics(),
-            )
-            self.history.append(record)
-            self._write_summary()
-            save_checkpoint(self.output_dir / CHECKPOINT_FILE, self._state())
-            self._log(
-                f"epoch {record.epoch}/{self.config.train.epochs}: loss {record.train_loss:.4f}, "
-                f"search-val top-1 largest {record.val_top1_largest:.2f}%, "
-                f"smallest {record.val_top1_smallest:.2f}%, {record.seconds:.1f}s"
-            )
+        with StopRequest() as stop_request:
+            for _ in range(self.epoch, stop):
+                self._epoch_started = time.perf_counter() - self.epoch_progress.seconds
+                self._train_epoch(stop_request)
+                self._finish_epoch()
         if self.epoch == epochs:
             self._write_final_report()
         return self.history
 
-    def _train_epoch(self) -> float:
+    def _finish_epoch(self) -> None:
+        progress = self.epoch_progress
+        self.epoch += 1
+        record = EpochRecord(
+            epoch=self.epoch,
+            train_loss=progress.loss_sum / max(progress.finite_steps, 1),
+            val_top1_largest=self.search_val_top1(self.config.space.largest()),
+            val_top1_smallest=self.search_val_top1(self.config.space.smallest()),
+            lr=self.optimizer.param_groups[0]["lr"],
+            seconds=time.perf_counter() - self._epoch_started,
+            strategy=self.strategy.epoch_metrics(),
+        )
+        self.history.append(record)
+        self.epoch_progress = EpochProgress()
+        self._epoch_started = time.perf_counter()
+        self._write_summary()
+        self._save()
+        self._log(
+            f"epoch {record.epoch}/{self.config.train.epochs}: loss {record.train_loss:.4f}, "
+            f"search-val top-1 largest {record.val_top1_largest:.2f}%, "
+            f"smallest {record.val_top1_smallest:.2f}%, {record.seconds:.1f}s"
+        )
+
+    def _save(self) -> None:
+        self.epoch_progress.seconds = time.perf_counter() - self._epoch_started
+        save_checkpoint(self.output_dir / CHECKPOINT_FILE, self._state())
+
+    @property
+    def step_in_epoch(self) -> int:
+        return self.step - self.epoch * self.steps_per_epoch
+
+    def _train_epoch(self, stop_request: StopRequest) -> None:
         train = self.config.train
         self.supernet.train()
-        loader = DataLoader(
-            self.data.train,
-            batch_size=train.batch_size,
-            shuffle=True,
-            drop_last=True,
-            num_workers=self.config.data.num_workers,
-            # The shuffle order is a function of (seed, epoch), independent of earlier RNG use.
-            generator=torch.Generator().manual_seed(train.seed * 100_003 + self.epoch),
-            pin_memory=self.device.type == "cuda",
-        )
-        bar = tqdm(loader, desc=f"epoch {self.epoch + 1}/{train.epochs}", unit="step",
-                   disable=not self.progress, leave=False, dynamic_ncols=True)
-        total_loss = 0.0
+        # The order is a function of (seed, epoch) alone; a resumed epoch skips the batches it
+        # already trained on without loading them, so no augmentation randomness is consumed.
+        batches = EpochBatches(len(self.data.train), train.batch_size, seed=train.seed * 100_003 + self.epoch,
+                               start=self.step_in_epoch)
+        loader = DataLoader(self.data.train, batch_sampler=batches, num_workers=self.config.data.num_workers,
+                            pin_memory=self.device.type == "cuda")
+        bar = tqdm(loader, desc=f"epoch {self.epoch + 1}/{train.epochs}", unit="step", initial=self.step_in_epoch,
+                   total=self.steps_per_epoch, disable=not self.progress, leave=False, dynamic_ncols=True)
+        every = train.checkpoint_every
         for images, labels in bar:
             loss = self._train_step(images, labels)
-            total_loss += loss
+            status = self.strategy.status()
             bar.set_postfix_str(f"loss={loss:.3f}, lr={self.optimizer.param_groups[0]['lr']:.2e}"
-                                f"{', ' if self.strategy.status() else ''}{self.strategy.status()}")
-        return total_loss / self.steps_per_epoch
+                                f"{', ' if status else ''}{status}")
+            end_of_epoch = self.step_in_epoch == self.steps_per_epoch
+            if stop_request.requested and not end_of_epoch:
+                self._save()
+                raise TrainingInterrupted(stop_request.signum, self.epoch, self.step, self.output_dir)
+            if every and self.step % every == 0 and not end_of_epoch:
+                self._save()
+        bar.close()
+        if stop_request.requested:  # at an epoch's end: finish it (summary row, checkpoint) first
+            self._finish_epoch()
+            raise TrainingInterrupted(stop_request.signum, self.epoch, self.step, self.output_dir)
 
     def _train_step(self, images: torch.Tensor, labels: torch.Tensor) -> float:
+        """One optimizer step; returns its loss. A non-finite loss or gradient skips the update."""
         train = self.config.train
         images = images.to(self.device, non_blocking=True)
         targets = labels.to(self.device, non_blocking=True)
@@ -227,19 +299,42 @@ class Trainer:
             images, targets = self.mixup(images, targets)
         self.optimizer.zero_grad(set_to_none=True)
         archs = self.strategy.archs_for_step(self.step)
-        step_loss = 0.0
+        step_loss, finite = 0.0, True
         for arch in archs:
             with autocast(self.device, train.amp):
                 loss = self.criterion(self.supernet(images, arch), targets) / len(archs)
+            value = loss.item()
+            if not math.isfinite(value):
+                finite = False
+                break
             loss.backward()
-            step_loss += loss.item()
-        if train.clip_grad is not None:
-            nn.utils.clip_grad_norm_(self.supernet.parameters(), train.clip_grad)
-        self.optimizer.step()
+            step_loss += value
+        if finite and train.clip_grad is not None:
+            finite = math.isfinite(nn.utils.clip_grad_norm_(self.supernet.parameters(), train.clip_grad).item())
+        if finite:
+            self.optimizer.step()
+            self.nonfinite_in_a_row = 0
+            self.epoch_progress.loss_sum += step_loss
+            self.epoch_progress.finite_steps += 1
+        else:
+            self._skip_nonfinite_step(archs)
         self.step += 1
         self.scheduler.step_update(self.step)
         self.strategy.after_step(self.step)
-        return step_loss
+        return step_loss if finite else float("nan")
+
+    def _skip_nonfinite_step(self, archs: list[Arch]) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        self.nonfinite_in_a_row += 1
+        self._log(f"warning: non-finite loss or gradient at step {self.step + 1} "
+                  f"({', '.join(map(str, archs))}); the update was skipped")
+        if self.nonfinite_in_a_row >= MAX_NONFINITE_STEPS:
+            raise TrainingDiverged(
+                f"the loss was NaN or infinite for {MAX_NONFINITE_STEPS} steps in a row (up to step "
+                f"{self.step + 1}, epoch {self.epoch + 1}); training stopped and the last good checkpoint "
+                f"{self.output_dir / CHECKPOINT_FILE} was kept. Lower train.lr, keep train.clip_grad on, "
+                "or resume with --resume after fixing the cause"
+            )
 
     # -- evaluation and reports ---------------------------------------------------------------
     def search_val_top1(self, arch: Arch) -> float:

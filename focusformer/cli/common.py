@@ -26,7 +26,8 @@ def run_command(prog: str, body: Callable[[], int | None]) -> int:
     try:
         return body() or 0
     except FocusformerError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())  # always one line
+        print(f"{prog}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
@@ -64,7 +65,9 @@ def check_output_dir(directory: Path, existing: Sequence[str], overwrite: bool, 
     ancestor = directory
     while not ancestor.exists():
         ancestor = ancestor.parent
-    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+    if not ancestor.is_dir():
+        raise FocusformerError(f"cannot create {directory}: {ancestor} is a file, not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
         raise FocusformerError(f"output directory {directory} is not writable")
 
 

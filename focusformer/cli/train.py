@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -21,6 +22,7 @@ _FLAG_OVERRIDES = {
     "seed": "train.seed",
     "sampler": "train.sampler",
     "data_dir": "data.data_dir",
+    "checkpoint_every": "train.checkpoint_every",
 }
 
 
@@ -41,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sampler", choices=["focus", "uniform", "sandwich"],
                         help="how subnets are chosen each step (default: the config's, normally focus)")
     parser.add_argument("--data-dir", help="where the dataset lives (default: the dataset's usual place)")
+    parser.add_argument("--checkpoint-every", type=int, metavar="N",
+                        help="also save last.pt every N steps within an epoch (a kill loses at most N steps)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override any config value, e.g. --set train.mixup=0 (repeatable)")
     parser.add_argument("--resume", type=Path, metavar="RUN",
@@ -56,8 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     return run_command(PROG, lambda: _train(args))
 
 
-def _train(args: argparse.Namespace) -> None:
-    from ..training import Trainer  # imported late so --help stays fast
+
+def _train(args: argparse.Namespace) -> int:
+    from ..training import Trainer, TrainingInterrupted  # imported late so --help stays fast
 
     if args.resume is not None:
         changed = [f"--{name.replace('_', '-')}" for name in ("output", "overwrite", *_FLAG_OVERRIDES)
@@ -67,7 +72,8 @@ def _train(args: argparse.Namespace) -> None:
                 f"--resume reuses the run's own config; drop {(changed + ['--set'])[0]}"
             )
         trainer = Trainer.resume(args.resume, progress=not args.no_progress)
-        print(f"resuming {args.resume} after epoch {trainer.epoch} (step {trainer.step})")
+        print(f"resuming {args.resume} at step {trainer.step} (epoch {trainer.epoch + 1}, "
+              f"step {trainer.step_in_epoch} of {trainer.steps_per_epoch})")
     else:
         flags = {key: getattr(args, flag) for flag, key in _FLAG_OVERRIDES.items() if getattr(args, flag) is not None}
         config = load_config(args.config, args.overrides, flags)
@@ -77,7 +83,12 @@ def _train(args: argparse.Namespace) -> None:
         trainer = Trainer(config, output, progress=not args.no_progress)
         print(f"training {config.space.name} ({config.train.sampler} sampler, {config.train.epochs} epochs, "
               f"device {trainer.device}) -> {output}")
-    trainer.fit()
+    try:
+        trainer.fit()
+    except TrainingInterrupted as stopped:
+        print(f"{PROG}: {stopped}", file=sys.stderr)
+        return 128 + stopped.signum
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,155 @@
+"""Bad input to every command: a one-line error naming the problem, exit code 2, no traceback,
+and no existing file changed. README.md lists these cases (the 'Errors' table)."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from focusformer.cli import export as export_cli
+from focusformer.cli import plot as plot_cli
+from focusformer.cli import search as search_cli
+from focusformer.cli import specialize as specialize_cli
+from focusformer.cli import train as train_cli
+from focusformer.config import load_config
+from focusformer.training import Trainer
+
+COMMANDS = {"train": train_cli, "specialize": specialize_cli, "search": search_cli, "export": export_cli,
+            "plot": plot_cli}
+
+# (case id, command, arguments, what the message must say). {focus}, {uniform}, {tmp}, {fmnist},
+# {bad_yaml}, {export}, {arch_bad_json}, {arch_outside} and {file} are filled in below.
+CASES = [
+    ("config-missing", "train", ["--config", "{tmp}/nope.yaml"], "no such config file"),
+    ("config-unknown-name", "train", ["--config", "imagenet-huge"], "shipped:"),
+    ("config-bad-yaml", "train", ["--config", "{bad_yaml}"], "not valid YAML (line 2, column 1"),
+    ("config-unknown-key", "train", ["--set", "train.epochz=3"], "unknown key 'epochz'"),
+    ("config-wrong-type", "train", ["--set", "train.epochs=ten"], "expected an integer"),
+    ("config-not-allowed", "train", ["--set", "data.dataset=mnist"], "choose one of"),
+    ("space-patch-size", "train", ["--set", "space.patch_size=3"], "does not divide image_size 8"),
+    ("space-empty-choices", "train", ["--set", "space.depth=[]"], "needs at least one choice"),
+    ("space-negative-choice", "train", ["--set", "space.embed_dim=[-24]"], "must be positive"),
+    ("epochs-zero", "train", ["--epochs", "0"], "expected a positive integer"),
+    ("lr-negative", "train", ["--lr", "-1"], "expected a positive number"),
+    ("batch-size-text", "train", ["--batch-size", "abc"], "expected a positive integer"),
+    ("override-syntax", "train", ["--set", "train.epochs"], "SECTION.KEY=VALUE"),
+    ("override-section", "train", ["--set", "model.depth=3"], "unknown section 'model'"),
+    ("checkpoint-every-negative", "train", ["--checkpoint-every", "-1"], "must be 0 or more"),
+    ("data-dir-missing", "train", ["--config", "fashion-mnist", "--data-dir", "{tmp}/no-data"], "{tmp}/no-data"),
+    ("data-dir-empty", "train", ["--config", "fashion-mnist", "--data-dir", "{tmp}"], "train-images-idx3-ubyte.gz"),
+    ("data-size-mismatch", "train", ["--config", "fashion-mnist", "--data-dir", "{fmnist}",
+                                     "--set", "space.image_size=32"], "28x28"),
+    ("batch-larger-than-data", "train", ["--batch-size", "5000"], "fewer than train.batch_size"),
+    ("output-holds-run", "train", ["--output", "{uniform}"], "pass --resume"),
+    ("output-under-a-file", "train", ["--output", "{file}/run"], "is a file, not a directory"),
+    ("resume-missing", "train", ["--resume", "{tmp}/gone"], "no checkpoint here"),
+    ("resume-corrupt", "train", ["--resume", "{corrupt}"], "truncated or corrupt"),
+    ("resume-with-config-flags", "train", ["--resume", "{uniform}", "--epochs", "9"], "reuses the run's own config"),
+    ("budget-below-range", "specialize", ["--checkpoint", "{focus}", "--budget", "1K"], "outside this space's range"),
+    ("budget-above-range", "specialize", ["--checkpoint", "{focus}", "--budget", "1G"], "outside this space's range"),
+    ("budget-unparseable", "specialize", ["--checkpoint", "{focus}", "--budget", "lots"], "not a number"),
+    ("budget-zero", "specialize", ["--checkpoint", "{focus}", "--budget", "0"], "must be a positive number"),
+    ("budget-list-bad", "specialize", ["--checkpoint", "{focus}", "--budgets", "300K,x"], "not a number"),
+    ("params-unparseable", "specialize", ["--checkpoint", "{focus}", "--params", "6X"], "not a number"),
+    ("checkpoint-missing", "specialize", ["--checkpoint", "{tmp}/gone", "--budget", "300K"], "no checkpoint here"),
+    ("no-trained-sampler", "specialize", ["--checkpoint", "{uniform}", "--budget", "300K"], "no learned sampler"),
+    ("candidates-zero", "specialize", ["--checkpoint", "{focus}", "--budget", "300K", "--candidates", "0"],
+     "expected a positive integer"),
+    ("export-would-overwrite", "specialize", ["--checkpoint", "{focus}", "--budget", "300K", "--export", "{export}"],
+     "pass --overwrite"),
+    ("mutation-probability", "search", ["--checkpoint", "{focus}", "--budget", "300K", "--depth-mutation", "2"],
+     "depth_mutation"),
+    ("population-zero", "search", ["--checkpoint", "{focus}", "--budget", "300K", "--population", "0"],
+     "expected a positive integer"),
+    ("parents-over-population", "search", ["--checkpoint", "{focus}", "--budget", "300K", "--population", "4",
+                                            "--parents", "9"], "parents"),
+    ("search-budget-range", "search", ["--checkpoint", "{focus}", "--budget", "10"], "outside this space's range"),
+    ("search-method", "search", ["--checkpoint", "{focus}", "--budget", "300K", "--method", "grid"],
+     "invalid choice"),
+    ("arch-file-missing", "export", ["--checkpoint", "{focus}", "--arch", "{tmp}/a.json", "--output", "{tmp}/o"],
+     "no such file"),
+    ("arch-file-bad-json", "export", ["--checkpoint", "{focus}", "--arch", "{arch_bad_json}", "--output", "{tmp}/o"],
+     "not a readable JSON arch"),
+    ("arch-outside-space", "export", ["--checkpoint", "{focus}", "--arch", "{arch_outside}", "--output", "{tmp}/o"],
+     "not a choice of the space"),
+    ("export-checkpoint-missing", "export", ["--checkpoint", "{tmp}/gone", "--largest", "--output", "{tmp}/o"],
+     "no checkpoint here"),
+    ("export-dir-holds-export", "export", ["--checkpoint", "{focus}", "--largest", "--output", "{export}"],
+     "pass --overwrite"),
+    ("plot-run-missing", "plot", ["{tmp}/gone", "--output", "{tmp}/f.png"], "not a run directory"),
+    ("plot-format", "plot", ["{focus}", "--output", "{tmp}/f.gif"], "unsupported figure format"),
+    ("plot-labels", "plot", ["{focus}", "{uniform}", "--labels", "a", "--output", "{tmp}/f.png"], "labels"),
+    ("plot-cloud-zero", "plot", ["{focus}", "--cloud", "0", "--output", "{tmp}/f.png"], "at least 1"),
+]
+
+
+def _write_idx(path: Path, array: np.ndarray) -> None:
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb") as handle:
+        handle.write(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture(scope="module")
+def places(tmp_path_factory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("bad-input")
+    focus, uniform = root / "focus", root / "uniform"
+    Trainer(load_config("digits", ["train.epochs=2", "train.batch_size=128", "focus.update_every=4",
+                                   "focus.eval_images=32"]), focus, progress=False).fit()
+    Trainer(load_config("digits", ["train.epochs=1", "train.sampler=uniform"]), uniform, progress=False).fit()
+    fmnist = root / "fmnist"
+    fmnist.mkdir()
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 64), ("t10k", 16)):
+        _write_idx(fmnist / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 255, (n, 28, 28)))
+        _write_idx(fmnist / f"{split}-labels-idx1-ubyte.gz", rng.integers(0, 10, n))
+    (root / "bad.yaml").write_text("space: [unclosed\n")
+    (root / "corrupt").mkdir()
+    (root / "corrupt" / "last.pt").write_bytes((uniform / "last.pt").read_bytes()[:500])
+    export = root / "export"
+    assert export_cli.main(["--checkpoint", str(focus), "--smallest", "--output", str(export)]) == 0
+    (root / "bad.json").write_text("{embed_dim: 24")
+    (root / "outside.json").write_text('{"embed_dim": 25, "depth": 2, "num_heads": [3, 3], "mlp_ratio": [2, 2]}')
+    (root / "a-file").write_text("not a directory")
+    return {"focus": str(focus), "uniform": str(uniform), "fmnist": str(fmnist), "bad_yaml": str(root / "bad.yaml"),
+            "corrupt": str(root / "corrupt"), "export": str(export), "arch_bad_json": str(root / "bad.json"),
+            "arch_outside": str(root / "outside.json"), "file": str(root / "a-file"), "root": str(root)}
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("case, command, argv, message", CASES, ids=[c[0] for c in CASES])
+def test_bad_input(case, command, argv, message, places, tmp_path, capsys):
+    fill = {**places, "tmp": str(tmp_path)}
+    argv = [arg.format(**fill) for arg in argv]
+    if command == "train" and "--resume" not in argv:
+        argv += [] if "--output" in argv else ["--output", str(tmp_path / "new-run")]
+        argv += ["--no-progress"]
+    before = _snapshot(Path(places["root"]))
+    try:
+        code = COMMANDS[command].main(argv)
+    except SystemExit as exc:  # argparse's own errors exit here, also with code 2
+        code = exc.code
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1, err
+    assert "Traceback" not in err
+    assert err.startswith(f"focusformer-{command}: error: ")
+    assert message.format(**fill) in err, err
+    assert _snapshot(Path(places["root"])) == before  # nothing changed, nothing added
+    assert not (tmp_path / "new-run" / "last.pt").exists()
+
+
+def test_readme_lists_every_case():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme.split("## Errors", 1)[1]
+    listed = set(re.findall(r"^\| `([a-z0-9-]+)` \|", table, flags=re.M))
+    assert listed == {case for case, *_ in CASES}
+    assert len(CASES) >= 30
