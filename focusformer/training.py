@@ -267,10 +267,13 @@ class Trainer:
         self.supernet.train()
         # The order is a function of (seed, epoch) alone; a resumed epoch skips the batches it
         # already trained on without loading them, so no augmentation randomness is consumed.
-        batches = EpochBatches(len(self.data.train), train.batch_size, seed=train.seed * 100_003 + self.epoch,
-                               start=self.step_in_epoch)
+        epoch_seed = train.seed * 100_003 + self.epoch
+        batches = EpochBatches(len(self.data.train), train.batch_size, seed=epoch_seed, start=self.step_in_epoch)
+        # The loader's own generator seeds its workers; without one it would draw from the global
+        # RNG, and a resumed epoch would then draw once more than the original run did.
         loader = DataLoader(self.data.train, batch_sampler=batches, num_workers=self.config.data.num_workers,
-                            pin_memory=self.device.type == "cuda")
+                            pin_memory=self.device.type == "cuda",
+                            generator=torch.Generator().manual_seed(epoch_seed + 1))
         bar = tqdm(loader, desc=f"epoch {self.epoch + 1}/{train.epochs}", unit="step", initial=self.step_in_epoch,
                    total=self.steps_per_epoch, disable=not self.progress, leave=False, dynamic_ncols=True)
         every = train.checkpoint_every

@@ -21,8 +21,10 @@ from focusformer.errors import CheckpointError
 from focusformer.training import Trainer, TrainingDiverged
 
 # Two short epochs of digits (9 steps each) with the focus sampler, checkpointing every 3 steps.
+# Drop path and mixup are on so that resuming must also restore the torch and numpy RNGs exactly.
 TRAIN_ARGS = ["--config", "digits", "--epochs", "2", "--batch-size", "128", "--set", "focus.update_every=4",
-              "--set", "focus.eval_images=64", "--checkpoint-every", "3", "--no-progress"]
+              "--set", "focus.eval_images=64", "--set", "train.drop_path=0.1", "--set", "train.mixup=0.5",
+              "--checkpoint-every", "3", "--no-progress"]
 
 
 def _command(*args: str) -> list[str]:
