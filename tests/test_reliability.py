@@ -222,3 +222,22 @@ def test_failed_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
         save_checkpoint(path, {"x": torch.zeros(3)})
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary file left behind
+
+
+def test_checkpoint_from_another_search_space_is_refused(tmp_path, capsys):
+    """Weights of one space under another space's config: a clear error, never a silent restart."""
+    from focusformer import Supernet
+    from focusformer.cli import export as export_cli
+    from focusformer.cli import train as train_cli
+
+    run = tmp_path / "run"
+    Trainer(load_config("digits", ["train.epochs=1", "train.sampler=uniform"]), run, progress=False).fit()
+    payload = torch.load(run / "last.pt", weights_only=True)
+    payload["model"] = Supernet(load_config("fashion-mnist").space).state_dict()
+    torch.save(payload, run / "last.pt")
+    before = (run / "last.pt").read_bytes()
+    assert train_cli.main(["--resume", str(run), "--no-progress"]) == 2
+    assert "does not match" in capsys.readouterr().err
+    assert export_cli.main(["--checkpoint", str(run), "--largest", "--output", str(tmp_path / "out")]) == 2
+    assert "do not match" in capsys.readouterr().err
+    assert (run / "last.pt").read_bytes() == before and not (tmp_path / "out").exists()
