@@ -44,7 +44,7 @@ from .macs import count_macs
 from .scoring import CandidateScorer
 from .signals import StopRequest
 from .space import Arch
-from .strategies import build_strategy
+from .strategies import ScoreFn, build_strategy
 from .supernet import Supernet
 
 #: A run stops after this many optimizer steps in a row with a non-finite loss or gradient.
@@ -150,7 +150,7 @@ class Trainer:
         self._epoch_started = time.perf_counter()
 
     # -- set-up -------------------------------------------------------------------------------
-    def _training_scorer(self):
+    def _training_scorer(self) -> ScoreFn | None:
         """Scores candidates for the focus sampler on a fixed search-val subset."""
         if self.config.train.sampler != "focus":
             return None
