@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, required=True, help="a focus run directory")
     parser.add_argument("--budgets", required=True, help="MAC budgets, e.g. 5M,10M,20M")
     parser.add_argument("--val-images", type=int, default=1000, help="search-val images per candidate")
-    parser.add_argument("--candidates", type=int, default=8, help="sampler candidates per budget")
+    parser.add_argument("--candidates", type=int, default=32, help="sampler candidates per budget")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args()

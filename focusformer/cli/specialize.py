@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Example: focusformer-specialize --checkpoint runs/fmnist --budgets 5M,10M,20M --export out/",
     )
     add_budget_arguments(parser)
-    parser.add_argument("--candidates", type=positive_int, default=8,
+    parser.add_argument("--candidates", type=positive_int, default=32,
                         help="candidates drawn from the sampler per budget (default: %(default)s)")
     return parser
 
