@@ -134,11 +134,13 @@ class ArchSampler(nn.Module):
         generator: torch.Generator | None = None,
         greedy: bool = False,
         kind: BudgetKind = "macs",
+        temperature: float = 1.0,
     ) -> SamplerOutput:
         """One arch per budget, each within its budget. Differentiable through ``log_prob``.
 
         ``kind="params"`` constrains parameters instead of MACs; the policy, trained on MAC
         budgets, is then conditioned on the budget's position within the params range.
+        ``temperature`` above 1 flattens every decision's distribution (for diverse candidates).
         """
         budgets = torch.as_tensor(budgets, dtype=torch.float64).reshape(-1)
         bounds = self.bounds[kind]
@@ -174,7 +176,8 @@ class ArchSampler(nn.Module):
             slot_onehot[:, slot] = 1.0
             remaining = ((budgets - low.min(1).values) / cost_range).float().unsqueeze(1).to(device)
             context = torch.cat([budget_feats, remaining, slot_onehot, decided], dim=1)
-            logits = self.heads[kind_of_slot](self.trunk(context)).masked_fill(~allowed, float("-inf"))
+            logits = self.heads[kind_of_slot](self.trunk(context)) / temperature
+            logits = logits.masked_fill(~allowed, float("-inf"))
             log_probs = torch.log_softmax(logits, dim=1)
             probs = log_probs.exp()
             if greedy:

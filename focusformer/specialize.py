@@ -50,17 +50,29 @@ def sampler_from_checkpoint(payload: dict[str, Any], config: Config, run: str) -
     return sampler.eval()
 
 
+#: If the policy keeps proposing the same archs, further draws flatten it by these temperatures.
+WIDENING_TEMPERATURES = (1.0, 1.5, 2.0, 3.0)
+
+
 @torch.no_grad()
 def specialize(sampler: ArchSampler, budget: Budget, score: ScoreFn, num_candidates: int, seed: int) -> Specialized:
-    """Score the sampler's greedy arch plus samples for ``budget``; return the best (ties: first)."""
+    """Score up to ``num_candidates`` distinct archs within ``budget``; return the best (ties: first).
+
+    The candidates are the sampler's most likely arch, then samples. A sharpened policy repeats
+    itself, and a repeated arch is a wasted check, so while fewer than ``num_candidates`` distinct
+    archs have been drawn, further draws use the next of ``WIDENING_TEMPERATURES``.
+    """
     sampler.check_budget(budget.value, budget.kind)
     generator = torch.Generator().manual_seed(seed)
-    budgets = torch.full((1,), budget.value, dtype=torch.float64)
-    codes = [sampler.sample(budgets, greedy=True, kind=budget.kind).codes[0]]
-    if num_candidates > 1:
-        many = sampler.sample(budgets.repeat(num_candidates - 1), generator=generator, kind=budget.kind)
-        codes.extend(many.codes)
-    candidates = tuple(dict.fromkeys(sampler.space.decode(code.numpy()) for code in codes))  # dedupe, keep order
+    budgets = torch.full((num_candidates,), budget.value, dtype=torch.float64)
+    decode = sampler.space.decode
+    candidates = [decode(sampler.sample(budgets[:1], greedy=True, kind=budget.kind).codes[0].numpy())]
+    for temperature in WIDENING_TEMPERATURES:
+        if len(candidates) >= num_candidates:
+            break
+        drawn = sampler.sample(budgets, generator=generator, kind=budget.kind, temperature=temperature)
+        candidates = list(dict.fromkeys(candidates + [decode(code.numpy()) for code in drawn.codes]))
+    candidates = tuple(candidates[:num_candidates])
     scores = tuple(score(candidates))
     best = max(range(len(candidates)), key=lambda i: scores[i])
     return Specialized(candidates[best], scores[best], candidates, scores)

@@ -180,3 +180,31 @@ def test_inactive_layers_stay_inactive():
     for code in out.codes:
         depth = space.depth[code[0]]
         assert (code[2 + 2 * depth:] == INACTIVE).all() and (code[: 2 + 2 * depth] >= 0).all()
+
+
+def test_specialize_draws_distinct_candidates_from_a_collapsed_policy():
+    """A sharpened policy repeats itself; specialize widens its draws until it has N distinct archs."""
+    from focusformer.budget import Budget
+    from focusformer.specialize import specialize
+
+    space = load_config("fashion-mnist").space
+    sampler = ArchSampler(space)
+    with torch.no_grad():
+        for head in sampler.heads:  # every decision all but certain: the collapsed case
+            head.bias.zero_()
+            head.bias[0] = 8.0
+    budget = Budget(20e6)
+    repeated = sampler.sample(torch.full((32,), budget.value, dtype=torch.float64),
+                              generator=torch.Generator().manual_seed(0)).codes
+    assert len({tuple(code.tolist()) for code in repeated}) <= 3  # plain draws mostly repeat
+    scored = []
+
+    def score(archs):
+        scored.extend(archs)
+        return [float(a.embed_dim * a.depth) for a in archs]
+
+    found = specialize(sampler, budget, score, num_candidates=16, seed=0)
+    # Bounded widening: up to 16, and here far more than the 1-3 that plain draws give.
+    assert len(found.candidates) == len(set(found.candidates)) == len(scored) >= 12
+    assert all(count_macs(arch, space) <= budget.value for arch in found.candidates)
+    assert found.best_score == max(a.embed_dim * a.depth for a in found.candidates)
