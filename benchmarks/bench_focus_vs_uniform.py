@@ -70,7 +70,7 @@ def main() -> None:
     parser.add_argument("--cloud", type=int, default=100)
     parser.add_argument("--cloud-seed", type=int, default=0)
     parser.add_argument("--val-images", type=int, default=1000)
-    parser.add_argument("--candidates", type=int, default=8)
+    parser.add_argument("--candidates", type=int, default=32)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     budgets = parse_budgets(args.budgets)
