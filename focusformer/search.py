@@ -62,7 +62,6 @@ has one entry per batch of ``batch_size`` candidates.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import math
 from dataclasses import dataclass
@@ -70,12 +69,14 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from .budget import Budget, format_count
 from .errors import ConfigError
 from .fileio import atomic_write_text
 from .macs import CostTable
+from .sampler import DEPTH, EMBED, HEADS, RATIO, CostBounds
 from .space import Arch, SearchSpace
 
 ScoreFn = Callable[[Sequence[Arch]], list[float]]
@@ -142,30 +143,17 @@ class SearchOutcome:
 
 # -- exact costs and feasibility ----------------------------------------------------------------
 class _Costs:
-    """Exact additive cost (MACs or params) of archs of a space, and feasibility of partial archs."""
+    """Exact additive cost (MACs or params) of a space's archs, and in-budget walks through its
+    decisions, on the same exact bounds the sampler masks with (:class:`CostBounds`)."""
 
     def __init__(self, space: SearchSpace, kind: str) -> None:
-        table = CostTable.macs(space) if kind == "macs" else CostTable.params(space)
         self.space = space
-        self.stem = [int(x) for x in table.stem_head]
-        self.attention = [[int(x) for x in row] for row in table.attention]
-        self.mlp = [[int(x) for x in row] for row in table.mlp]
-        self.mlp_min = [min(row) for row in self.mlp]
-        self.layer_min = [min(a) + min(m) for a, m in zip(self.attention, self.mlp)]
-        layer_max = [max(a) + max(m) for a, m in zip(self.attention, self.mlp)]
-        embeds = range(len(space.embed_dim))
-        self.min_cost = min(self.stem[e] + d * self.layer_min[e] for e in embeds for d in space.depth)
-        self.max_cost = max(self.stem[e] + d * layer_max[e] for e in embeds for d in space.depth)
-        self.embed_index = {v: i for i, v in enumerate(space.embed_dim)}
-        self.heads_index = {v: i for i, v in enumerate(space.num_heads)}
-        self.ratio_index = {v: i for i, v in enumerate(space.mlp_ratio)}
+        self.table = CostTable.macs(space) if kind == "macs" else CostTable.params(space)
+        self.bounds = CostBounds(self.table, space.depth)
+        self.min_cost, self.max_cost = int(self.bounds.min_cost), int(self.bounds.max_cost)
 
     def cost(self, arch: Arch) -> int:
-        e = self.embed_index[arch.embed_dim]
-        att, mlp = self.attention[e], self.mlp[e]
-        return self.stem[e] + sum(
-            att[self.heads_index[h]] + mlp[self.ratio_index[r]] for h, r in zip(arch.num_heads, arch.mlp_ratio)
-        )
+        return int(self.table.count_batch(self.space.encode(arch)[None])[0])
 
     def walk(self, limit: float, rng: np.random.Generator, preferred: Arch | None = None) -> Arch:
         """An arch within ``limit``, decided in order (depth, embed, then heads and ratio per layer).
@@ -174,42 +162,30 @@ class _Costs:
         (exact lower bounds). ``preferred``'s value is kept when feasible; otherwise the choice
         is uniform among the feasible ones. Needs ``limit >= self.min_cost``.
         """
-        space = self.space
-        stem, layer_min, mlp_min = self.stem, self.layer_min, self.mlp_min
+        space, bounds = self.space, self.bounds
+        depth = embed = heads = torch.zeros(1, dtype=torch.long)
+        committed = torch.zeros(1, dtype=torch.float64)
 
-        def pick(feasible: list[int], choices: tuple, wanted: Any) -> int:
-            if wanted is not None:
-                for i in feasible:
-                    if choices[i] == wanted:
-                        return i
+        def pick(kind: int, layer: int, choices: tuple, wanted: Any) -> int:
+            low, _ = bounds.of_choices(kind, layer, depth.double(), embed, committed, heads)
+            feasible = [i for i, ok in enumerate((low[0] <= limit).tolist()) if ok]
+            if wanted is not None and wanted in choices and choices.index(wanted) in feasible:
+                return choices.index(wanted)
             return feasible[int(rng.integers(len(feasible)))]
 
-        embeds = range(len(space.embed_dim))
-        depth_ok = [k for k, d in enumerate(space.depth)
-                    if min(stem[e] + d * layer_min[e] for e in embeds) <= limit]
-        depth = space.depth[pick(depth_ok, space.depth, preferred and preferred.depth)]
-        embed_ok = [e for e in embeds if stem[e] + depth * layer_min[e] <= limit]
-        e = pick(embed_ok, space.embed_dim, preferred and preferred.embed_dim)
-        att, mlp = self.attention[e], self.mlp[e]
-        committed = stem[e]
-        heads: list[int] = []
-        ratios: list[float] = []
-        for layer in range(depth):
-            rest = (depth - layer - 1) * layer_min[e]
+        d = pick(DEPTH, 0, space.depth, preferred and preferred.depth)
+        depth = torch.tensor([space.depth[d]])
+        embed = torch.tensor([pick(EMBED, 0, space.embed_dim, preferred and preferred.embed_dim)])
+        committed = bounds.stem[embed]
+        head_values, ratio_values = [], []
+        for layer in range(space.depth[d]):
             has_layer = preferred is not None and layer < preferred.depth
-            heads_ok = [h for h in range(len(att)) if committed + att[h] + mlp_min[e] + rest <= limit]
-            h = pick(heads_ok, space.num_heads, preferred.num_heads[layer] if has_layer else None)
-            ratio_ok = [r for r in range(len(mlp)) if committed + att[h] + mlp[r] + rest <= limit]
-            r = pick(ratio_ok, space.mlp_ratio, preferred.mlp_ratio[layer] if has_layer else None)
-            committed += att[h] + mlp[r]
-            heads.append(space.num_heads[h])
-            ratios.append(space.mlp_ratio[r])
-        return Arch(space.embed_dim[e], depth, tuple(heads), tuple(ratios))
-
-
-@functools.lru_cache(maxsize=32)
-def _costs(space: SearchSpace, kind: str) -> _Costs:
-    return _Costs(space, kind)
+            heads = torch.tensor([pick(HEADS, layer, space.num_heads, preferred.num_heads[layer] if has_layer else None)])
+            ratio = pick(RATIO, layer, space.mlp_ratio, preferred.mlp_ratio[layer] if has_layer else None)
+            committed = committed + bounds.attention[embed, heads] + bounds.mlp[embed, ratio]
+            head_values.append(space.num_heads[int(heads)])
+            ratio_values.append(space.mlp_ratio[ratio])
+        return Arch(space.embed_dim[int(embed)], space.depth[d], tuple(head_values), tuple(ratio_values))
 
 
 def _checked_costs(space: SearchSpace, budget: Budget) -> _Costs:
@@ -220,7 +196,7 @@ def _checked_costs(space: SearchSpace, budget: Budget) -> _Costs:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
             or not math.isfinite(value):
         raise ConfigError(f"budget {value!r}: must be a finite number")
-    costs = _costs(space, budget.kind)
+    costs = _Costs(space, budget.kind)
     if value < costs.min_cost:
         unit = "MACs" if budget.kind == "macs" else "params"
         raise ConfigError(
@@ -236,7 +212,7 @@ def within_budget(arch: Arch, space: SearchSpace, budget: Budget) -> bool:
     space.validate(arch)
     if budget.kind not in ("macs", "params"):
         raise ConfigError(f"budget kind {budget.kind!r}: must be 'macs' or 'params'")
-    return _costs(space, budget.kind).cost(arch) <= budget.value
+    return _Costs(space, budget.kind).cost(arch) <= budget.value
 
 
 def sample_within_budget(space: SearchSpace, budget: Budget, rng: np.random.Generator) -> Arch:
