@@ -89,7 +89,11 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 def load_supernet(run: str | Path) -> Supernet:
     """The trained supernet of a run, in eval mode on the CPU."""
     payload = load_checkpoint(run)
-    config = config_from_checkpoint(payload, run)
+    return supernet_from_payload(payload, config_from_checkpoint(payload, run), run)
+
+
+def supernet_from_payload(payload: dict[str, Any], config: Config, run: str | Path) -> Supernet:
+    """A loaded checkpoint's weights in a supernet of its config's space, in eval mode on the CPU."""
     supernet = Supernet(config.space)
     try:
         supernet.load_state_dict(payload["model"])

@@ -25,8 +25,10 @@ class CandidateScorer:
     """
 
     def __init__(self, supernet: Supernet, dataset: Dataset, device: torch.device,
-                 batch_size: int = 256, max_images: int | None = None, amp: bool = True) -> None:
+                 batch_size: int = 256, max_images: int | None = None, amp: bool = True,
+                 num_workers: int = 0) -> None:
         self.supernet, self.device, self.batch_size, self.amp = supernet, device, batch_size, amp
+        self.num_workers = num_workers
         size = len(dataset) if max_images is None else min(max_images, len(dataset))
         self.dataset = dataset if size == len(dataset) else Subset(dataset, range(size))
         self.num_images = size
@@ -42,7 +44,7 @@ class CandidateScorer:
             for start in range(0, self.num_images, self.batch_size):
                 yield images[start:start + self.batch_size], labels[start:start + self.batch_size]
         else:
-            for images, labels in eval_loader(self.dataset, self.batch_size):
+            for images, labels in eval_loader(self.dataset, self.batch_size, self.num_workers):
                 yield images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
 
     @torch.no_grad()

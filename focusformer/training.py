@@ -38,7 +38,7 @@ from .checkpoint import (
 from .config import Config
 from .data import load_data
 from .errors import CheckpointError, DataError, FocusformerError
-from .evaluation import autocast, default_device, eval_loader, top1_accuracy
+from .evaluation import autocast, default_device
 from .fileio import atomic_write_text
 from .macs import count_macs
 from .scoring import CandidateScorer
@@ -126,6 +126,7 @@ class Trainer:
                 f"the train split has {len(self.data.train)} images, fewer than train.batch_size {train.batch_size}"
             )
         self.supernet = Supernet(config.space, drop_path_rate=train.drop_path).to(self.device)
+        self.val_scorer = self._scorer(self.data.search_val)
         self.optimizer = create_optimizer_v2(
             self.supernet, opt=train.optimizer, lr=train.lr, weight_decay=train.weight_decay
         )
@@ -154,10 +155,7 @@ class Trainer:
         """Scores candidates for the focus sampler on a fixed search-val subset."""
         if self.config.train.sampler != "focus":
             return None
-        scorer = CandidateScorer(self.supernet, self.data.search_val, self.device,
-                                 batch_size=self.config.train.eval_batch_size,
-                                 max_images=self.config.focus.eval_images, amp=self.config.train.amp)
-        return scorer.score
+        return self._scorer(self.data.search_val, self.config.focus.eval_images).score
 
     def _build_mixup(self) -> Mixup | None:
         train = self.config.train
@@ -340,13 +338,12 @@ class Trainer:
             )
 
     # -- evaluation and reports ---------------------------------------------------------------
-    def search_val_top1(self, arch: Arch) -> float:
-        return self._top1(arch, self.data.search_val)
+    def _scorer(self, dataset, max_images: int | None = None) -> CandidateScorer:
+        return CandidateScorer(self.supernet, dataset, self.device, self.config.train.eval_batch_size,
+                               max_images, self.config.train.amp, self.config.data.num_workers)
 
-    def _top1(self, arch: Arch, dataset) -> float:
-        self.supernet.eval()
-        loader = eval_loader(dataset, self.config.train.eval_batch_size, self.config.data.num_workers)
-        return top1_accuracy(lambda x: self.supernet(x, arch), loader, self.device, self.config.train.amp)
+    def search_val_top1(self, arch: Arch) -> float:
+        return self.val_scorer.score([arch])[0]
 
     def _write_summary(self) -> None:
         rows = [record.row() for record in self.history]
@@ -359,14 +356,14 @@ class Trainer:
 
     def _write_final_report(self) -> None:
         """Test top-1 of the largest and smallest subnets: the only place the test set is used."""
-        space = self.config.space
+        space, test = self.config.space, self._scorer(self.data.test)
         report = {}
         for label, arch in (("largest", space.largest()), ("smallest", space.smallest())):
             report[label] = {
                 "arch": arch.to_dict(),
                 "macs": count_macs(arch, space),
                 "search_val_top1": self.search_val_top1(arch),
-                "test_top1": self._top1(arch, self.data.test),
+                "test_top1": test.score([arch])[0],
             }
         atomic_write_text(self.output_dir / FINAL_FILE, json.dumps(report, indent=2) + "\n")
         self._log(

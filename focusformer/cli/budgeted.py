@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from ..budget import Budget, check_in_range, parse_budget, parse_budgets
-from ..checkpoint import config_from_checkpoint, load_checkpoint
+from ..checkpoint import config_from_checkpoint, load_checkpoint, supernet_from_payload
 from ..config import Config
 from ..data import load_data
-from ..errors import CheckpointError
 from ..evaluation import default_device
 from ..export import ARCH_FILE, WEIGHTS_FILE, save_subnet
 from ..macs import count_macs, count_params
@@ -83,13 +82,8 @@ def open_checkpoint(args: argparse.Namespace, budgets: list[Budget]) -> tuple[di
 
 def load_run(args: argparse.Namespace, payload: dict[str, Any], config: Config) -> LoadedRun:
     """The supernet, data and scorers of an opened run (the slower part)."""
-    supernet = Supernet(config.space)
-    try:
-        supernet.load_state_dict(payload["model"])
-    except (KeyError, RuntimeError) as exc:
-        raise CheckpointError(f"{args.checkpoint}: weights do not match its search space ({exc})") from None
     device = default_device()
-    supernet = supernet.to(device).eval()
+    supernet = supernet_from_payload(payload, config, args.checkpoint).to(device)
     splits = load_data(config.data, config.space, config.train, seed=config.train.seed)
     batch, amp = config.train.eval_batch_size, config.train.amp
     val = CandidateScorer(supernet, splits.search_val, device, batch, args.val_images, amp)
