@@ -48,9 +48,9 @@ from ptflops import get_model_complexity_info
 from timm.layers import Attention, set_fused_attn, use_fused_attn
 
 from focusformer.config import load_config, shipped_configs
-from focusformer.macs import count_macs, count_macs_batch, count_params
-from focusformer.space import Arch, SearchSpace
-from focusformer.subnet import SubnetViT
+from focusformer.spaces.counts import count_macs, count_macs_batch, count_params
+from focusformer.spaces.autoformer import Arch, SearchSpace
+from focusformer.spaces.dense import SubnetViT
 
 #: Spaces with inputs larger than this are ImageNet-sized: ptflops is slow there, so
 #: they get at most ``--max-ptflops-archs-large`` archs.
@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
     set_fused_attn(False)
 
     header = machine_header()
-    print("bench_flops: analytic MAC counts (focusformer.macs) vs ptflops (aten backend)")
+    print("bench_flops: analytic MAC counts (focusformer.spaces.counts) vs ptflops (aten backend)")
     print("\n".join(header))
     print(f"timm fused attention: {fused_before} by default, turned off here for ptflops")
     print(f"command: {' '.join([os.path.basename(sys.executable), *sys.argv])}")

@@ -25,14 +25,14 @@ from pathlib import Path
 import torch
 
 from focusformer.budget import parse_budgets
-from focusformer.checkpoint import config_from_checkpoint, load_checkpoint, load_supernet
+from focusformer.training.checkpoint import config_from_checkpoint, load_checkpoint, load_supernet
 from focusformer.data import load_data
 from focusformer.evaluation import default_device
-from focusformer.macs import count_macs
-from focusformer.pareto import hypervolume
+from focusformer.spaces.counts import count_macs
+from focusformer.search.pareto import hypervolume
 from focusformer.plot import cloud_archs, macs_range
-from focusformer.scoring import CandidateScorer
-from focusformer.specialize import sampler_from_checkpoint, specialize
+from focusformer.search.scoring import CandidateScorer
+from focusformer.sampling.specialize import sampler_from_checkpoint, specialize
 
 
 def evaluate_run(run: Path, method: str, budgets, args) -> dict:

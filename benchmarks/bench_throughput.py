@@ -49,9 +49,9 @@ from timm.layers import use_fused_attn
 from timm.optim import create_optimizer_v2
 
 from focusformer.config import load_config, shipped_configs
-from focusformer.macs import count_macs
-from focusformer.space import INACTIVE, Arch, SearchSpace
-from focusformer.supernet import Supernet
+from focusformer.spaces.counts import count_macs
+from focusformer.spaces.autoformer import INACTIVE, Arch, SearchSpace
+from focusformer.spaces.supernet import Supernet
 
 #: Default batch size per space (others: 64).
 DEFAULT_BATCH = {"fashion-mnist": 256, "cifar100": 64}

@@ -2,9 +2,9 @@
 
 from .export import load_subnet
 from .errors import CheckpointError, ConfigError, DataError, FocusformerError
-from .macs import count_macs, count_params
-from .space import Arch, SearchSpace
-from .supernet import Supernet
+from .spaces.counts import count_macs, count_params
+from .spaces.autoformer import Arch, SearchSpace
+from .spaces.supernet import Supernet
 
 __version__ = "0.1.0"
 

@@ -15,7 +15,7 @@ from typing import Any, Literal, Mapping, Optional, Sequence
 import yaml
 
 from .errors import ConfigError
-from .space import SearchSpace, _read_yaml
+from .spaces.autoformer import SearchSpace, _read_yaml
 from .typed import from_mapping, to_mapping
 
 DatasetName = Literal["digits", "fashion-mnist", "cifar10", "cifar100", "imagefolder"]

@@ -16,9 +16,9 @@ from safetensors.torch import load_file, save_file
 
 from .errors import CheckpointError, ConfigError
 from .fileio import atomic_write_text, atomic_writer
-from .macs import count_macs, count_params
-from .space import Arch, SearchSpace
-from .subnet import SubnetViT
+from .spaces.counts import count_macs, count_params
+from .spaces.autoformer import Arch, SearchSpace
+from .spaces.dense import SubnetViT
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"

@@ -17,7 +17,7 @@ from focusformer.cli import search as search_cli
 from focusformer.cli import specialize as specialize_cli
 from focusformer.cli import train as train_cli
 from focusformer.config import load_config
-from focusformer.training import Trainer
+from focusformer.training.trainer import Trainer
 
 COMMANDS = {"train": train_cli, "specialize": specialize_cli, "search": search_cli, "export": export_cli,
             "plot": plot_cli}

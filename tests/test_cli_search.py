@@ -14,7 +14,7 @@ from focusformer import count_macs, count_params, load_subnet
 from focusformer.cli import search as search_cli
 from focusformer.cli import specialize as specialize_cli
 from focusformer.config import load_config
-from focusformer.training import Trainer
+from focusformer.training.trainer import Trainer
 
 FOCUS = ["train.epochs=4", "train.lr=5e-3", "train.warmup_epochs=1", "train.sampler=focus",
          "focus.update_every=10", "focus.eval_candidates=4", "focus.eval_images=64", "focus.policy_steps=3"]

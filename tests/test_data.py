@@ -26,7 +26,7 @@ from focusformer.data import (
     split_indices,
 )
 from focusformer.errors import DataError
-from focusformer.space import SearchSpace
+from focusformer.spaces.autoformer import SearchSpace
 
 TRAIN = TrainConfig()
 

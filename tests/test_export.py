@@ -15,10 +15,10 @@ from timm.models.vision_transformer import VisionTransformer
 from focusformer import export as export_module
 from focusformer.errors import CheckpointError, ConfigError
 from focusformer.export import load_subnet, read_arch_file, save_subnet
-from focusformer.macs import count_macs, count_params
-from focusformer.space import Arch
-from focusformer.subnet import SubnetViT
-from focusformer.supernet import Supernet
+from focusformer.spaces.counts import count_macs, count_params
+from focusformer.spaces.autoformer import Arch
+from focusformer.spaces.dense import SubnetViT
+from focusformer.spaces.supernet import Supernet
 
 ARCH_KEYS = {"embed_dim", "depth", "num_heads", "mlp_ratio"}
 

@@ -11,10 +11,10 @@ from ptflops import get_model_complexity_info
 from timm.layers import Attention, set_fused_attn, use_fused_attn
 
 from focusformer.config import shipped_configs
-from focusformer.macs import count_macs, count_macs_batch, count_params
-from focusformer.space import Arch, SearchSpace
-from focusformer.subnet import SubnetViT
-from focusformer.supernet import Supernet
+from focusformer.spaces.counts import count_macs, count_macs_batch, count_params
+from focusformer.spaces.autoformer import Arch, SearchSpace
+from focusformer.spaces.dense import SubnetViT
+from focusformer.spaces.supernet import Supernet
 
 SHIPPED = tuple(shipped_configs())
 #: Random archs checked against ptflops per space (the AutoFormer spaces are ImageNet-sized).

@@ -14,10 +14,10 @@ from focusformer import plot
 from focusformer.budget import Budget
 from focusformer.cli.plot import main
 from focusformer.config import load_config
-from focusformer.macs import count_macs, count_params
-from focusformer.pareto import hypervolume, pareto_front
-from focusformer.results import SearchResult, append_results
-from focusformer.scoring import CandidateScorer
+from focusformer.spaces.counts import count_macs, count_params
+from focusformer.search.pareto import hypervolume, pareto_front
+from focusformer.search.results import SearchResult, append_results
+from focusformer.search.scoring import CandidateScorer
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FAST = ["--cloud", "8", "--val-images", "64"]
@@ -122,7 +122,7 @@ def _results(space, method, rng, top1, test_top1):
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A one-epoch digits run with recorded specialize and evolution results."""
-    from focusformer.training import Trainer
+    from focusformer.training.trainer import Trainer
 
     config = load_config("digits", ["train.epochs=1", "train.batch_size=128", "train.sampler=uniform"])
     directory = tmp_path_factory.mktemp("plot") / "run"

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from focusformer.checkpoint import load_checkpoint, save_checkpoint
+from focusformer.training.checkpoint import load_checkpoint, save_checkpoint
 from focusformer.config import load_config
 from focusformer.errors import CheckpointError
-from focusformer.training import Trainer, TrainingDiverged
+from focusformer.training.trainer import Trainer, TrainingDiverged
 
 # Two short epochs of digits (9 steps each) with the focus sampler, checkpointing every 3 steps.
 # Drop path and mixup are on so that resuming must also restore the torch and numpy RNGs exactly.
@@ -175,7 +175,7 @@ def test_diverged_run_stops_and_keeps_the_last_good_checkpoint(tmp_path):
 
 def test_diverged_run_is_a_one_line_error(tmp_path, monkeypatch, capsys):
     from focusformer.cli import train as train_cli
-    from focusformer import training
+    from focusformer.training import trainer as training
 
     monkeypatch.setattr(training.nn, "CrossEntropyLoss",
                         lambda **kw: (lambda logits, targets: logits.sum() * float("nan")))

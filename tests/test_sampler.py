@@ -8,11 +8,11 @@ import torch
 
 from focusformer.config import FocusConfig, load_config
 from focusformer.errors import ConfigError
-from focusformer.macs import CostTable, count_macs, count_params
-from focusformer.predictor import AccuracyPredictor, Measurements, fit_predictor, kendall_tau
-from focusformer.sampler import ArchSampler, reinforce_step
-from focusformer.space import INACTIVE
-from focusformer.strategies import FocusStrategy
+from focusformer.spaces.counts import CostTable, count_macs, count_params
+from focusformer.sampling.predictor import AccuracyPredictor, Measurements, fit_predictor, kendall_tau
+from focusformer.sampling.sampler import ArchSampler, reinforce_step
+from focusformer.spaces.autoformer import INACTIVE
+from focusformer.sampling.strategies import FocusStrategy
 
 SPACES = ["digits", "fashion-mnist", "cifar100", "autoformer-tiny", "autoformer-base"]
 
@@ -185,7 +185,7 @@ def test_inactive_layers_stay_inactive():
 def test_specialize_draws_distinct_candidates_from_a_collapsed_policy():
     """A sharpened policy repeats itself; specialize widens its draws until it has N distinct archs."""
     from focusformer.budget import Budget
-    from focusformer.specialize import specialize
+    from focusformer.sampling.specialize import specialize
 
     space = load_config("fashion-mnist").space
     sampler = ArchSampler(space)

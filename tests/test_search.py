@@ -17,8 +17,8 @@ import pytest
 
 from focusformer.budget import Budget
 from focusformer.errors import ConfigError
-from focusformer.macs import count_macs, count_params
-from focusformer.search import (
+from focusformer.spaces.counts import count_macs, count_params
+from focusformer.search.evolution import (
     EvolutionConfig,
     SearchOutcome,
     _Costs,
@@ -30,7 +30,7 @@ from focusformer.search import (
     sample_within_budget,
     within_budget,
 )
-from focusformer.space import Arch
+from focusformer.spaces.autoformer import Arch
 
 SPACES = ("digits", "fashion-mnist", "autoformer-tiny")
 KINDS = ("macs", "params")

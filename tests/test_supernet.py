@@ -10,9 +10,9 @@ from timm.models.vision_transformer import VisionTransformer
 
 from focusformer.config import shipped_configs
 from focusformer.errors import ConfigError
-from focusformer.space import Arch, SearchSpace
-from focusformer.subnet import SubnetViT
-from focusformer.supernet import Supernet
+from focusformer.spaces.autoformer import Arch, SearchSpace
+from focusformer.spaces.dense import SubnetViT
+from focusformer.spaces.supernet import Supernet
 
 SHIPPED = tuple(shipped_configs())
 SMALL = ("digits", "fashion-mnist", "cifar100")

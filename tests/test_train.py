@@ -12,11 +12,11 @@ import torch
 import yaml
 
 from focusformer import Supernet, load_subnet
-from focusformer.checkpoint import load_checkpoint, load_supernet
+from focusformer.training.checkpoint import load_checkpoint, load_supernet
 from focusformer.cli import export as export_cli
 from focusformer.cli import train as train_cli
 from focusformer.config import load_config
-from focusformer.training import Trainer
+from focusformer.training.trainer import Trainer
 
 QUICK = ["--epochs", "10", "--lr", "5e-3", "--sampler", "uniform", "--no-progress", "--set", "train.warmup_epochs=1"]
 

@@ -11,16 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from ..budget import Budget, check_in_range, parse_budget, parse_budgets
-from ..checkpoint import config_from_checkpoint, load_checkpoint, supernet_from_payload
+from ..training.checkpoint import config_from_checkpoint, load_checkpoint, supernet_from_payload
 from ..config import Config
 from ..data import load_data
 from ..evaluation import default_device
 from ..export import ARCH_FILE, WEIGHTS_FILE, save_subnet
-from ..macs import count_macs, count_params
-from ..results import SearchResult, append_results, format_table
-from ..scoring import CandidateScorer
-from ..space import Arch
-from ..supernet import Supernet
+from ..spaces.counts import count_macs, count_params
+from ..search.results import SearchResult, append_results, format_table
+from ..search.scoring import CandidateScorer
+from ..spaces.autoformer import Arch
+from ..spaces.supernet import Supernet
 from .common import check_output_dir, ensure_writable_output, positive_int
 
 

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..checkpoint import load_supernet
+from ..training.checkpoint import load_supernet
 from ..export import ARCH_FILE, WEIGHTS_FILE, read_arch_file, save_subnet
 from .common import ArgumentParser, ensure_writable_output, run_command
 

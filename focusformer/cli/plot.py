@@ -70,9 +70,9 @@ def _check_output(output: Path) -> None:
 
 def _plot(args: argparse.Namespace) -> None:
     from .. import plot  # imported late so --help stays fast
-    from ..checkpoint import load_checkpoint, config_from_checkpoint
-    from ..pareto import hypervolume
-    from ..results import read_results
+    from ..training.checkpoint import load_checkpoint, config_from_checkpoint
+    from ..search.pareto import hypervolume
+    from ..search.results import read_results
 
     if args.cloud < 1:
         raise FocusformerError(f"--cloud must be at least 1, got {args.cloud}")

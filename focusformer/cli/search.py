@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from ..budget import Budget
-from ..search import EvolutionConfig, evolution_search, random_search
+from ..search.evolution import EvolutionConfig, evolution_search, random_search
 from .budgeted import (
     add_budget_arguments,
     budgets_from_args,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from ..specialize import sampler_from_checkpoint, specialize
+from ..sampling.specialize import sampler_from_checkpoint, specialize
 from .budgeted import (
     add_budget_arguments,
     budgets_from_args,

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..checkpoint import CHECKPOINT_FILE
+from ..training.checkpoint import CHECKPOINT_FILE
 from ..config import DEFAULT_CONFIG, load_config, shipped_configs
 from ..errors import FocusformerError
 from .common import ArgumentParser, ensure_writable_output, positive_float, positive_int, run_command
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from ..training import Trainer, TrainingInterrupted  # imported late so --help stays fast
+    from ..training.trainer import Trainer, TrainingInterrupted  # imported late so --help stays fast
 
     if args.resume is not None:
         changed = [f"--{name.replace('_', '-')}" for name in ("output", "overwrite", *_FLAG_OVERRIDES)

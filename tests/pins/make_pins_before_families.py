@@ -2,10 +2,10 @@
 import json, sys
 import numpy as np, torch
 from focusformer.config import load_config
-from focusformer.macs import count_macs, count_params
-from focusformer.search import sample_within_budget, evolution_search, EvolutionConfig
+from focusformer.spaces.counts import count_macs, count_params
+from focusformer.search.evolution import sample_within_budget, evolution_search, EvolutionConfig
 from focusformer.budget import Budget
-from focusformer.sampler import ArchSampler
+from focusformer.sampling.sampler import ArchSampler
 
 pins = {"commit": "57ca980", "spaces": {}}
 for name in ["digits", "fashion-mnist", "cifar100", "autoformer-tiny", "autoformer-small", "autoformer-base"]:

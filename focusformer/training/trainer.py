@@ -35,17 +35,17 @@ from .checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from .config import Config
-from .data import load_data
-from .errors import CheckpointError, DataError, FocusformerError
-from .evaluation import autocast, default_device
-from .fileio import atomic_write_text
-from .macs import count_macs
-from .scoring import CandidateScorer
+from ..config import Config
+from ..data import load_data
+from ..errors import CheckpointError, DataError, FocusformerError
+from ..evaluation import autocast, default_device
+from ..fileio import atomic_write_text
+from ..spaces.counts import count_macs
+from ..search.scoring import CandidateScorer
 from .signals import StopRequest
-from .space import Arch
-from .strategies import ScoreFn, build_strategy
-from .supernet import Supernet
+from ..spaces.autoformer import Arch
+from ..sampling.strategies import ScoreFn, build_strategy
+from ..spaces.supernet import Supernet
 
 #: A run stops after this many optimizer steps in a row with a non-finite loss or gradient.
 MAX_NONFINITE_STEPS = 5

@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .budget import Budget, BudgetKind, check_in_range
-from .errors import ConfigError
-from .macs import CostTable
-from .space import INACTIVE, SearchSpace
+from ..budget import Budget, BudgetKind, check_in_range
+from ..errors import ConfigError
+from ..spaces.counts import CostTable
+from ..spaces.autoformer import INACTIVE, SearchSpace
 
 # Decision kinds, in the order they are made for each arch.
 DEPTH, EMBED, HEADS, RATIO = range(4)

@@ -15,7 +15,7 @@ from timm.layers import PatchEmbed, trunc_normal_
 from timm.models.vision_transformer import Attention, Block
 from torch import nn
 
-from .space import Arch, SearchSpace
+from .autoformer import Arch, SearchSpace
 
 #: LayerNorm as timm's VisionTransformer builds it.
 ViTLayerNorm = partial(nn.LayerNorm, eps=1e-6)

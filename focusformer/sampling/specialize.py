@@ -12,11 +12,11 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from .budget import Budget
-from .config import Config
-from .errors import CheckpointError
+from ..budget import Budget
+from ..config import Config
+from ..errors import CheckpointError
 from .sampler import ArchSampler
-from .space import Arch
+from ..spaces.autoformer import Arch
 
 ScoreFn = Callable[[Sequence[Arch]], list[float]]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .space import INACTIVE, Arch, SearchSpace
+from .autoformer import INACTIVE, Arch, SearchSpace
 
 
 def _attention_macs(tokens, embed, attn_width):

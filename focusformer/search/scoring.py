@@ -9,9 +9,9 @@ from typing import Iterator, Sequence
 import torch
 from torch.utils.data import Dataset, Subset
 
-from .evaluation import autocast, eval_loader
-from .space import Arch
-from .supernet import Supernet
+from ..evaluation import autocast, eval_loader
+from ..spaces.autoformer import Arch
+from ..spaces.supernet import Supernet
 
 #: Image subsets up to this size are decoded once and kept in memory as one tensor.
 _CACHE_LIMIT_BYTES = 1 << 30

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from .budget import Budget, format_count
-from .errors import ConfigError
-from .space import Arch, SearchSpace
+from ..budget import Budget, format_count
+from ..errors import ConfigError
+from ..spaces.autoformer import Arch, SearchSpace
 
 RESULTS_DIR = "results"
 

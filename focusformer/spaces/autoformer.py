@@ -16,8 +16,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import yaml
 
-from .errors import ConfigError
-from .typed import from_mapping, to_mapping
+from ..errors import ConfigError
+from ..typed import from_mapping, to_mapping
 
 #: Value of an encoding slot whose layer is beyond the arch's depth.
 INACTIVE = -1

@@ -72,12 +72,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .budget import Budget, format_count
-from .errors import ConfigError
-from .fileio import atomic_write_text
-from .macs import CostTable
-from .sampler import DEPTH, EMBED, HEADS, RATIO, CostBounds
-from .space import Arch, SearchSpace
+from ..budget import Budget, format_count
+from ..errors import ConfigError
+from ..fileio import atomic_write_text
+from ..spaces.counts import CostTable
+from ..sampling.sampler import DEPTH, EMBED, HEADS, RATIO, CostBounds
+from ..spaces.autoformer import Arch, SearchSpace
 
 ScoreFn = Callable[[Sequence[Arch]], list[float]]
 """Search-val top-1 (percent) of each arch, higher is better."""

@@ -15,8 +15,8 @@ from timm.models import named_apply
 from timm.models.vision_transformer import init_weights_vit_timm
 from torch import nn
 
-from .space import Arch, SearchSpace
-from .subnet import SubnetViT
+from .autoformer import Arch, SearchSpace
+from .dense import SubnetViT
 
 
 class _Linear(nn.Linear):

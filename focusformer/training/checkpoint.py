@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import __version__
-from .config import Config
-from .errors import CheckpointError, ConfigError
-from .fileio import atomic_writer
-from .supernet import Supernet
+from .. import __version__
+from ..config import Config
+from ..errors import CheckpointError, ConfigError
+from ..fileio import atomic_writer
+from ..spaces.supernet import Supernet
 
 FORMAT_VERSION = 1
 CHECKPOINT_FILE = "last.pt"

@@ -14,10 +14,10 @@ from typing import Any, Callable, Protocol, Sequence
 import numpy as np
 import torch
 
-from .config import Config, FocusConfig
+from ..config import Config, FocusConfig
 from .predictor import AccuracyPredictor, Measurements, fit_predictor, kendall_tau
 from .sampler import ArchSampler, reinforce_step
-from .space import Arch, SearchSpace
+from ..spaces.autoformer import Arch, SearchSpace
 
 #: Scores archs by search-val top-1 (percent) with the supernet's current weights.
 ScoreFn = Callable[[Sequence[Arch]], list[float]]
