@@ -4,7 +4,7 @@ What is measured, per shipped search space (``--spaces``):
 
 * Agreement. For ``--archs`` random archs of the space (capped at
   ``--max-ptflops-archs-large`` for the ImageNet-sized AutoFormer spaces), a dense
-  ``SubnetViT(arch, space)`` is built with attention as explicit matmuls and counted
+  ``space.build_subnet(arch)`` is built with attention as explicit matmuls and counted
   with ``ptflops.get_model_complexity_info(..., backend='aten')``. Reported: the max
   and mean relative difference of ``count_macs(arch, space)`` to ptflops, and whether
   ``count_params(arch, space)`` equals the model's parameter count for every arch.
@@ -49,7 +49,7 @@ from timm.layers import Attention, set_fused_attn, use_fused_attn
 
 from focusformer.config import load_config, shipped_configs
 from focusformer.spaces.counts import count_macs, count_macs_batch, count_params
-from focusformer.spaces.autoformer import Arch, SearchSpace
+from focusformer.spaces import Arch, SearchSpace
 from focusformer.spaces.dense import SubnetViT
 
 #: Spaces with inputs larger than this are ImageNet-sized: ptflops is slow there, so
@@ -93,7 +93,7 @@ def ptflops_count(model: torch.nn.Module, space: SearchSpace) -> tuple[int, int]
 
 
 def build(arch: Arch, space: SearchSpace) -> SubnetViT:
-    model = SubnetViT(arch, space)
+    model = space.build_subnet(arch)
     attns = [m for m in model.modules() if isinstance(m, Attention)]
     if any(m.fused_attn for m in attns):  # a guard on the setup, not on a timing
         raise RuntimeError("model was built with fused attention; ptflops would undercount it")

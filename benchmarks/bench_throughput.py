@@ -50,7 +50,7 @@ from timm.optim import create_optimizer_v2
 
 from focusformer.config import load_config, shipped_configs
 from focusformer.spaces.counts import count_macs
-from focusformer.spaces.autoformer import INACTIVE, Arch, SearchSpace
+from focusformer.spaces import INACTIVE, Arch, SearchSpace
 from focusformer.spaces.supernet import Supernet
 
 #: Default batch size per space (others: 64).

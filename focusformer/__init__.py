@@ -3,7 +3,7 @@
 from .export import load_subnet
 from .errors import CheckpointError, ConfigError, DataError, FocusformerError
 from .spaces.counts import count_macs, count_params
-from .spaces.autoformer import Arch, SearchSpace
+from .spaces import Arch, SearchSpace
 from .spaces.supernet import Supernet
 
 __version__ = "0.1.0"

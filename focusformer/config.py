@@ -15,7 +15,8 @@ from typing import Any, Literal, Mapping, Optional, Sequence
 import yaml
 
 from .errors import ConfigError
-from .spaces.autoformer import SearchSpace, _read_yaml
+from .spaces import SearchSpace
+from .spaces.base import read_yaml
 from .typed import from_mapping, to_mapping
 
 DatasetName = Literal["digits", "fashion-mnist", "cifar10", "cifar100", "imagefolder"]
@@ -192,7 +193,7 @@ def load_config(
     """Load a config, then apply ``section.key=value`` overrides (values parsed as YAML),
     then ``values``: already-typed ``{"section.key": value}`` settings (from command-line flags)."""
     path = resolve_config_path(name_or_path)
-    data = _read_yaml(path)
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with space, data, train and focus sections")
     for override in overrides:

@@ -34,7 +34,7 @@ from torch.utils.data import Dataset, TensorDataset
 
 from .config import DataConfig, TrainConfig
 from .errors import DataError
-from .spaces.autoformer import SearchSpace
+from .spaces import SearchSpace
 
 DEFAULT_FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 DEFAULT_CIFAR_DIR = "~/.cache/focusformer/cifar"

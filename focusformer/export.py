@@ -13,12 +13,13 @@ from typing import Any
 
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+from torch import nn
 
 from .errors import CheckpointError, ConfigError
 from .fileio import atomic_write_text, atomic_writer
 from .spaces.counts import count_macs, count_params
-from .spaces.autoformer import Arch, SearchSpace
-from .spaces.dense import SubnetViT
+from .spaces import SearchSpace
+from .spaces.base import AnyArch
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
@@ -26,7 +27,7 @@ ARCH_FILE = "arch.json"
 _METADATA_KEYS = ("macs", "params", "space", "format_version")
 
 
-def arch_record(arch: Arch, space: SearchSpace) -> dict[str, Any]:
+def arch_record(arch: AnyArch, space: SearchSpace) -> dict[str, Any]:
     """What ``arch.json`` holds for ``arch``."""
     return {
         **arch.to_dict(),
@@ -37,7 +38,7 @@ def arch_record(arch: Arch, space: SearchSpace) -> dict[str, Any]:
     }
 
 
-def read_arch_file(path: str | Path, space: SearchSpace) -> Arch:
+def read_arch_file(path: str | Path, space: SearchSpace) -> AnyArch:
     """Read an arch from JSON (a bare arch or an exported ``arch.json``) and validate it."""
     path = Path(path)
     try:
@@ -47,7 +48,7 @@ def read_arch_file(path: str | Path, space: SearchSpace) -> Arch:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: not a readable JSON arch ({exc})") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a JSON object with embed_dim, depth, num_heads, mlp_ratio")
+        raise ConfigError(f"{path}: expected a JSON object with the arch's fields ({type(space).__name__})")
     arch_keys = {k: v for k, v in data.items() if k not in _METADATA_KEYS}
     try:
         return space.arch_from_dict(arch_keys)
@@ -55,7 +56,7 @@ def read_arch_file(path: str | Path, space: SearchSpace) -> Arch:
         raise ConfigError(f"{path}: {exc}") from None
 
 
-def save_subnet(model: SubnetViT, directory: str | Path) -> Path:
+def save_subnet(model: nn.Module, directory: str | Path) -> Path:
     """Write ``model`` to ``directory`` (created if needed); each file is written atomically."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -67,8 +68,8 @@ def save_subnet(model: SubnetViT, directory: str | Path) -> Path:
     return directory
 
 
-def load_subnet(directory: str | Path) -> SubnetViT:
-    """Load an exported subnet as a :class:`SubnetViT` in eval mode; no supernet needed."""
+def load_subnet(directory: str | Path) -> nn.Module:
+    """Load an exported subnet (its family's dense model) in eval mode; no supernet needed."""
     directory = Path(directory)
     arch_path, weights_path = directory / ARCH_FILE, directory / WEIGHTS_FILE
     for path in (arch_path, weights_path):
@@ -90,7 +91,7 @@ def load_subnet(directory: str | Path) -> SubnetViT:
         arch = read_arch_file(arch_path, space)
     except (KeyError, ConfigError) as exc:
         raise CheckpointError(f"{arch_path}: invalid ({exc})") from None
-    model = SubnetViT(arch, space)
+    model = space.build_subnet(arch)
     try:
         state = load_file(str(weights_path))
         model.load_state_dict(state)

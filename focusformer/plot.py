@@ -30,7 +30,8 @@ from .fileio import atomic_write_text, atomic_writer  # noqa: E402
 from .spaces.counts import count_macs  # noqa: E402
 from .search.pareto import pareto_front  # noqa: E402
 from .search.results import RESULTS_DIR, SearchResult  # noqa: E402
-from .spaces.autoformer import Arch, SearchSpace  # noqa: E402
+from .spaces import SearchSpace
+from .spaces.base import AnyArch  # noqa: E402
 
 #: Figure formats, chosen by the output file's extension.
 FIGURE_FORMATS = ("png", "pdf", "svg")
@@ -50,7 +51,7 @@ class Cloud:
     split: str
     seed: int
     images: int
-    archs: tuple[Arch, ...]
+    archs: tuple[AnyArch, ...]
     macs: tuple[int, ...]
     top1: tuple[float, ...]
 
@@ -63,7 +64,7 @@ class Cloud:
         return pareto_front(self.points())
 
 
-def cloud_archs(space: SearchSpace, size: int, seed: int) -> list[Arch]:
+def cloud_archs(space: SearchSpace, size: int, seed: int) -> list[AnyArch]:
     """``size`` distinct archs: the smallest, the largest, then seeded uniform samples.
 
     Fewer come back only if the space has fewer than ``size`` distinct archs reachable
@@ -98,7 +99,7 @@ def checkpoint_id(payload: dict[str, Any]) -> dict[str, Any]:
     return {"epoch": payload.get("epoch"), "step": payload.get("step")}
 
 
-def read_cloud(path: Path, space: SearchSpace, archs: Sequence[Arch], split: str, seed: int, images: int,
+def read_cloud(path: Path, space: SearchSpace, archs: Sequence[AnyArch], split: str, seed: int, images: int,
                checkpoint: dict[str, Any]) -> Cloud | None:
     """A cached cloud if ``path`` holds a valid one for exactly these archs and weights, else ``None``."""
     try:
@@ -131,7 +132,7 @@ def write_cloud(path: Path, cloud: Cloud, space: SearchSpace, checkpoint: dict[s
     atomic_write_text(path, json.dumps(data, indent=1) + "\n")
 
 
-def score_archs(scorer: Any, archs: Sequence[Arch], progress: bool = True, desc: str = "cloud") -> list[float]:
+def score_archs(scorer: Any, archs: Sequence[AnyArch], progress: bool = True, desc: str = "cloud") -> list[float]:
     """``scorer.score`` over ``archs`` a few at a time, with a progress bar."""
     from tqdm.auto import tqdm
 

@@ -1,8 +1,9 @@
 """Build typed dataclasses from plain mappings (parsed YAML/JSON) with clear errors.
 
 Only the field types this package uses are supported: ``int``, ``float``,
-``str``, ``bool``, ``tuple[X, ...]``, ``Optional[X]``, ``Literal[...]`` and
-nested dataclasses. Every error names the dotted path of the offending field.
+``str``, ``bool``, ``tuple[X, ...]``, ``Optional[X]``, ``Literal[...]``, nested
+dataclasses, and classes with a ``from_dict(data, where)`` class method (a base class
+that chooses its subclass from the data, such as a search space's family). Every error names the dotted path of the offending field.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ def to_mapping(obj: Any) -> Any:
 def convert(tp: Any, value: Any, where: str) -> Any:
     """Check ``value`` against type ``tp`` and return it in canonical form."""
     origin = typing.get_origin(tp)
+    if isinstance(tp, type) and not dataclasses.is_dataclass(tp) and hasattr(tp, "from_dict"):
+        return tp.from_dict(value, where)  # a base class that picks its subclass from the data
     if dataclasses.is_dataclass(tp):
         return from_mapping(tp, value, where)
     if origin in (Union, types.UnionType):

@@ -26,7 +26,7 @@ from focusformer.data import (
     split_indices,
 )
 from focusformer.errors import DataError
-from focusformer.spaces.autoformer import SearchSpace
+from focusformer.spaces import SearchSpace
 
 TRAIN = TrainConfig()
 

@@ -16,7 +16,7 @@ from focusformer import export as export_module
 from focusformer.errors import CheckpointError, ConfigError
 from focusformer.export import load_subnet, read_arch_file, save_subnet
 from focusformer.spaces.counts import count_macs, count_params
-from focusformer.spaces.autoformer import Arch
+from focusformer.spaces import Arch
 from focusformer.spaces.dense import SubnetViT
 from focusformer.spaces.supernet import Supernet
 
@@ -106,7 +106,7 @@ def test_round_trip_other_spaces(name, space_of, tmp_path, randomize):
     space = space_of(name)
     torch.manual_seed(1)
     arch = space.sample(3)
-    model = randomize(SubnetViT(arch, space), seed=8).eval()
+    model = randomize(space.build_subnet(arch), seed=8).eval()
     save_subnet(model, tmp_path / name)
     loaded = load_subnet(tmp_path / name)
     x = x_for(space, 2)

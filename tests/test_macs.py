@@ -12,7 +12,7 @@ from timm.layers import Attention, set_fused_attn, use_fused_attn
 
 from focusformer.config import shipped_configs
 from focusformer.spaces.counts import count_macs, count_macs_batch, count_params
-from focusformer.spaces.autoformer import Arch, SearchSpace
+from focusformer.spaces import Arch, SearchSpace
 from focusformer.spaces.dense import SubnetViT
 from focusformer.spaces.supernet import Supernet
 
@@ -69,7 +69,7 @@ def test_macs_and_params_match_ptflops(name, space_of, explicit_attention):
         if name == "digits" and i == 0:
             model = Supernet(space).extract(arch)  # the exported model, through the supernet
         else:
-            model = SubnetViT(arch, space)
+            model = space.build_subnet(arch)
         macs, ptflops_params = ptflops_count(model, space)
         assert count_macs(arch, space) == pytest.approx(macs, rel=0.01), arch
         n_params = sum(p.numel() for p in model.parameters())
@@ -112,7 +112,7 @@ def test_hand_count_of_a_small_arch(space_of):
     params += 2 * e + linear_params(e, 10)  # final norm and head
     assert params == 120 + 24 + 408 + 4872 + 9600 + 48 + 250 == 15322
     assert count_params(arch, space) == params
-    assert sum(p.numel() for p in SubnetViT(arch, space).parameters()) == params
+    assert sum(p.numel() for p in space.build_subnet(arch).parameters()) == params
 
 
 @pytest.mark.parametrize("name", SHIPPED)

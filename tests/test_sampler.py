@@ -8,10 +8,11 @@ import torch
 
 from focusformer.config import FocusConfig, load_config
 from focusformer.errors import ConfigError
-from focusformer.spaces.counts import CostTable, count_macs, count_params
+from focusformer.spaces import Arch
+from focusformer.spaces.counts import count_macs, count_macs_batch, count_params
 from focusformer.sampling.predictor import AccuracyPredictor, Measurements, fit_predictor, kendall_tau
 from focusformer.sampling.sampler import ArchSampler, reinforce_step
-from focusformer.spaces.autoformer import INACTIVE
+from focusformer.spaces import INACTIVE
 from focusformer.sampling.strategies import FocusStrategy
 
 SPACES = ["digits", "fashion-mnist", "cifar100", "autoformer-tiny", "autoformer-base"]
@@ -81,19 +82,20 @@ def test_sampler_learns_a_planted_reward():
     for _ in range(150):
         budgets = torch.empty(16, dtype=torch.float64).uniform_(bounds.min_cost, bounds.max_cost, generator=generator)
         reinforce_step(sampler, optimizer, reward, budgets, group=8, entropy_weight=0.0, generator=generator)
-    table = CostTable.macs(space)
     test_budgets = torch.linspace(bounds.min_cost, bounds.max_cost, 25, dtype=torch.float64)
     greedy = sampler.sample(test_budgets, greedy=True).codes
     for budget, code in zip(test_budgets.tolist(), greedy):
         # The widest embed dim whose cheapest arch (smallest depth, heads, ratios) still fits.
-        cheapest = table.stem_head + space.depth[0] * (table.attention.min(1) + table.mlp.min(1))
+        d = space.depth[0]
+        cheapest = [count_macs(Arch(e, d, (space.num_heads[0],) * d, (space.mlp_ratio[0],) * d), space)
+                    for e in space.embed_dim]
         widest = max(i for i, cost in enumerate(cheapest) if cost <= budget)
         assert code[1].item() == widest, (budget, code.tolist())
 
 
 def _planted_accuracy(codes: torch.Tensor, space) -> torch.Tensor:
     """A known accuracy: grows with MACs, plus a preference for wide MLPs in layer 0."""
-    macs = torch.as_tensor(CostTable.macs(space).count_batch(codes.numpy()), dtype=torch.float32)
+    macs = torch.as_tensor(count_macs_batch(codes.numpy(), space), dtype=torch.float32)
     return 50 + 30 * macs / macs.max() + 5 * (codes[:, 3] == len(space.mlp_ratio) - 1).float()
 
 

@@ -30,7 +30,7 @@ from focusformer.search.evolution import (
     sample_within_budget,
     within_budget,
 )
-from focusformer.spaces.autoformer import Arch
+from focusformer.spaces import Arch
 
 SPACES = ("digits", "fashion-mnist", "autoformer-tiny")
 KINDS = ("macs", "params")
@@ -145,7 +145,7 @@ def test_crossover_of_different_depths_is_well_formed(space_of):
     rng = np.random.default_rng(3)
     for _ in range(300):
         a, b = space.sample(rng), space.sample(rng)
-        child = _crossover(a, b, rng)
+        child = _crossover(a, b, space, rng)
         space.validate(child)
         assert child.depth in (a.depth, b.depth)
         assert child.embed_dim in (a.embed_dim, b.embed_dim)

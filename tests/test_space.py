@@ -12,7 +12,7 @@ import yaml
 
 from focusformer.config import Config, load_config, shipped_configs
 from focusformer.errors import ConfigError
-from focusformer.spaces.autoformer import INACTIVE, Arch, SearchSpace
+from focusformer.spaces import INACTIVE, Arch, SearchSpace
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 SHIPPED = tuple(shipped_configs())

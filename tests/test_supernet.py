@@ -10,7 +10,7 @@ from timm.models.vision_transformer import VisionTransformer
 
 from focusformer.config import shipped_configs
 from focusformer.errors import ConfigError
-from focusformer.spaces.autoformer import Arch, SearchSpace
+from focusformer.spaces import Arch, SearchSpace
 from focusformer.spaces.dense import SubnetViT
 from focusformer.spaces.supernet import Supernet
 
@@ -126,7 +126,7 @@ def test_largest_arch_state_dict_is_the_supernets(name, space_of, supernet_of):
     state = supernet.subnet_state_dict(space.largest())
     assert set(state) == set(full)
     if name not in BIG:  # same keys as a dense model of the largest arch, i.e. timm's names
-        assert set(state) == set(SubnetViT(space.largest(), space).state_dict())
+        assert set(state) == set(space.build_subnet(space.largest()).state_dict())
     assert len(state) == 4 + 12 * space.max_depth + 4
     for key in ("patch_embed.proj.weight", "blocks.0.attn.qkv.weight", "head.weight", "norm.bias",
                 f"blocks.{space.max_depth - 1}.mlp.fc2.weight", "pos_embed"):
@@ -285,7 +285,7 @@ def test_arch_not_in_space_raises_config_error(space_of, supernet_of):
         with pytest.raises(ConfigError, match="not a choice"):
             supernet.subnet_state_dict(arch)
         with pytest.raises(ConfigError, match="not a choice"):
-            SubnetViT(arch, space)
+            space.build_subnet(arch)
 
 
 # -- THE reference: timm's own VisionTransformer -------------------------------------------------

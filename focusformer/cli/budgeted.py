@@ -19,7 +19,7 @@ from ..export import ARCH_FILE, WEIGHTS_FILE, save_subnet
 from ..spaces.counts import count_macs, count_params
 from ..search.results import SearchResult, append_results, format_table
 from ..search.scoring import CandidateScorer
-from ..spaces.autoformer import Arch
+from ..spaces.base import AnyArch
 from ..spaces.supernet import Supernet
 from .common import check_output_dir, ensure_writable_output, positive_int
 
@@ -61,7 +61,7 @@ class LoadedRun:
     val_scorer: CandidateScorer
     test_scorer: CandidateScorer | None
 
-    def result(self, method: str, budget: Budget, arch: Arch, val_top1: float, seconds: float,
+    def result(self, method: str, budget: Budget, arch: AnyArch, val_top1: float, seconds: float,
                candidates: int) -> SearchResult:
         space = self.config.space
         test = None if self.test_scorer is None else self.test_scorer.score([arch])[0]

@@ -16,7 +16,7 @@ from scipy.stats import kendalltau
 from torch import nn
 
 from .sampler import one_hot_codes
-from ..spaces.autoformer import SearchSpace
+from ..spaces import SearchSpace
 
 
 class AccuracyPredictor(nn.Module):

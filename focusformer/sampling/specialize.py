@@ -16,16 +16,16 @@ from ..budget import Budget
 from ..config import Config
 from ..errors import CheckpointError
 from .sampler import ArchSampler
-from ..spaces.autoformer import Arch
+from ..spaces.base import AnyArch
 
-ScoreFn = Callable[[Sequence[Arch]], list[float]]
+ScoreFn = Callable[[Sequence[AnyArch]], list[float]]
 
 
 @dataclass(frozen=True)
 class Specialized:
-    best: Arch
+    best: AnyArch
     best_score: float
-    candidates: tuple[Arch, ...]
+    candidates: tuple[AnyArch, ...]
     scores: tuple[float, ...]
 
 

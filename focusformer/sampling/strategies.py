@@ -17,16 +17,17 @@ import torch
 from ..config import Config, FocusConfig
 from .predictor import AccuracyPredictor, Measurements, fit_predictor, kendall_tau
 from .sampler import ArchSampler, reinforce_step
-from ..spaces.autoformer import Arch, SearchSpace
+from ..spaces import SearchSpace
+from ..spaces.base import AnyArch
 
 #: Scores archs by search-val top-1 (percent) with the supernet's current weights.
-ScoreFn = Callable[[Sequence[Arch]], list[float]]
+ScoreFn = Callable[[Sequence[AnyArch]], list[float]]
 
 
 class SamplingStrategy(Protocol):
     name: str
 
-    def archs_for_step(self, step: int) -> list[Arch]:
+    def archs_for_step(self, step: int) -> list[AnyArch]:
         """The subnets to train at optimizer step ``step``."""
 
     def after_step(self, step: int) -> None:
@@ -53,7 +54,7 @@ class UniformStrategy:
         self.space = space
         self.rng = np.random.default_rng(seed)
 
-    def archs_for_step(self, step: int) -> list[Arch]:
+    def archs_for_step(self, step: int) -> list[AnyArch]:
         return [self.space.sample(self.rng)]
 
     def after_step(self, step: int) -> None:
@@ -77,7 +78,7 @@ class SandwichStrategy(UniformStrategy):
 
     name = "sandwich"
 
-    def archs_for_step(self, step: int) -> list[Arch]:
+    def archs_for_step(self, step: int) -> list[AnyArch]:
         return [self.space.largest(), self.space.smallest(), self.space.sample(self.rng)]
 
 
@@ -124,7 +125,7 @@ class FocusStrategy:
         self.tallies.entropy_sum += float(out.entropy.sum())
         return out.codes, out.macs
 
-    def archs_for_step(self, step: int) -> list[Arch]:
+    def archs_for_step(self, step: int) -> list[AnyArch]:
         if step < self.warmup_steps or self.rng.random() < self.config.uniform_share:
             self.budget = float("nan")
             return [self.space.sample(self.rng)]

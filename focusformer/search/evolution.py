@@ -6,7 +6,7 @@ They are the baseline the learned, budget-conditioned sampler is compared agains
 hold to a few guarantees:
 
 * **Every scored arch is a valid arch of the space and within budget** (cost ``<=`` budget,
-  counted exactly as :func:`~focusformer.macs.count_macs` / :func:`~focusformer.macs.count_params`).
+  counted exactly as :func:`~focusformer.spaces.counts.count_macs` / ``count_params``).
 * **No arch is scored twice**: scores are cached by arch, and each call of the score
   function gets only archs never scored before in this search.
 * **Every loop is bounded**: sampling within budget needs no rejection; making a child, and
@@ -19,12 +19,11 @@ hold to a few guarantees:
   differ from the file's raise :class:`~focusformer.errors.ConfigError`. A finished search
   leaves its state file in place; calling again returns the recorded outcome without scoring.
 
-Sampling within budget (:func:`sample_within_budget`) makes the decisions depth, embed dim,
-then each layer's heads and MLP ratio, each uniformly among the choices that can still be
-completed within budget. The test uses exact lower bounds: the cost is additive
-(``stem_head[e] + sum_i attention[e, h_i] + mlp[e, r_i]``, see :class:`~focusformer.macs.CostTable`),
-so the cheapest completion of a partial arch is known exactly and some choice is always
-feasible at every decision once the first one was.
+The searches work on any family through its decisions (:mod:`focusformer.spaces.decisions`).
+Sampling within budget (:func:`sample_within_budget`) makes the decisions in order (the
+network-wide ones, then each layer's), each uniformly among the choices that can still be
+completed within budget, on exact bounds (:class:`~focusformer.spaces.costs.PartialArchs`),
+so some choice is always feasible at every decision once the first one was.
 
 Evolution (:func:`evolution_search`), as in AutoFormer:
 
@@ -35,18 +34,19 @@ Evolution (:func:`evolution_search`), as in AutoFormer:
 * selection is elitist (mu + lambda): the next population is the top ``population`` archs
   of the current population and the new children (ties keep the earlier arch), so the best
   score never decreases and the population never shrinks;
-* **mutation**: with probability ``depth_mutation`` the depth is resampled uniformly (extra
-  layers get uniform heads and MLP ratio, surplus layers are dropped); with probability
-  ``layer_mutation`` the network-wide embed dim is resampled (AutoFormer's ``s_prob`` does
-  the same); then for each kept layer, heads and MLP ratio are each resampled with
-  probability ``layer_mutation``. Resampling is uniform over the space's choices;
-* **crossover**: the depth comes from one parent (chosen uniformly), the embed dim from
-  either; for each layer both parents have, heads and MLP ratio each come from either
-  parent (independently, uniformly); layers only the deeper parent has (the depth donor)
-  come from it. Parents of different depths thus give a well-formed child of the donor's depth;
+* **mutation** replays the parent's decisions in order: a *structural* decision (AutoFormer's
+  depth) is resampled with probability ``depth_mutation``, every other one (the embed dim,
+  as AutoFormer's ``s_prob`` does, and each layer's decisions) with probability
+  ``layer_mutation``; a decision the parent does not make (a layer beyond its depth) is drawn
+  uniformly. Resampling is uniform over the choices that keep the arch valid (for AutoFormer,
+  every choice; for ViTAS, widths that split into whole heads);
+* **crossover**: structural decisions come from one parent (the donor, chosen uniformly);
+  every decision both parents make comes from either (independently, uniformly); decisions
+  only one parent makes come from it. Parents of different depths thus give a well-formed
+  child of the donor's depth;
 * **budget and novelty**: a child must be within budget and new (never scored, not already
   made this generation). The operator is retried up to ``CHILD_TRIES`` times; then the last
-  over-budget try, if any, is **repaired** — its decisions are replayed in order, each kept if
+  over-budget try, if any, is **repaired**: its decisions are replayed in order, each kept if
   the arch can still be completed within budget and otherwise resampled uniformly among the
   feasible choices (so the repair terminates and yields an in-budget arch close to the
   child). If that still gives no new arch, the child **falls back** to up to
@@ -75,11 +75,13 @@ from tqdm import tqdm
 from ..budget import Budget, format_count
 from ..errors import ConfigError
 from ..fileio import atomic_write_text
-from ..spaces.counts import CostTable
-from ..sampling.sampler import DEPTH, EMBED, HEADS, RATIO, CostBounds
-from ..spaces.autoformer import Arch, SearchSpace
+from ..spaces import INACTIVE
+from ..spaces.base import DEFAULT_FAMILY
+from ..spaces.costs import decide
+from ..spaces import SearchSpace
+from ..spaces.base import AnyArch
 
-ScoreFn = Callable[[Sequence[Arch]], list[float]]
+ScoreFn = Callable[[Sequence[AnyArch]], list[float]]
 """Search-val top-1 (percent) of each arch, higher is better."""
 
 #: Tries of a mutation or crossover for one child (then repair, then fallback draws as many).
@@ -135,7 +137,7 @@ class EvolutionConfig:
 
 @dataclass(frozen=True)
 class SearchOutcome:
-    best: Arch
+    best: AnyArch
     best_score: float
     scored: int  # number of distinct archs scored
     history: list[float]  # best score after each generation (evolution) or each batch (random)
@@ -143,49 +145,32 @@ class SearchOutcome:
 
 # -- exact costs and feasibility ----------------------------------------------------------------
 class _Costs:
-    """Exact additive cost (MACs or params) of a space's archs, and in-budget walks through its
-    decisions, on the same exact bounds the sampler masks with (:class:`CostBounds`)."""
+    """Exact cost (MACs or params) of a space's archs, and walks through its decisions within a
+    limit, on the same exact bounds the sampler masks with (:class:`~focusformer.spaces.costs.PartialArchs`)."""
 
     def __init__(self, space: SearchSpace, kind: str) -> None:
         self.space = space
-        self.table = CostTable.macs(space) if kind == "macs" else CostTable.params(space)
-        self.bounds = CostBounds(self.table, space.depth)
-        self.min_cost, self.max_cost = int(self.bounds.min_cost), int(self.bounds.max_cost)
+        self.model = space.cost_model(kind)
+        self.min_cost, self.max_cost = int(self.model.min_cost), int(self.model.max_cost)
 
-    def cost(self, arch: Arch) -> int:
-        return int(self.table.count_batch(self.space.encode(arch)[None])[0])
+    def cost(self, arch: AnyArch) -> int:
+        return int(self.model.count(self.space.encode(arch)[None])[0])
 
-    def walk(self, limit: float, rng: np.random.Generator, preferred: Arch | None = None) -> Arch:
-        """An arch within ``limit``, decided in order (depth, embed, then heads and ratio per layer).
+    def walk(self, limit: float, rng: np.random.Generator, preferred: AnyArch | None = None) -> AnyArch:
+        """An arch within ``limit``, decided in order (the network-wide decisions, then each layer's).
 
         At each decision the feasible choices are those with a completion within ``limit``
-        (exact lower bounds). ``preferred``'s value is kept when feasible; otherwise the choice
-        is uniform among the feasible ones. Needs ``limit >= self.min_cost``.
+        (exact lower bounds). ``preferred``'s value is kept when it is active there and feasible;
+        otherwise the choice is uniform among the feasible ones. Needs ``limit >= self.min_cost``.
         """
-        space, bounds = self.space, self.bounds
-        depth = embed = heads = torch.zeros(1, dtype=torch.long)
-        committed = torch.zeros(1, dtype=torch.float64)
+        wanted = self.space.encode(preferred) if preferred is not None else None
 
-        def pick(kind: int, layer: int, choices: tuple, wanted: Any) -> int:
-            low, _ = bounds.of_choices(kind, layer, depth.double(), embed, committed, heads)
-            feasible = [i for i, ok in enumerate((low[0] <= limit).tolist()) if ok]
-            if wanted is not None and wanted in choices and choices.index(wanted) in feasible:
-                return choices.index(wanted)
+        def rule(slot: int, valid: list[int], feasible: list[int]) -> int:
+            if wanted is not None and wanted[slot] in feasible:
+                return int(wanted[slot])
             return feasible[int(rng.integers(len(feasible)))]
 
-        d = pick(DEPTH, 0, space.depth, preferred and preferred.depth)
-        depth = torch.tensor([space.depth[d]])
-        embed = torch.tensor([pick(EMBED, 0, space.embed_dim, preferred and preferred.embed_dim)])
-        committed = bounds.stem[embed]
-        head_values, ratio_values = [], []
-        for layer in range(space.depth[d]):
-            has_layer = preferred is not None and layer < preferred.depth
-            heads = torch.tensor([pick(HEADS, layer, space.num_heads, preferred.num_heads[layer] if has_layer else None)])
-            ratio = pick(RATIO, layer, space.mlp_ratio, preferred.mlp_ratio[layer] if has_layer else None)
-            committed = committed + bounds.attention[embed, heads] + bounds.mlp[embed, ratio]
-            head_values.append(space.num_heads[int(heads)])
-            ratio_values.append(space.mlp_ratio[ratio])
-        return Arch(space.embed_dim[int(embed)], space.depth[d], tuple(head_values), tuple(ratio_values))
+        return self.space.decode(decide(self.model, rule, limit))
 
 
 def _checked_costs(space: SearchSpace, budget: Budget) -> _Costs:
@@ -207,7 +192,7 @@ def _checked_costs(space: SearchSpace, budget: Budget) -> _Costs:
     return costs
 
 
-def within_budget(arch: Arch, space: SearchSpace, budget: Budget) -> bool:
+def within_budget(arch: AnyArch, space: SearchSpace, budget: Budget) -> bool:
     """Whether ``arch`` (which must be an arch of ``space``, else ConfigError) costs at most ``budget``."""
     space.validate(arch)
     if budget.kind not in ("macs", "params"):
@@ -215,63 +200,58 @@ def within_budget(arch: Arch, space: SearchSpace, budget: Budget) -> bool:
     return _Costs(space, budget.kind).cost(arch) <= budget.value
 
 
-def sample_within_budget(space: SearchSpace, budget: Budget, rng: np.random.Generator) -> Arch:
+def sample_within_budget(space: SearchSpace, budget: Budget, rng: np.random.Generator) -> AnyArch:
     """A random arch of ``space`` within ``budget``, with no rejection loop.
 
-    Decisions are made in order (depth, embed dim, then per layer heads and MLP ratio), each
-    uniformly among the choices that can still be completed within budget. Not uniform over
-    archs: cheap choices are feasible more often. ConfigError, naming the valid range, if the
+    Decisions are made in order (the network-wide ones, then each layer's), each uniformly
+    among the choices that can still be completed within budget. Not uniform over archs:
+    cheap choices are feasible more often. ConfigError, naming the valid range, if the
     budget is below the smallest subnet. A budget above the largest subnet allows every arch.
     """
     return _checked_costs(space, budget).walk(budget.value, rng)
 
 
 # -- mutation and crossover ---------------------------------------------------------------------
-def _choice(rng: np.random.Generator, choices: tuple) -> Any:
-    return choices[int(rng.integers(len(choices)))]
+def _uniform(rng: np.random.Generator, valid: list[int]) -> int:
+    return valid[int(rng.integers(len(valid)))]
 
 
-def _mutate(parent: Arch, space: SearchSpace, config: EvolutionConfig, rng: np.random.Generator) -> Arch:
+def _mutate(parent: AnyArch, space: SearchSpace, config: EvolutionConfig, rng: np.random.Generator) -> AnyArch:
     """AutoFormer's mutation (no budget check); see the module docstring."""
-    depth = parent.depth
-    if rng.random() < config.depth_mutation:
-        depth = _choice(rng, space.depth)
-    embed = parent.embed_dim
-    if rng.random() < config.layer_mutation:
-        embed = _choice(rng, space.embed_dim)
-    heads, ratios = [], []
-    for layer in range(depth):
-        if layer < parent.depth:
-            h, r = parent.num_heads[layer], parent.mlp_ratio[layer]
-            if rng.random() < config.layer_mutation:
-                h = _choice(rng, space.num_heads)
-            if rng.random() < config.layer_mutation:
-                r = _choice(rng, space.mlp_ratio)
-        else:  # a new layer
-            h, r = _choice(rng, space.num_heads), _choice(rng, space.mlp_ratio)
-        heads.append(h)
-        ratios.append(r)
-    return Arch(embed, depth, tuple(heads), tuple(ratios))
+    slots = space.decision_plan().slots
+    codes = space.encode(parent)
+
+    def rule(slot: int, valid: list[int], feasible: list[int]) -> int:
+        if codes[slot] == INACTIVE:  # a decision the parent does not make (a new layer, say)
+            return _uniform(rng, valid)
+        probability = config.depth_mutation if slots[slot].structural else config.layer_mutation
+        if rng.random() < probability or codes[slot] not in valid:
+            return _uniform(rng, valid)
+        return int(codes[slot])
+
+    return space.decode(decide(space.cost_model("macs"), rule))
 
 
-def _crossover(a: Arch, b: Arch, rng: np.random.Generator) -> Arch:
-    """Uniform crossover (no budget check): depth from one parent, each other gene from either."""
+def _crossover(a: AnyArch, b: AnyArch, space: SearchSpace, rng: np.random.Generator) -> AnyArch:
+    """Uniform crossover (no budget check): structural decisions from one parent, each other from either."""
     if rng.random() < 0.5:
-        a, b = b, a  # ``a`` donates the depth and the layers ``b`` lacks
-    embed = a.embed_dim if rng.random() < 0.5 else b.embed_dim
-    heads, ratios = [], []
-    for layer in range(a.depth):
-        if layer < b.depth:
-            heads.append(a.num_heads[layer] if rng.random() < 0.5 else b.num_heads[layer])
-            ratios.append(a.mlp_ratio[layer] if rng.random() < 0.5 else b.mlp_ratio[layer])
+        a, b = b, a  # ``a`` donates the structure and the decisions ``b`` lacks
+    slots = space.decision_plan().slots
+    code_a, code_b = space.encode(a), space.encode(b)
+
+    def rule(slot: int, valid: list[int], feasible: list[int]) -> int:
+        mine, theirs = int(code_a[slot]), int(code_b[slot])
+        if mine != INACTIVE and theirs != INACTIVE and not slots[slot].structural:
+            pick = mine if rng.random() < 0.5 else theirs
         else:
-            heads.append(a.num_heads[layer])
-            ratios.append(a.mlp_ratio[layer])
-    return Arch(embed, a.depth, tuple(heads), tuple(ratios))
+            pick = mine if mine != INACTIVE else theirs
+        return pick if pick in valid else _uniform(rng, valid)
+
+    return space.decode(decide(space.cost_model("macs"), rule))
 
 
-def _make_child(operator: str, parents: Sequence[Arch], seen: set[Arch], space: SearchSpace,
-                costs: _Costs, limit: float, config: EvolutionConfig, rng: np.random.Generator) -> Arch | None:
+def _make_child(operator: str, parents: Sequence[AnyArch], seen: set[AnyArch], space: SearchSpace,
+                costs: _Costs, limit: float, config: EvolutionConfig, rng: np.random.Generator) -> AnyArch | None:
     """One new (not in ``seen``) child within ``limit``, or None; see the module docstring."""
     over_budget = None
     for _ in range(CHILD_TRIES):
@@ -279,7 +259,7 @@ def _make_child(operator: str, parents: Sequence[Arch], seen: set[Arch], space: 
             child = _mutate(parents[int(rng.integers(len(parents)))], space, config, rng)
         else:
             i, j = rng.choice(len(parents), size=2, replace=False)
-            child = _crossover(parents[int(i)], parents[int(j)], rng)
+            child = _crossover(parents[int(i)], parents[int(j)], space, rng)
         if costs.cost(child) > limit:
             over_budget = child
         elif child not in seen:
@@ -295,8 +275,8 @@ def _make_child(operator: str, parents: Sequence[Arch], seen: set[Arch], space: 
     return None
 
 
-def _new_children(parents: Sequence[Arch], seen: set[Arch], space: SearchSpace, costs: _Costs,
-                  limit: float, config: EvolutionConfig, rng: np.random.Generator) -> list[Arch]:
+def _new_children(parents: Sequence[AnyArch], seen: set[AnyArch], space: SearchSpace, costs: _Costs,
+                  limit: float, config: EvolutionConfig, rng: np.random.Generator) -> list[AnyArch]:
     """Up to ``mutations + crossovers`` distinct new in-budget children of ``parents``."""
     seen = set(seen)
     children = []
@@ -308,10 +288,10 @@ def _new_children(parents: Sequence[Arch], seen: set[Arch], space: SearchSpace, 
     return children
 
 
-def _draw_new(count: int, seen: set[Arch], costs: _Costs, limit: float, rng: np.random.Generator) -> list[Arch]:
+def _draw_new(count: int, seen: set[AnyArch], costs: _Costs, limit: float, rng: np.random.Generator) -> list[AnyArch]:
     """Up to ``count`` distinct archs not in ``seen``; stops after STALE_DRAWS draws in a row bring nothing new."""
     seen = set(seen)
-    drawn: list[Arch] = []
+    drawn: list[AnyArch] = []
     stale = 0
     while len(drawn) < count and stale < STALE_DRAWS:
         arch = costs.walk(limit, rng)
@@ -325,7 +305,7 @@ def _draw_new(count: int, seen: set[Arch], costs: _Costs, limit: float, rng: np.
 
 
 # -- scoring and state --------------------------------------------------------------------------
-def _score_new(score: ScoreFn, archs: list[Arch], cache: dict[Arch, float]) -> None:
+def _score_new(score: ScoreFn, archs: list[AnyArch], cache: dict[AnyArch, float]) -> None:
     if not archs:
         return
     scores = list(score(list(archs)))
@@ -338,7 +318,7 @@ def _score_new(score: ScoreFn, archs: list[Arch], cache: dict[Arch, float]) -> N
         cache[arch] = value
 
 
-def _best(cache: dict[Arch, float]) -> tuple[Arch, float]:
+def _best(cache: dict[AnyArch, float]) -> tuple[AnyArch, float]:
     """The best-scoring arch; ties go to the one scored first."""
     best = max(cache, key=cache.__getitem__)  # max returns the first maximal item
     return best, cache[best]
@@ -371,6 +351,9 @@ def _load_state(path: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
     if not isinstance(state, dict) or state.get("version") != STATE_VERSION or "settings" not in state:
         raise ConfigError(f"{path}: not a focusformer search state (version {STATE_VERSION})")
     saved = state["settings"]
+    if isinstance(saved, dict) and isinstance(saved.get("space"), dict):
+        # State files written before search-space families name no family: they are AutoFormer's.
+        saved = {**saved, "space": {"family": DEFAULT_FAMILY, **saved["space"]}}
     if saved != settings:
         keys = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k)) \
             if isinstance(saved, dict) else ["settings"]
@@ -381,14 +364,14 @@ def _load_state(path: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
     return state
 
 
-def _read_scored(state: dict[str, Any], space: SearchSpace, path: Path) -> dict[Arch, float]:
+def _read_scored(state: dict[str, Any], space: SearchSpace, path: Path) -> dict[AnyArch, float]:
     try:
         return {space.arch_from_dict(a, "state.scored"): float(s) for a, s in state["scored"]}
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: corrupt search state ({exc})") from None
 
 
-def _write_state(path: Path, settings: dict[str, Any], cache: dict[Arch, float],
+def _write_state(path: Path, settings: dict[str, Any], cache: dict[AnyArch, float],
                  rng: np.random.Generator, history: list[float], **fields: Any) -> None:
     state = {
         "version": STATE_VERSION,
@@ -402,7 +385,7 @@ def _write_state(path: Path, settings: dict[str, Any], cache: dict[Arch, float],
     atomic_write_text(path, json.dumps(state) + "\n")
 
 
-def _outcome(cache: dict[Arch, float], history: list[float]) -> SearchOutcome:
+def _outcome(cache: dict[AnyArch, float], history: list[float]) -> SearchOutcome:
     best, best_score = _best(cache)
     return SearchOutcome(best=best, best_score=best_score, scored=len(cache), history=list(history))
 
@@ -429,7 +412,7 @@ def evolution_search(space: SearchSpace, budget: Budget, score: ScoreFn, config:
             raise ConfigError(f"{state_path}: corrupt search state (population arch without a score)")
     else:
         rng = np.random.default_rng(seed)
-        cache: dict[Arch, float] = {}
+        cache: dict[AnyArch, float] = {}
         population = _draw_new(config.population, set(), costs, limit, rng)
         _score_new(score, population, cache)
         population.sort(key=lambda a: -cache[a])  # stable: ties keep the draw order

@@ -13,7 +13,8 @@ from typing import Any, Iterable
 
 from ..budget import Budget, format_count
 from ..errors import ConfigError
-from ..spaces.autoformer import Arch, SearchSpace
+from ..spaces import SearchSpace
+from ..spaces.base import AnyArch
 
 RESULTS_DIR = "results"
 
@@ -22,7 +23,7 @@ RESULTS_DIR = "results"
 class SearchResult:
     method: str  # "sampler", "evolution" or "random"
     budget: Budget
-    arch: Arch
+    arch: AnyArch
     macs: int
     params: int
     val_top1: float  # search-val top-1 (percent): what the method selected on

@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import Dataset, Subset
 
 from ..evaluation import autocast, eval_loader
-from ..spaces.autoformer import Arch
+from ..spaces.base import AnyArch
 from ..spaces.supernet import Supernet
 
 #: Image subsets up to this size are decoded once and kept in memory as one tensor.
@@ -48,7 +48,7 @@ class CandidateScorer:
                 yield images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
 
     @torch.no_grad()
-    def score(self, archs: Sequence[Arch]) -> list[float]:
+    def score(self, archs: Sequence[AnyArch]) -> list[float]:
         correct = torch.zeros(len(archs), dtype=torch.long, device=self.device)
         with _eval_mode(self.supernet):
             for images, labels in self._batches():

@@ -1,34 +1,44 @@
-"""Search spaces and architectures.
+"""The AutoFormer family: one embed dim per network, a depth, and per layer heads and MLP ratio.
 
-A :class:`SearchSpace` fixes what every subnet shares (input, patch size, classes,
-head dim) and the choices for what varies: one embed dim per network (as in
-AutoFormer), depth, and per layer the number of heads and the MLP ratio.
-An :class:`Arch` is one subnet of a space.
+Chen et al., 2021. Every layer's q/k/v width is ``heads x head_dim`` (head dim fixed
+by the space), its MLP hidden width ``int(embed_dim x mlp_ratio)`` as timm computes it.
+Weight entanglement: each elastic layer keeps the largest choice's weights and a smaller
+choice uses their leading slice (:mod:`focusformer.spaces.elastic`).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Literal
 
 import numpy as np
-import yaml
+import torch
+import torch.nn.functional as F
+from timm.layers import trunc_normal_
+from torch import nn
 
 from ..errors import ConfigError
-from ..typed import from_mapping, to_mapping
-
-#: Value of an encoding slot whose layer is beyond the arch's depth.
-INACTIVE = -1
-
+from .base import ArchBase, CostKind, SearchSpace, check_choice, check_choices, check_positive
+from .counts import (
+    attention_macs,
+    attention_params,
+    classifier_macs,
+    mlp_macs,
+    mlp_params,
+    patch_embed_macs,
+    vit_stem_and_head_params,
+)
+from .decisions import Decision, DecisionPlan
+from .dense import BlockLayout, DenseLayout, SubnetViT
+from .elastic import ElasticBlock, ElasticLayerNorm, ElasticLinear, ElasticPatchEmbed, EntangledQKV
+from .supernet import Supernet, fresh
 
 @dataclass(frozen=True)
-class Arch:
-    """One subnet: an embed dim, a depth, and per-layer heads and MLP ratios.
+class Arch(ArchBase):
+    """One AutoFormer subnet: an embed dim, a depth, and per-layer heads and MLP ratios.
 
     Frozen and hashable. Structural checks happen here; whether the values are
-    choices of a given space is checked by :meth:`SearchSpace.validate`.
+    choices of a given space is checked by :meth:`AutoFormerSpace.validate`.
     """
 
     embed_dim: int
@@ -52,24 +62,6 @@ class Arch:
         """Hidden width of layer ``layer``'s MLP, computed as timm does."""
         return int(self.embed_dim * self.mlp_ratio[layer])
 
-    def to_dict(self) -> dict[str, Any]:
-        return to_mapping(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str = "arch") -> Arch:
-        return from_mapping(cls, data, where)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict())
-
-    @classmethod
-    def from_json(cls, text: str) -> Arch:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"arch: not valid JSON ({exc})") from None
-        return cls.from_dict(data)
-
     def __str__(self) -> str:
         heads = ",".join(map(str, self.num_heads))
         ratios = ",".join(f"{r:g}" for r in self.mlp_ratio)
@@ -77,8 +69,8 @@ class Arch:
 
 
 @dataclass(frozen=True)
-class SearchSpace:
-    """The choices a supernet covers, plus what all its subnets share."""
+class AutoFormerSpace(SearchSpace):
+    """The choices an AutoFormer supernet covers, plus what all its subnets share."""
 
     image_size: int
     in_chans: int
@@ -90,45 +82,19 @@ class SearchSpace:
     num_heads: tuple[int, ...]
     mlp_ratio: tuple[float, ...]
     name: str = "custom"
+    family: Literal["autoformer"] = "autoformer"
+
+    arch_type = Arch
 
     def __post_init__(self) -> None:
-        for field in ("image_size", "in_chans", "patch_size", "num_classes", "head_dim"):
-            if getattr(self, field) < 1:
-                raise ConfigError(f"space.{field}: must be a positive integer, got {getattr(self, field)}")
+        check_positive(self, ("image_size", "in_chans", "patch_size", "num_classes", "head_dim"))
         if self.image_size % self.patch_size:
             raise ConfigError(
                 f"space.patch_size: {self.patch_size} does not divide image_size {self.image_size}"
             )
-        for field in ("embed_dim", "depth", "num_heads", "mlp_ratio"):
-            choices = getattr(self, field)
-            if not choices:
-                raise ConfigError(f"space.{field}: needs at least one choice")
-            if any(c <= 0 for c in choices):
-                raise ConfigError(f"space.{field}: choices must be positive, got {list(choices)}")
-            if len(set(choices)) != len(choices):
-                raise ConfigError(f"space.{field}: choices must be distinct, got {list(choices)}")
-            object.__setattr__(self, field, tuple(sorted(choices)))
+        check_choices("autoformer", self, ("embed_dim", "depth", "num_heads", "mlp_ratio"))
         if int(min(self.embed_dim) * min(self.mlp_ratio)) < 1:
             raise ConfigError("space.mlp_ratio: smallest embed_dim x smallest mlp_ratio is below 1")
-
-    # -- construction -------------------------------------------------------------------------
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str = "space") -> SearchSpace:
-        return from_mapping(cls, data, where)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> SearchSpace:
-        """Load a space from a YAML file: either a config with a ``space:`` section or a bare space."""
-        data = _read_yaml(path)
-        if isinstance(data, Mapping) and "space" in data:
-            data = data["space"]
-        try:
-            return cls.from_dict(data)
-        except ConfigError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
-
-    def to_dict(self) -> dict[str, Any]:
-        return to_mapping(self)
 
     # -- geometry -----------------------------------------------------------------------------
     @property
@@ -148,6 +114,47 @@ class SearchSpace:
     def max_mlp_hidden_dim(self) -> int:
         return int(self.embed_dim[-1] * self.mlp_ratio[-1])
 
+    # -- decisions ----------------------------------------------------------------------------
+    def build_decision_plan(self) -> DecisionPlan:
+        return DecisionPlan(
+            network=(Decision("depth", self.depth, structural=True), Decision("embed_dim", self.embed_dim)),
+            layer=(Decision("num_heads", self.num_heads), Decision("mlp_ratio", self.mlp_ratio)),
+            num_layers=self.max_depth,
+        )
+
+    def layer_options(self, layer: int, network: tuple) -> Iterable[tuple]:
+        depth, _ = network
+        if layer >= depth:
+            return [(None, None)]
+        return [(h, r) for h in self.num_heads for r in self.mlp_ratio]
+
+    def arch_values(self, arch: Arch) -> tuple[tuple, tuple[tuple, ...]]:
+        layers = [(h, r) for h, r in zip(arch.num_heads, arch.mlp_ratio)]
+        layers += [(None, None)] * (self.max_depth - arch.depth)
+        return (arch.depth, arch.embed_dim), tuple(layers)
+
+    def arch_from_values(self, network: tuple, layers: tuple[tuple, ...]) -> Arch:
+        depth, embed = network
+        return Arch(embed, depth, tuple(h for h, _ in layers[:depth]), tuple(r for _, r in layers[:depth]))
+
+    # -- costs --------------------------------------------------------------------------------
+    def base_cost(self, kind: CostKind, network: tuple) -> int:
+        _, e = network
+        if kind == "macs":
+            return patch_embed_macs(self.num_patches, e, self.in_chans, self.patch_size) + \
+                classifier_macs(e, self.num_classes)
+        return vit_stem_and_head_params(e, self.in_chans, self.patch_size, self.num_tokens, self.num_classes)
+
+    def layer_cost(self, kind: CostKind, layer: int, network: tuple, values: tuple) -> int:
+        heads, ratio = values
+        if heads is None:
+            return 0
+        _, e = network
+        width, hidden = heads * self.head_dim, int(e * ratio)
+        if kind == "macs":
+            return attention_macs(self.num_tokens, e, width) + mlp_macs(self.num_tokens, e, hidden)
+        return attention_params(e, width) + mlp_params(e, hidden)
+
     # -- archs --------------------------------------------------------------------------------
     def largest(self) -> Arch:
         d = self.max_depth
@@ -157,8 +164,10 @@ class SearchSpace:
         d = self.depth[0]
         return Arch(self.embed_dim[0], d, (self.num_heads[0],) * d, (self.mlp_ratio[0],) * d)
 
-    def sample(self, rng: np.random.Generator | int | None = None) -> Arch:
+    def sample(self, rng: np.random.Generator | int | None = None, identity_prob: float | None = None) -> Arch:
         """A uniformly random arch (each choice drawn independently, as in AutoFormer)."""
+        if identity_prob is not None:
+            raise ConfigError("autoformer spaces have no identity layers; identity_prob does not apply")
         rng = np.random.default_rng(rng)
         depth = int(rng.choice(self.depth))
         return Arch(
@@ -170,79 +179,77 @@ class SearchSpace:
 
     def validate(self, arch: Arch) -> Arch:
         """Return ``arch`` if all its values are choices of this space, else raise ConfigError."""
-        _check_choice("embed_dim", arch.embed_dim, self.embed_dim)
-        _check_choice("depth", arch.depth, self.depth)
+        if not isinstance(arch, Arch):
+            raise ConfigError(f"arch: expected an autoformer Arch, got {type(arch).__name__}")
+        check_choice("embed_dim", arch.embed_dim, self.embed_dim)
+        check_choice("depth", arch.depth, self.depth)
         for i, (h, r) in enumerate(zip(arch.num_heads, arch.mlp_ratio)):
-            _check_choice(f"num_heads[{i}]", h, self.num_heads)
-            _check_choice(f"mlp_ratio[{i}]", r, self.mlp_ratio)
+            check_choice(f"num_heads[{i}]", h, self.num_heads)
+            check_choice(f"mlp_ratio[{i}]", r, self.mlp_ratio)
         return arch
 
-    def arch_from_dict(self, data: Mapping[str, Any], where: str = "arch") -> Arch:
-        return self.validate(Arch.from_dict(data, where))
+    # -- models -------------------------------------------------------------------------------
+    def supernet_class(self) -> type[Supernet]:
+        return AutoFormerSupernet
 
-    # -- encoding -----------------------------------------------------------------------------
-    @property
-    def encoding_length(self) -> int:
-        return 2 + 2 * self.max_depth
-
-    @property
-    def encoding_cardinalities(self) -> tuple[int, ...]:
-        """Number of choices of each encoding slot (an inactive layer is ``INACTIVE``)."""
-        per_layer = (len(self.num_heads), len(self.mlp_ratio)) * self.max_depth
-        return (len(self.depth), len(self.embed_dim), *per_layer)
-
-    def encode(self, arch: Arch) -> np.ndarray:
-        """Canonical integer vector: ``[depth, embed, heads_0, mlp_0, heads_1, mlp_1, ...]``.
-
-        Each slot holds the index of the choice; layers beyond the depth hold ``INACTIVE``.
-        """
+    def build_subnet(self, arch: Arch, drop_path_rate: float = 0.0):
         self.validate(arch)
-        code = np.full(self.encoding_length, INACTIVE, dtype=np.int64)
-        code[0] = self.depth.index(arch.depth)
-        code[1] = self.embed_dim.index(arch.embed_dim)
-        code[2 : 2 + 2 * arch.depth : 2] = [self.num_heads.index(h) for h in arch.num_heads]
-        code[3 : 3 + 2 * arch.depth : 2] = [self.mlp_ratio.index(r) for r in arch.mlp_ratio]
-        return code
-
-    def decode(self, code: Sequence[int] | np.ndarray) -> Arch:
-        code = np.asarray(code)
-        if code.shape != (self.encoding_length,):
-            raise ConfigError(f"encoding: expected length {self.encoding_length}, got shape {code.shape}")
-        if code.dtype.kind not in "iu":
-            raise ConfigError(f"encoding: expected integers, got dtype {code.dtype}")
-        try:
-            depth = self.depth[int(code[0])]
-            layers = code[2 : 2 + 2 * depth].reshape(depth, 2)
-            arch = Arch(
-                embed_dim=self.embed_dim[int(code[1])],
-                depth=depth,
-                num_heads=tuple(self.num_heads[int(h)] for h in layers[:, 0]),
-                mlp_ratio=tuple(self.mlp_ratio[int(r)] for r in layers[:, 1]),
-            )
-        except IndexError:
-            raise ConfigError(f"encoding: index out of range in {code.tolist()}") from None
-        if (code[2 + 2 * depth :] != INACTIVE).any() or (code[: 2 + 2 * depth] < 0).any():
-            raise ConfigError(f"encoding: not canonical: {code.tolist()}")
-        return arch
+        blocks = tuple(BlockLayout(h, self.head_dim, arch.mlp_hidden_dim(i)) for i, h in enumerate(arch.num_heads))
+        layout = DenseLayout(self.image_size, self.in_chans, self.patch_size, self.num_classes, arch.embed_dim, blocks)
+        return SubnetViT(layout, arch, self, drop_path_rate)
 
 
-def _check_choice(field: str, value: Any, choices: tuple) -> None:
-    if value not in choices:
-        allowed = ", ".join(f"{c:g}" if isinstance(c, float) else str(c) for c in choices)
-        raise ConfigError(f"arch.{field}: {value!r} is not a choice of the space; allowed: {allowed}")
+class AutoFormerSupernet(Supernet):
+    """AutoFormer's weight-entangled ViT covering every arch of an :class:`AutoFormerSpace`."""
 
+    def __init__(self, space: AutoFormerSpace, drop_path_rate: float = 0.0) -> None:
+        super().__init__(space, drop_path_rate)
+        largest = space.largest()
+        embed = largest.embed_dim
+        self.patch_embed = ElasticPatchEmbed(space.in_chans, embed, space.patch_size)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed))
+        self.pos_embed = nn.Parameter(torch.zeros(1, space.num_tokens, embed))
+        width = space.num_heads[-1] * space.head_dim
+        self.blocks = nn.ModuleList(
+            ElasticBlock(embed, width, space.max_mlp_hidden_dim, EntangledQKV(embed, width))
+            for _ in range(space.max_depth)
+        )
+        self.norm = ElasticLayerNorm(embed, eps=1e-6)
+        self.head = ElasticLinear(embed, space.num_classes)
+        self.init_weights()
+        trunc_normal_(self.pos_embed, std=0.02)
+        nn.init.normal_(self.cls_token, std=1e-6)
 
-def _read_yaml(path: str | Path) -> Any:
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        raise ConfigError(f"{path}: not valid YAML ({where}{getattr(exc, 'problem', None) or exc})") from None
+    def no_weight_decay(self) -> set[str]:
+        return {"pos_embed", "cls_token"}
+
+    def forward(self, images: torch.Tensor, arch: Arch) -> torch.Tensor:
+        self.space.validate(arch)
+        embed, head_dim = arch.embed_dim, self.space.head_dim
+        x = self.patch_embed(images, embed)
+        cls = self.cls_token[..., :embed].expand(x.shape[0], -1, -1)
+        x = torch.cat([cls, x], dim=1) + self.pos_embed[..., :embed]
+        for i, drop_prob in enumerate(self.layer_drop_probs(arch.depth)):
+            heads = arch.num_heads[i]
+            x = self.blocks[i](x, heads, heads * head_dim, arch.mlp_hidden_dim(i), drop_prob)
+        x = self.norm.elastic(x)
+        return F.linear(x[:, 0], *self.head.sliced(self.space.num_classes, embed))
+
+    def subnet_state_dict(self, arch: Arch) -> dict[str, torch.Tensor]:
+        """The weights ``arch`` inherits, as fresh tensors under timm's key names."""
+        self.space.validate(arch)
+        e = arch.embed_dim
+        state = {
+            "cls_token": self.cls_token[..., :e],
+            "pos_embed": self.pos_embed[..., :e],
+            **{f"patch_embed.{k}": v for k, v in self.patch_embed.export_state(e).items()},
+            "norm.weight": self.norm.weight[:e],
+            "norm.bias": self.norm.bias[:e],
+            "head.weight": self.head.weight[:, :e],
+            "head.bias": self.head.bias,
+        }
+        for i in range(arch.depth):
+            heads = arch.num_heads[i]
+            block = self.blocks[i].export_state(e, heads, heads * self.space.head_dim, arch.mlp_hidden_dim(i))
+            state.update({f"blocks.{i}.{k}": v for k, v in block.items()})
+        return fresh(state)

@@ -1,46 +1,68 @@
-"""The dense model of one subnet, built from timm's own ViT building blocks.
+"""The dense model of one plain-ViT subnet, built from timm's own ViT building blocks.
 
 Its state-dict keys are those of ``timm.models.vision_transformer.VisionTransformer``
 (``patch_embed.proj``, ``cls_token``, ``pos_embed``, ``blocks.N.attn.qkv``, ...,
-``norm``, ``head``), so an arch whose layers share one head count and MLP ratio
-loads straight into timm's class.
+``norm``, ``head``), so an arch whose layers share one head count, head dim and MLP
+width loads straight into timm's class. AutoFormer and ViTAS subnets (identity
+layers dropped) are such models; a family describes its subnet as a
+:class:`DenseLayout`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import torch
-from timm.layers import PatchEmbed, trunc_normal_
+from timm.layers import Mlp, PatchEmbed, trunc_normal_
 from timm.models.vision_transformer import Attention, Block
 from torch import nn
-
-from .autoformer import Arch, SearchSpace
 
 #: LayerNorm as timm's VisionTransformer builds it.
 ViTLayerNorm = partial(nn.LayerNorm, eps=1e-6)
 
 
-class SubnetViT(nn.Module):
-    """A plain ViT with per-layer head counts and MLP ratios; classifies from the class token."""
+@dataclass(frozen=True)
+class BlockLayout:
+    num_heads: int
+    head_dim: int
+    mlp_hidden_dim: int
 
-    def __init__(self, arch: Arch, space: SearchSpace, drop_path_rate: float = 0.0) -> None:
+
+@dataclass(frozen=True)
+class DenseLayout:
+    """Everything a plain ViT needs: input, patch size, width and each block's sizes."""
+
+    image_size: int
+    in_chans: int
+    patch_size: int
+    num_classes: int
+    embed_dim: int
+    blocks: tuple[BlockLayout, ...]
+
+    @property
+    def num_tokens(self) -> int:
+        return (self.image_size // self.patch_size) ** 2 + 1
+
+
+class SubnetViT(nn.Module):
+    """A plain ViT with per-layer head counts, head dims and MLP widths; classifies from the class token.
+
+    Built by a family's ``space.build_subnet(arch)``, which records ``arch`` and ``space`` on it.
+    """
+
+    def __init__(self, layout: DenseLayout, arch: Any, space: Any, drop_path_rate: float = 0.0) -> None:
         super().__init__()
-        space.validate(arch)
-        self.arch, self.space = arch, space
-        e = arch.embed_dim
-        self.patch_embed = PatchEmbed(space.image_size, space.patch_size, space.in_chans, e)
+        self.arch, self.space, self.layout = arch, space, layout
+        e = layout.embed_dim
+        self.patch_embed = PatchEmbed(layout.image_size, layout.patch_size, layout.in_chans, e)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, e))
-        self.pos_embed = nn.Parameter(torch.zeros(1, space.num_tokens, e))
-        drop_path = torch.linspace(0, drop_path_rate, arch.depth).tolist()
-        self.blocks = nn.Sequential(
-            *(
-                _block(e, heads, ratio, space.head_dim, dp)
-                for heads, ratio, dp in zip(arch.num_heads, arch.mlp_ratio, drop_path)
-            )
-        )
+        self.pos_embed = nn.Parameter(torch.zeros(1, layout.num_tokens, e))
+        drop_path = torch.linspace(0, drop_path_rate, len(layout.blocks)).tolist()
+        self.blocks = nn.Sequential(*(_block(e, b, dp) for b, dp in zip(layout.blocks, drop_path)))
         self.norm = ViTLayerNorm(e)
-        self.head = nn.Linear(e, space.num_classes)
+        self.head = nn.Linear(e, layout.num_classes)
         trunc_normal_(self.pos_embed, std=0.02)
         nn.init.normal_(self.cls_token, std=1e-6)
 
@@ -54,12 +76,19 @@ class SubnetViT(nn.Module):
         return self.head(x[:, 0])
 
 
-def _block(dim: int, num_heads: int, mlp_ratio: float, head_dim: int, drop_path: float) -> Block:
+def _block(dim: int, layout: BlockLayout, drop_path: float) -> Block:
     # timm's Block cannot pass a head dim to its attention (q/k/v width is heads x head_dim,
-    # not dim), so it is built with a placeholder that the real attention then replaces.
+    # not dim) nor an MLP width that is no whole ratio of dim, so it is built with placeholders
+    # that the real attention and MLP then replace (same key names).
     block = Block(
-        dim, num_heads, mlp_ratio, qkv_bias=True, drop_path=drop_path,
-        norm_layer=ViTLayerNorm, attn_layer=nn.Identity,
+        dim, layout.num_heads, 1.0, qkv_bias=True, drop_path=drop_path,
+        norm_layer=ViTLayerNorm, attn_layer=nn.Identity, mlp_layer=_NoMlp,
     )
-    block.attn = Attention(dim, num_heads, attn_head_dim=head_dim, qkv_bias=True)
+    block.attn = Attention(dim, layout.num_heads, attn_head_dim=layout.head_dim, qkv_bias=True)
+    block.mlp = Mlp(dim, hidden_features=layout.mlp_hidden_dim, act_layer=nn.GELU)
     return block
+
+
+class _NoMlp(nn.Identity):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()

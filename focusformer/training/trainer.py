@@ -43,7 +43,7 @@ from ..fileio import atomic_write_text
 from ..spaces.counts import count_macs
 from ..search.scoring import CandidateScorer
 from .signals import StopRequest
-from ..spaces.autoformer import Arch
+from ..spaces.base import AnyArch
 from ..sampling.strategies import ScoreFn, build_strategy
 from ..spaces.supernet import Supernet
 
@@ -324,7 +324,7 @@ class Trainer:
         self.strategy.after_step(self.step)
         return step_loss if finite else float("nan")
 
-    def _skip_nonfinite_step(self, archs: list[Arch]) -> None:
+    def _skip_nonfinite_step(self, archs: list[AnyArch]) -> None:
         self.optimizer.zero_grad(set_to_none=True)
         self.nonfinite_in_a_row += 1
         self._log(f"warning: non-finite loss or gradient at step {self.step + 1} "
@@ -342,7 +342,7 @@ class Trainer:
         return CandidateScorer(self.supernet, dataset, self.device, self.config.train.eval_batch_size,
                                max_images, self.config.train.amp, self.config.data.num_workers)
 
-    def search_val_top1(self, arch: Arch) -> float:
+    def search_val_top1(self, arch: AnyArch) -> float:
         return self.val_scorer.score([arch])[0]
 
     def _write_summary(self) -> None:

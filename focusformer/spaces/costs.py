@@ -1,0 +1,261 @@
+"""Additive cost models (MACs, parameters) of a space, with exact bounds for partial archs.
+
+Every family's cost has the same shape:
+
+    cost(arch) = base[g] + sum over layers i of layer[i, g, o_i]
+
+where ``g`` indexes the network-wide decisions (all of them together) and ``o_i`` is
+layer ``i``'s *option*: the tuple of its decisions' choice indices, with ``INACTIVE``
+where a decision does not apply. Which options a layer may take depends on ``g`` (a
+layer beyond the depth takes only the all-inactive option; an attention width must
+split into whole heads), so the same table also says which archs are valid.
+
+:class:`PartialArchs` walks a batch of archs through the decisions in order and, before
+each decision, gives the exact lowest and highest cost reachable after each choice.
+The sampler masks with these bounds (every sample within budget, no rejection loop),
+and the searches use them to sample, mutate and repair within a budget.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+
+from .decisions import INACTIVE, DecisionPlan
+
+NetworkValues = tuple[Any, ...]
+LayerValues = tuple[Any, ...]  # one layer's decision values, None where a decision does not apply
+
+
+@dataclass(frozen=True, eq=False)
+class LayeredCost:
+    """The cost table of a space for one kind of cost; see the module docstring."""
+
+    plan: DecisionPlan
+    options: np.ndarray  # (O, S): choice indices of each layer option, INACTIVE where inactive
+    allowed: np.ndarray  # (L, G, O) bool: layer i may take option o when the network decisions are g
+    base: np.ndarray  # (G,) float64
+    layer: np.ndarray  # (L, G, O) float64, 0 where not allowed
+
+    @classmethod
+    def build(
+        cls,
+        plan: DecisionPlan,
+        layer_options: Callable[[int, NetworkValues], Iterable[LayerValues]],
+        base_cost: Callable[[NetworkValues], int],
+        layer_cost: Callable[[int, NetworkValues, LayerValues], int],
+        network_valid: Callable[[NetworkValues], bool] = lambda values: True,
+        layer_signature: Callable[[int], Any] = lambda layer: None,
+    ) -> LayeredCost:
+        """Enumerate every network choice and layer option. ``layer_cost`` is called once per
+        distinct ``(layer_signature(i), g, option)``: layers with one signature cost alike."""
+        network_choices = [d.choices for d in plan.network]
+        networks = list(itertools.product(*network_choices))
+        layer_choices = [d.choices for d in plan.layer]
+        option_index: dict[tuple[int, ...], int] = {}
+        allowed_cells: list[tuple[int, int, int]] = []
+        costs: dict[tuple[Any, int, int], float] = {}
+        base = np.full(len(networks), np.nan)
+        for g, values in enumerate(networks):
+            if not network_valid(values):
+                continue
+            base[g] = base_cost(values)
+            for i in range(plan.num_layers):
+                for option in layer_options(i, values):
+                    code = tuple(INACTIVE if v is None else layer_choices[s].index(v) for s, v in enumerate(option))
+                    o = option_index.setdefault(code, len(option_index))
+                    allowed_cells.append((i, g, o))
+                    key = (layer_signature(i), g, o)
+                    if key not in costs:
+                        costs[key] = float(layer_cost(i, values, tuple(option)))
+        shape = (plan.num_layers, len(networks), len(option_index))
+        allowed = np.zeros(shape, dtype=bool)
+        layer = np.zeros(shape)
+        for i, g, o in allowed_cells:
+            allowed[i, g, o] = True
+            layer[i, g, o] = costs[(layer_signature(i), g, o)]
+        options = np.array(list(option_index), dtype=np.int64).reshape(len(option_index), len(plan.layer))
+        return cls(plan, options, allowed, base, layer)
+
+    # -- derived tables -----------------------------------------------------------------------
+    @cached_property
+    def network_shape(self) -> tuple[int, ...]:
+        return tuple(len(d.choices) for d in self.plan.network)
+
+    @cached_property
+    def _layer_extremes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(L, G) cheapest and dearest option of each layer; +inf / -inf where none is allowed."""
+        low = np.where(self.allowed, self.layer, np.inf).min(axis=2)
+        high = np.where(self.allowed, self.layer, -np.inf).max(axis=2)
+        return low, high
+
+    @cached_property
+    def rest(self) -> tuple[np.ndarray, np.ndarray]:
+        """(L + 1, G): bounds on the cost of layers ``i`` and after."""
+        low, high = self._layer_extremes
+        zero = np.zeros((1, low.shape[1]))
+        return (np.concatenate([np.cumsum(low[::-1], 0)[::-1], zero]),
+                np.concatenate([np.cumsum(high[::-1], 0)[::-1], zero]))
+
+    @cached_property
+    def totals(self) -> tuple[np.ndarray, np.ndarray]:
+        """(G,) bounds on the whole arch's cost for each network choice; +inf / -inf if invalid."""
+        valid = ~np.isnan(self.base)
+        low = np.where(valid, np.nan_to_num(self.base) + self.rest[0][0], np.inf)
+        high = np.where(valid, np.nan_to_num(self.base) + self.rest[1][0], -np.inf)
+        return low, high
+
+    @cached_property
+    def network_prefix_bounds(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """For network decision ``j``: bounds over every completion of the first ``j + 1``
+        decisions, flattened in mixed radix (index = prefix index * n_j + choice)."""
+        low, high = (t.reshape(self.network_shape) for t in self.totals)
+        bounds = []
+        for j in range(len(self.network_shape)):
+            axes = tuple(range(j + 1, len(self.network_shape)))
+            bounds.append((low.min(axis=axes).reshape(-1) if axes else low.reshape(-1),
+                           high.max(axis=axes).reshape(-1) if axes else high.reshape(-1)))
+        return bounds
+
+    @property
+    def min_cost(self) -> float:
+        return float(self.totals[0].min())
+
+    @property
+    def max_cost(self) -> float:
+        return float(self.totals[1].max())
+
+    @cached_property
+    def _option_lookup(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mixed-radix key of an option's codes (each shifted by one so INACTIVE is 0) to its index."""
+        radix = np.array([len(d.choices) + 1 for d in self.plan.layer], dtype=np.int64)
+        weights = np.concatenate([[1], np.cumprod(radix[:-1])]).astype(np.int64)
+        lookup = np.full(int(np.prod(radix)), -1, dtype=np.int64)
+        lookup[(self.options + 1) @ weights] = np.arange(len(self.options))
+        return weights, lookup
+
+    # -- counting -----------------------------------------------------------------------------
+    def split(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Network index ``(n,)`` and per-layer option index ``(n, L)`` of encodings ``(n, S)``;
+        ValueError if a code is not a valid, canonical arch of the space."""
+        codes = np.asarray(codes, dtype=np.int64).reshape(-1, self.plan.encoding_length)
+        k = len(self.plan.network)
+        network = codes[:, :k]
+        if (network < 0).any() or (network >= np.array(self.network_shape)).any():
+            raise ValueError("network decision index out of range")
+        g = np.ravel_multi_index(network.T, self.network_shape) if k else np.zeros(len(codes), dtype=np.int64)
+        layers = codes[:, k:].reshape(len(codes), self.plan.num_layers, len(self.plan.layer))
+        cards = np.array([len(d.choices) for d in self.plan.layer])
+        if (layers < INACTIVE).any() or (layers >= cards).any():
+            raise ValueError("layer decision index out of range")
+        weights, lookup = self._option_lookup
+        options = lookup[(layers + 1) @ weights]
+        layer_index = np.arange(self.plan.num_layers)
+        if (options < 0).any() or not self.allowed[layer_index, g[:, None], np.maximum(options, 0)].all():
+            raise ValueError("not a valid arch of the space")
+        return g, options
+
+    def count(self, codes: np.ndarray) -> np.ndarray:
+        """The cost of each of many archs given their encodings ``(n, S)``, as float64."""
+        g, options = self.split(codes)
+        return self.base[g] + self.layer[np.arange(self.plan.num_layers), g[:, None], options].sum(axis=1)
+
+
+class PartialArchs:
+    """``n`` archs decided slot by slot, with exact cost bounds for each next choice.
+
+    Use: for each slot in order, ``active, low, high = state.bounds(slot)``; pick a choice per
+    row among those with ``low <= limit`` (rows with ``active`` false must pass INACTIVE);
+    ``state.commit(slot, choices)``. ``state.codes`` and ``state.cost`` hold the result.
+    A choice that leads to no valid arch has ``low = +inf`` and ``high = -inf``.
+    """
+
+    def __init__(self, cost: LayeredCost, n: int) -> None:
+        self.cost_model, self.n = cost, n
+        plan = cost.plan
+        self._k, self._per_layer = len(plan.network), len(plan.layer)
+        self.codes = torch.full((n, plan.encoding_length), INACTIVE, dtype=torch.long)
+        self._prefix = torch.zeros(n, dtype=torch.long)  # mixed-radix index of the network decisions so far
+        self.cost = torch.zeros(n, dtype=torch.float64)  # base + finished layers, once the network is decided
+        self._consistent: torch.Tensor | None = None  # (n, O) options of the current layer still possible
+        self._options = torch.as_tensor(cost.options)
+        self._allowed = torch.as_tensor(cost.allowed)
+        self._layer = torch.as_tensor(cost.layer)
+        self._rest_low, self._rest_high = (torch.as_tensor(t) for t in cost.rest)
+        self._prefix_bounds = [(torch.as_tensor(lo), torch.as_tensor(hi)) for lo, hi in cost.network_prefix_bounds]
+
+    @property
+    def network(self) -> torch.Tensor:
+        """Index ``g`` of each row's network decisions (once they are all made)."""
+        return self._prefix
+
+    def bounds(self, slot: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(active (n,), low (n, C), high (n, C))`` for the decision at ``slot``."""
+        if slot < self._k:
+            choices = self.cost_model.network_shape[slot]
+            index = self._prefix.unsqueeze(1) * choices + torch.arange(choices)
+            low, high = self._prefix_bounds[slot]
+            return torch.ones(self.n, dtype=torch.bool), low[index], high[index]
+        layer, position = divmod(slot - self._k, self._per_layer)
+        g = self._prefix
+        if position == 0:
+            self._consistent = self._allowed[layer, g]
+        column = self._options[:, position]
+        consistent = self._consistent
+        active = (consistent & (column != INACTIVE)).any(1)
+        choices = len(self.cost_model.plan.layer[position].choices)
+        matches = consistent.unsqueeze(1) & (column == torch.arange(choices).unsqueeze(1)).unsqueeze(0)  # (n, C, O)
+        costs = self._layer[layer, g].unsqueeze(1)
+        low = torch.where(matches, costs, torch.inf).amin(2)
+        high = torch.where(matches, costs, -torch.inf).amax(2)
+        return active, self.cost.unsqueeze(1) + low + self._rest_low[layer + 1, g].unsqueeze(1), \
+            self.cost.unsqueeze(1) + high + self._rest_high[layer + 1, g].unsqueeze(1)
+
+    def commit(self, slot: int, choices: torch.Tensor) -> None:
+        """Record ``choices`` (n,) for ``slot``; INACTIVE for rows where the decision is inactive."""
+        choices = torch.as_tensor(choices, dtype=torch.long)
+        self.codes[:, slot] = choices
+        if slot < self._k:
+            self._prefix = self._prefix * self.cost_model.network_shape[slot] + choices
+            if slot == self._k - 1:
+                self.cost = torch.as_tensor(self.cost_model.base)[self._prefix].clone()
+            return
+        layer, position = divmod(slot - self._k, self._per_layer)
+        self._consistent = self._consistent & (self._options[:, position] == choices.unsqueeze(1))
+        if position == self._per_layer - 1:
+            option = self._consistent.double().argmax(1)
+            self.cost = self.cost + self._layer[layer, self._prefix, option]
+
+
+def decide(cost: LayeredCost, rule: Callable[[int, list[int], list[int]], int], limit: float = np.inf) -> np.ndarray:
+    """One arch's encoding, decided slot by slot by ``rule(slot, valid, feasible)``.
+
+    ``valid`` are the choice indices that lead to some valid arch, ``feasible`` those that
+    also lead to one costing at most ``limit``; ``rule`` returns one of them. Inactive
+    slots are skipped (left INACTIVE).
+    """
+    state = PartialArchs(cost, 1)
+    for slot in range(cost.plan.encoding_length):
+        active, low, _ = state.bounds(slot)
+        if not bool(active[0]):
+            state.commit(slot, torch.tensor([INACTIVE]))
+            continue
+        low = low[0].tolist()
+        valid = [c for c, value in enumerate(low) if value < np.inf]
+        feasible = [c for c in valid if low[c] <= limit]
+        state.commit(slot, torch.tensor([rule(slot, valid, feasible)]))
+    return state.codes[0].numpy()
+
+
+def slot_values(codes: Sequence[int], plan: DecisionPlan) -> tuple[NetworkValues, tuple[LayerValues, ...]]:
+    """Decision values of an encoding: the network values and one tuple per layer (None where inactive)."""
+    slots = plan.slots
+    values = [None if c == INACTIVE else slots[s].choices[int(c)] for s, c in enumerate(codes)]
+    k, m = len(plan.network), len(plan.layer)
+    layers = tuple(tuple(values[k + i * m: k + (i + 1) * m]) for i in range(plan.num_layers))
+    return tuple(values[:k]), layers

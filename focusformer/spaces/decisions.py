@@ -1,0 +1,71 @@
+"""Typed decisions: what an arch of a space chooses, in the order it chooses it.
+
+Every family describes its archs as the same two-part plan: a few network-wide
+decisions made first (depth, embed dim, patch size, ...), then the same list of
+decisions for each of ``num_layers`` layers (heads, MLP ratio or width, ...).
+An arch is then a flat vector of choice indices, one *slot* per decision, with
+:data:`INACTIVE` where a decision does not apply (a layer beyond the depth, the
+widths of an identity layer). The sampler, the predictor's features, evolution and
+the cost bounds all work on that vector, so none of them knows any family.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import Any
+
+#: Value of an encoding slot whose decision does not apply to the arch.
+INACTIVE = -1
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One choice of an arch.
+
+    ``kind`` names what is decided; the decisions of one kind (every layer's heads, say)
+    share one output head of the sampler's policy. A ``structural`` decision sets how many
+    layers exist (a depth): evolution resamples it with its own probability and crossover
+    takes it from one parent, so the child's layers line up with that parent's.
+    """
+
+    kind: str
+    choices: tuple[Any, ...]
+    layer: int | None = None
+    structural: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.kind if self.layer is None else f"{self.kind}[{self.layer}]"
+
+
+@dataclass(frozen=True)
+class DecisionPlan:
+    """The network-wide decisions, then ``layer`` (one layer's decisions) for each of ``num_layers``."""
+
+    network: tuple[Decision, ...]
+    layer: tuple[Decision, ...]
+    num_layers: int
+
+    @cached_property
+    def slots(self) -> tuple[Decision, ...]:
+        """Every decision in the order it is made; slot ``i`` is position ``i`` of an encoding."""
+        per_layer = (replace(d, layer=i) for i in range(self.num_layers) for d in self.layer)
+        return (*self.network, *per_layer)
+
+    @cached_property
+    def kinds(self) -> tuple[str, ...]:
+        """The distinct decision kinds, in order of first appearance."""
+        return tuple(dict.fromkeys(d.kind for d in self.slots))
+
+    @property
+    def encoding_length(self) -> int:
+        return len(self.network) + len(self.layer) * self.num_layers
+
+    @property
+    def cardinalities(self) -> tuple[int, ...]:
+        return tuple(len(d.choices) for d in self.slots)
+
+    def slot_of(self, layer: int, position: int) -> int:
+        """The slot of decision ``position`` of layer ``layer``."""
+        return len(self.network) + layer * len(self.layer) + position
