@@ -14,6 +14,7 @@ from typing import Any, Literal, Mapping, Optional, Sequence
 
 import yaml
 
+from .budget import Budget, check_in_range, parse_budgets
 from .errors import ConfigError
 from .spaces import SearchSpace
 from .spaces.base import read_yaml
@@ -75,6 +76,11 @@ class TrainConfig:
     #: How subnets are chosen each step: the learned ``focus`` sampler, ``uniform``
     #: (AutoFormer) or ``sandwich`` (largest + smallest + one random subnet per step).
     sampler: SamplerName = "focus"
+    #: MAC budgets users deploy at, comma-separated (``"8M,15M,25M"``); empty: the whole range.
+    #: The focus sampler trains for budgets drawn from this list. Uniform and sandwich sampling
+    #: use it on spaces with identity layers (ViTAS): each step draws a budget and makes each
+    #: layer an identity with the probability calibrated for it (ViTAS's identity calibration).
+    target_budgets: str = ""
     eval_batch_size: int = 256
     #: Also write last.pt every this many steps within an epoch (0: only at the end of each epoch).
     checkpoint_every: int = 0
@@ -101,6 +107,18 @@ class TrainConfig:
         for name in ("label_smoothing", "random_erasing", "drop_path"):
             if getattr(self, name) >= 1:
                 raise ConfigError(f"train.{name}: must be below 1, got {getattr(self, name)}")
+        if self.target_budgets.strip():
+            try:
+                parse_budgets(self.target_budgets)
+            except ConfigError as exc:
+                raise ConfigError(f"train.target_budgets: {exc}") from None
+
+    @property
+    def budgets(self) -> tuple[float, ...]:
+        """The parsed ``target_budgets`` in MACs (empty: none)."""
+        if not self.target_budgets.strip():
+            return ()
+        return tuple(b.value for b in parse_budgets(self.target_budgets))
 
 
 @dataclass(frozen=True)
@@ -152,6 +170,23 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     focus: FocusConfig = field(default_factory=FocusConfig)
+
+    def __post_init__(self) -> None:
+        budgets = self.train.budgets
+        if not budgets:
+            return
+        if self.train.sampler != "focus" and not self.space.has_identity:
+            raise ConfigError(
+                f"train.target_budgets: {self.train.sampler} sampling uses target budgets only to calibrate "
+                f"identity layers, and this {self.space.family} space has none; drop target_budgets or use "
+                "--sampler focus"
+            )
+        macs = self.space.cost_model("macs")
+        for budget in budgets:
+            try:
+                check_in_range(Budget(budget), macs.min_cost, macs.max_cost)
+            except ConfigError as exc:
+                raise ConfigError(f"train.target_budgets: {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return to_mapping(self)

@@ -23,6 +23,7 @@ _FLAG_OVERRIDES = {
     "sampler": "train.sampler",
     "data_dir": "data.data_dir",
     "checkpoint_every": "train.checkpoint_every",
+    "target_budgets": "train.target_budgets",
 }
 
 
@@ -42,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--sampler", choices=["focus", "uniform", "sandwich"],
                         help="how subnets are chosen each step (default: the config's, normally focus)")
+    parser.add_argument("--target-budgets", metavar="LIST",
+                        help="MAC budgets you deploy at, e.g. 8M,15M,25M: focus trains for them; on spaces "
+                             "with identity layers (ViTAS) uniform sampling calibrates identity to them")
     parser.add_argument("--data-dir", help="where the dataset lives (default: the dataset's usual place)")
     parser.add_argument("--checkpoint-every", type=int, metavar="N",
                         help="also save last.pt every N steps within an epoch (a kill loses at most N steps)")

@@ -19,6 +19,7 @@ from .predictor import AccuracyPredictor, Measurements, fit_predictor, kendall_t
 from .sampler import ArchSampler, reinforce_step
 from ..spaces import SearchSpace
 from ..spaces.base import AnyArch
+from .calibration import calibrate_identity
 
 #: Scores archs by search-val top-1 (percent) with the supernet's current weights.
 ScoreFn = Callable[[Sequence[AnyArch]], list[float]]
@@ -46,16 +47,28 @@ class SamplingStrategy(Protocol):
 
 
 class UniformStrategy:
-    """AutoFormer: one uniformly random subnet per step."""
+    """AutoFormer: one uniformly random subnet per step.
+
+    With ``budgets`` (on a space with identity layers) each step draws one of them and makes
+    each layer an identity with the probability calibrated for it (ViTAS), so the subnets
+    trained sit around the budgets users deploy at.
+    """
 
     name = "uniform"
 
-    def __init__(self, space: SearchSpace, seed: int) -> None:
+    def __init__(self, space: SearchSpace, seed: int, budgets: Sequence[float] = ()) -> None:
         self.space = space
         self.rng = np.random.default_rng(seed)
+        self.calibrations = tuple(calibrate_identity(space, b, seed=seed) for b in budgets)
+
+    def _sample(self) -> AnyArch:
+        if not self.calibrations:
+            return self.space.sample(self.rng)
+        calibration = self.calibrations[int(self.rng.integers(len(self.calibrations)))]
+        return self.space.sample(self.rng, identity_prob=calibration.identity_prob)
 
     def archs_for_step(self, step: int) -> list[AnyArch]:
-        return [self.space.sample(self.rng)]
+        return [self._sample()]
 
     def after_step(self, step: int) -> None:
         pass
@@ -79,7 +92,7 @@ class SandwichStrategy(UniformStrategy):
     name = "sandwich"
 
     def archs_for_step(self, step: int) -> list[AnyArch]:
-        return [self.space.largest(), self.space.smallest(), self.space.sample(self.rng)]
+        return [self.space.largest(), self.space.smallest(), self._sample()]
 
 
 class FocusStrategy:
@@ -95,8 +108,9 @@ class FocusStrategy:
     name = "focus"
 
     def __init__(self, space: SearchSpace, config: FocusConfig, seed: int, total_steps: int,
-                 score: ScoreFn | None) -> None:
+                 score: ScoreFn | None, budgets: Sequence[float] = ()) -> None:
         self.space, self.config, self.score = space, config, score
+        self.budgets = tuple(budgets)
         self.warmup_steps = int(config.warmup_fraction * total_steps)
         self.sampler = ArchSampler(space, config.hidden_dim, config.band)
         self.sampler_optimizer = torch.optim.Adam(self.sampler.parameters(), lr=config.lr)
@@ -113,6 +127,9 @@ class FocusStrategy:
 
     # -- proposals ------------------------------------------------------------------------------
     def draw_budgets(self, n: int) -> torch.Tensor:
+        """Training budgets: from the target list when one is set, else uniform over the MAC range."""
+        if self.budgets:
+            return torch.as_tensor(self.rng.choice(self.budgets, size=n), dtype=torch.float64)
         bounds = self.sampler.bounds["macs"]
         return torch.as_tensor(self.rng.uniform(bounds.min_cost, bounds.max_cost, size=n), dtype=torch.float64)
 
@@ -236,7 +253,7 @@ class _Tallies:
 
 
 def build_strategy(config: Config, total_steps: int, score: ScoreFn | None) -> SamplingStrategy:
-    name, seed = config.train.sampler, config.train.seed
+    name, seed, budgets = config.train.sampler, config.train.seed, config.train.budgets
     if name == "focus":
-        return FocusStrategy(config.space, config.focus, seed, total_steps, score)
-    return {"uniform": UniformStrategy, "sandwich": SandwichStrategy}[name](config.space, seed)
+        return FocusStrategy(config.space, config.focus, seed, total_steps, score, budgets)
+    return {"uniform": UniformStrategy, "sandwich": SandwichStrategy}[name](config.space, seed, budgets)

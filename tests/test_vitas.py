@@ -1,0 +1,302 @@
+"""The ViTAS family: its space, exact counts (against ptflops), supernet, export and timm parity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from ptflops import get_model_complexity_info
+from timm.layers import Attention, set_fused_attn, use_fused_attn
+from timm.models.vision_transformer import VisionTransformer
+
+from focusformer import Supernet, count_macs, count_params, load_subnet
+from focusformer.budget import Budget
+from focusformer.config import load_config
+from focusformer.errors import ConfigError
+from focusformer.export import save_subnet
+from focusformer.sampling.calibration import calibrate_identity
+from focusformer.sampling.sampler import ArchSampler
+from focusformer.search.evolution import EvolutionConfig, evolution_search, sample_within_budget
+from focusformer.spaces import INACTIVE, SearchSpace, ViTASArch, ViTASBlock, ViTASSpace
+from focusformer.spaces.vitas import vitas_published_macs
+
+SMALL = ("vitas-digits", "vitas-fashion-mnist")
+
+# ViTAS's released models (REFERENCE.md §1): (heads, q/k/v outputs, MLP hidden) per layer, None = identity.
+VITAS_C = ViTASArch(16, 230, ((3, 432, 720),) * 12 + (None,) * 4)
+VITAS_B = ViTASArch(16, 192, ((16, 288, 864), None, None, (16, 432, 576), None, (16, 432, 1008), None, None,
+                              (12, 1152, 864), (12, 1008, 720), None, (12, 864, 576), (16, 432, 1296), None, None,
+                              (6, 864, 864)))
+VITAS_E = ViTASArch(16, 346, ((16, 720, 720), None, (16, 1008, 864), None, (16, 864, 1008), (6, 864, 1008), None,
+                              (3, 576, 720), None, (12, 1296, 1296), (6, 1296, 1152), (12, 720, 144), None,
+                              (12, 1440, 864), (6, 576, 1008), (12, 1152, 1296)))
+
+
+@pytest.fixture
+def explicit_attention():
+    """timm attention as explicit matmuls, which ptflops's aten backend counts (see test_macs.py)."""
+    previous = use_fused_attn()
+    set_fused_attn(False)
+    try:
+        yield
+    finally:
+        set_fused_attn(previous)
+
+
+def randomize(module: torch.nn.Module, seed: int) -> torch.nn.Module:
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in module.named_parameters():
+            noise = torch.randn(param.shape, generator=gen)
+            if "norm" in name and name.endswith("weight"):
+                param.copy_(1.0 + 0.2 * noise)
+            elif name.endswith("bias") or "cls_token" in name or "pos_embed" in name:
+                param.copy_(0.2 * noise)
+            else:
+                param.copy_(noise / param[0].numel() ** 0.5)
+    return module
+
+
+def images(space: SearchSpace, batch: int = 3, seed: int = 0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(batch, space.in_chans, space.image_size, space.image_size, generator=gen)
+
+
+def varied_archs(space: ViTASSpace, count: int, seed: int) -> list[ViTASArch]:
+    """Random archs covering every patch size and identity pattern, plus the extremes."""
+    rng = np.random.default_rng(seed)
+    archs = [space.sample(rng, identity_prob=p) for p in np.linspace(0.0, 0.8, count)]
+    return archs + [space.largest(), space.smallest()]
+
+
+# -- the space ----------------------------------------------------------------------------------
+def test_released_vitas_models_are_archs_of_vitas_tiny_and_counted_as_published():
+    space = load_config("vitas-tiny").space
+    for arch, published_g in ((VITAS_C, 1.3), (VITAS_B, 1.0), (VITAS_E, 2.7)):
+        space.validate(arch)
+        assert round(vitas_published_macs(arch, space) / 1e9, 1) == published_g
+        # This package's convention adds the class token and biases and counts the classifier once.
+        assert count_macs(arch, space) < vitas_published_macs(arch, space)
+    assert VITAS_C.depth == 12 and VITAS_B.depth == 8 and VITAS_E.depth == 11
+
+
+def test_arch_json_round_trip_with_identity_layers():
+    text = VITAS_B.to_json()
+    assert ViTASArch.from_json(text) == VITAS_B
+    assert '"blocks": [{"num_heads": 16, "qkv_dim": 288, "mlp_dim": 864}, null' in text
+
+
+@pytest.mark.parametrize("name", SMALL + ("vitas-tiny",))
+def test_encode_decode_round_trip_and_sizes(name):
+    space = load_config(name).space
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        arch = space.sample(rng)
+        code = space.encode(arch)
+        assert code.shape == (2 + 3 * space.depth,)
+        assert space.decode(code) == arch
+        for i, block in enumerate(arch.blocks):  # an identity layer's widths are inactive
+            widths = code[2 + 3 * i + 1: 2 + 3 * i + 3]
+            assert (widths == INACTIVE).all() == (block is None)
+
+
+def test_decode_rejects_identity_with_widths_and_heads_that_do_not_split():
+    space = load_config("vitas-fashion-mnist").space
+    code = space.encode(space.largest())
+    identity_with_widths = code.copy()
+    identity_with_widths[2] = 0  # heads choice 0 is identity, but qkv/mlp stay set
+    with pytest.raises(ConfigError, match="not canonical"):
+        space.decode(identity_with_widths)
+    heads_6_width_64 = code.copy()
+    heads_6_width_64[2:5] = [space.decision_plan().layer[0].choices.index(6), space.qkv_dim.index(192), 0]
+    with pytest.raises(ConfigError, match="not canonical"):
+        space.decode(heads_6_width_64)
+    with pytest.raises(ConfigError, match="whole heads"):
+        space.validate(ViTASArch(4, 96, (ViTASBlock(6, 192, 96),) + (None,) * 5))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"qkv_dim": [100, 144]}, "not 3 x an attention width"),
+        ({"num_heads": [5]}, "split no qkv_dim choice"),
+        ({"patch_size": [3, 4]}, "does not divide image_size 28"),
+        ({"embed_dim": []}, "needs at least one choice"),
+        ({"family": "psvit"}, "family: 'psvit' is not allowed"),
+        ({"depth": 0}, "must be a positive integer"),
+        ({"head_dim": 16}, "unknown key 'head_dim'"),
+    ],
+)
+def test_bad_vitas_spaces_are_clear_errors(change, message):
+    data = load_config("vitas-fashion-mnist").space.to_dict()
+    with pytest.raises(ConfigError, match=message):
+        SearchSpace.from_dict({**data, **change})
+
+
+def test_identity_off_means_every_layer_is_a_block():
+    data = load_config("vitas-fashion-mnist").space.to_dict()
+    space = SearchSpace.from_dict({**data, "identity": False})
+    rng = np.random.default_rng(1)
+    assert all(b is not None for _ in range(20) for b in space.sample(rng).blocks)
+    with pytest.raises(ConfigError, match="identity layers are off"):
+        space.validate(ViTASArch(4, 48, (None,) * 6))
+    assert all(b is not None for b in space.smallest().blocks)
+
+
+# -- exact counts -------------------------------------------------------------------------------
+def ptflops_count(model: torch.nn.Module, space: SearchSpace) -> int:
+    attns = [m for m in model.modules() if isinstance(m, Attention)]
+    assert not any(m.fused_attn for m in attns)
+    macs, _ = get_model_complexity_info(model.eval(), (space.in_chans, space.image_size, space.image_size),
+                                        as_strings=False, backend="aten", print_per_layer_stat=False, verbose=False)
+    return int(macs)
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_macs_equal_ptflops_and_params_equal_the_model(name, explicit_attention):
+    """32+ random subnets per space, across patch sizes and identity patterns, counted exactly."""
+    space = load_config(name).space
+    archs = varied_archs(space, 30, seed=3)
+    assert {a.patch_size for a in archs} == set(space.patch_size)
+    assert len({tuple(b is None for b in a.blocks) for a in archs}) > 10
+    table = space.cost_model("macs")
+    for arch in archs:
+        model = space.build_subnet(arch)
+        assert count_macs(arch, space) == ptflops_count(model, space), arch
+        assert count_params(arch, space) == sum(p.numel() for p in model.parameters()), arch
+        assert table.count(space.encode(arch)[None])[0] == count_macs(arch, space)
+
+
+def test_vitas_tiny_counts_equal_ptflops_on_a_released_model(explicit_attention):
+    space = load_config("vitas-tiny").space
+    model = space.build_subnet(VITAS_C)
+    assert count_macs(VITAS_C, space) == ptflops_count(model, space)
+    assert count_params(VITAS_C, space) == sum(p.numel() for p in model.parameters())
+
+
+# -- supernet, private parts, export ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def fmnist_supernet():
+    space = load_config("vitas-fashion-mnist").space
+    return space, randomize(Supernet(space), seed=1).eval()
+
+
+def test_extracted_subnets_give_the_supernets_logits(fmnist_supernet):
+    space, supernet = fmnist_supernet
+    x = images(space)
+    with torch.no_grad():
+        for arch in varied_archs(space, 8, seed=5):
+            torch.testing.assert_close(supernet.extract(arch)(x), supernet(x, arch), atol=1e-5, rtol=0)
+
+
+def test_export_round_trip(fmnist_supernet, tmp_path):
+    space, supernet = fmnist_supernet
+    arch = varied_archs(space, 3, seed=9)[1]
+    save_subnet(supernet.extract(arch), tmp_path / "subnet")
+    loaded = load_subnet(tmp_path / "subnet")
+    assert loaded.arch == arch and loaded.space == space
+    x = images(space)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), supernet(x, arch), atol=1e-5, rtol=0)
+
+
+def test_private_tokens_per_patch_size_and_private_qk_per_head_count(fmnist_supernet):
+    space, _ = fmnist_supernet
+    supernet = Supernet(space).train()
+    arch = ViTASArch(7, 64, (ViTASBlock(2, 192, 96), None, None, None, None, ViTASBlock(4, 144, 192)))
+    supernet(images(space), arch).sum().backward()
+    grads = {n: p.grad for n, p in supernet.named_parameters()}
+    touched = {n for n, g in grads.items() if g is not None and g.abs().sum() > 0}
+    assert {"cls_token.7", "pos_embed.7", "patch_embed.7.proj.weight"} <= touched
+    assert not {n for n in touched if n.endswith(".4") or ".4." in n and "patch_embed" in n}
+    assert "blocks.0.attn.qk.2.weight" in touched and "blocks.0.attn.v.weight" in touched
+    assert not any(n.startswith("blocks.0.attn.qk.4") or n.startswith("blocks.0.attn.qk.6") for n in touched)
+    assert "blocks.5.attn.qk.4.weight" in touched
+    assert not any(n.startswith(f"blocks.{i}.") for i in (1, 2, 3, 4) for n in touched)
+    # Entangled widths: only the leading slices of a private projection move.
+    assert grads["blocks.0.attn.v.weight"][64:].abs().sum() == 0
+    assert grads["blocks.0.attn.v.weight"][:, 64:].abs().sum() == 0
+
+
+def test_shared_qk_option_entangles_qkv_as_autoformer():
+    data = load_config("vitas-fashion-mnist").space.to_dict()
+    space = SearchSpace.from_dict({**data, "private_qk": False})
+    supernet = randomize(Supernet(space), seed=2).eval()
+    names = {n for n, _ in supernet.named_parameters()}
+    assert "blocks.0.attn.qkv.weight" in names and not any(".qk." in n for n in names)
+    assert sum(p.numel() for p in supernet.parameters()) < sum(p.numel() for p in Supernet(load_config(
+        "vitas-fashion-mnist").space).parameters())
+    x = images(space)
+    with torch.no_grad():
+        for arch in varied_archs(space, 4, seed=6):
+            torch.testing.assert_close(supernet.extract(arch)(x), supernet(x, arch), atol=1e-5, rtol=0)
+
+
+def timm_vit(space: ViTASSpace, arch: ViTASArch) -> VisionTransformer:
+    blocks = [b for b in arch.blocks if b is not None]
+    assert len(set(blocks)) == 1
+    block = blocks[0]
+
+    class HeadDimAttention(Attention):
+        def __init__(self, dim, num_heads=8, **kwargs):
+            super().__init__(dim, num_heads=num_heads, attn_head_dim=block.head_dim, **kwargs)
+
+    return VisionTransformer(img_size=space.image_size, patch_size=arch.patch_size, in_chans=space.in_chans,
+                             num_classes=space.num_classes, embed_dim=arch.embed_dim, depth=len(blocks),
+                             num_heads=block.num_heads, mlp_ratio=block.mlp_dim / arch.embed_dim, qkv_bias=True,
+                             global_pool="token", attn_layer=HeadDimAttention)
+
+
+@pytest.mark.parametrize("patch_size", [4, 7])
+def test_uniform_subnets_load_into_timm_vision_transformer(fmnist_supernet, patch_size):
+    """Identity layers dropped, the chosen patch size's private stem: timm's own ViT, same logits."""
+    space, supernet = fmnist_supernet
+    x = images(space, seed=7)
+    for embed, block in ((48, ViTASBlock(6, 288, 192)), (96, ViTASBlock(2, 144, 288)), (64, ViTASBlock(4, 192, 192))):
+        assert int(embed * (block.mlp_dim / embed)) == block.mlp_dim
+        arch = ViTASArch(patch_size, embed, (block, None, block, None, None, block))
+        reference = timm_vit(space, arch)
+        reference.load_state_dict(supernet.subnet_state_dict(arch), strict=True)
+        with torch.no_grad():
+            torch.testing.assert_close(reference.eval()(x), supernet(x, arch), atol=1e-5, rtol=0)
+
+
+# -- sampling and search within budget ----------------------------------------------------------
+@pytest.mark.parametrize("kind", ["macs", "params"])
+def test_sampler_and_searches_stay_within_budget(kind):
+    space = load_config("vitas-fashion-mnist").space
+    torch.manual_seed(0)
+    sampler = ArchSampler(space)
+    bounds = sampler.bounds[kind]
+    budgets = torch.as_tensor(np.geomspace(bounds.min_cost, bounds.max_cost, 200))
+    count = count_macs if kind == "macs" else count_params
+    out = sampler.sample(budgets, generator=torch.Generator().manual_seed(1), kind=kind)
+    archs = [space.decode(code) for code in out.codes.numpy()]
+    assert all(count(a, space) <= b for a, b in zip(archs, budgets.tolist()))
+    assert len({a.patch_size for a in archs}) == 2 and any(None in a.blocks for a in archs)
+    rng = np.random.default_rng(2)
+    for budget in np.geomspace(bounds.min_cost, bounds.max_cost, 20):
+        assert count(sample_within_budget(space, Budget(budget, kind), rng), space) <= budget
+    budget = Budget(float(np.sqrt(bounds.min_cost * bounds.max_cost)), kind)
+    seen = []
+
+    def score(batch):
+        seen.extend(batch)
+        return [float(count_macs(a, space) % 997) for a in batch]
+
+    config = EvolutionConfig(population=12, generations=4, parents=4, mutations=6, crossovers=6)
+    outcome = evolution_search(space, budget, score, config, seed=0)
+    assert all(count(a, space) <= budget.value for a in seen) and len(set(seen)) == len(seen) == outcome.scored
+
+
+def test_identity_calibration_lands_the_mean_in_the_band():
+    space = load_config("vitas-fashion-mnist").space
+    previous = -1.0
+    for budget in (12e6, 6e6, 3e6):  # smaller budgets need more identity layers
+        calibration = calibrate_identity(space, budget, seed=0)
+        assert 0.9 * budget <= calibration.mean_macs <= budget
+        assert calibration.identity_prob > previous
+        previous = calibration.identity_prob
+        rng = np.random.default_rng(1)
+        draws = [count_macs(space.sample(rng, identity_prob=calibration.identity_prob), space) for _ in range(1000)]
+        assert 0.85 * budget <= np.mean(draws) <= 1.05 * budget  # fresh draws: same mean up to noise
