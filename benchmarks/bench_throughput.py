@@ -50,11 +50,12 @@ from timm.optim import create_optimizer_v2
 
 from focusformer.config import load_config, shipped_configs
 from focusformer.spaces.counts import count_macs
-from focusformer.spaces import INACTIVE, Arch, SearchSpace
+from focusformer.spaces import Arch, SearchSpace
+from focusformer.spaces.costs import decide
 from focusformer.spaces.supernet import Supernet
 
 #: Default batch size per space (others: 64).
-DEFAULT_BATCH = {"fashion-mnist": 256, "cifar100": 64}
+DEFAULT_BATCH = {"fashion-mnist": 256, "vitas-fashion-mnist": 256, "cifar100": 64}
 DEFAULT_SPACES = ["fashion-mnist", "cifar100"]
 FULL = {"warmup": 2, "steps": 2, "repeats": 7}
 QUICK = {"warmup": 1, "steps": 1, "repeats": 2}
@@ -87,22 +88,16 @@ def machine_header(device: torch.device) -> list[str]:
     ]
 
 
-def middle_arch(space: SearchSpace) -> Arch:
-    """The middle choice in every dimension (index ``len // 2`` of each choice list)."""
-    depth_idx = len(space.depth) // 2
-    depth = space.depth[depth_idx]
-    code = np.full(space.encoding_length, INACTIVE, dtype=np.int64)
-    code[0], code[1] = depth_idx, len(space.embed_dim) // 2
-    code[2 : 2 + 2 * depth : 2] = len(space.num_heads) // 2
-    code[3 : 3 + 2 * depth : 2] = len(space.mlp_ratio) // 2
-    return space.decode(code)
+def middle_arch(space: SearchSpace):
+    """The middle valid choice of every decision, made in order (works for any family)."""
+    return space.decode(decide(space.cost_model("macs"), lambda slot, valid, feasible: valid[len(valid) // 2]))
 
 
-def short(arch: Arch) -> str:
-    heads = sorted(set(arch.num_heads))
-    ratios = sorted(set(arch.mlp_ratio))
-    fmt = lambda v: ",".join(f"{x:g}" for x in v)
-    return f"e{arch.embed_dim} d{arch.depth} h{fmt(heads)} r{fmt(ratios)}"
+def short(arch) -> str:
+    if isinstance(arch, Arch):
+        fmt = lambda v: ",".join(f"{x:g}" for x in sorted(set(v)))  # noqa: E731
+        return f"e{arch.embed_dim} d{arch.depth} h{fmt(arch.num_heads)} r{fmt(arch.mlp_ratio)}"
+    return str(arch)
 
 
 def make_step(forward, optimizer, x: torch.Tensor, y: torch.Tensor, amp: bool):

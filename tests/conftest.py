@@ -12,6 +12,7 @@ import functools
 
 import pytest
 import torch
+from timm.layers import set_fused_attn, use_fused_attn
 
 from focusformer.config import load_config
 
@@ -35,7 +36,7 @@ def _randomize(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
             noise = torch.randn(param.shape, generator=gen, dtype=torch.float32).to(param.dtype)
             if "norm" in name and name.endswith("weight"):
                 param.copy_(1.0 + 0.2 * noise)
-            elif name.endswith("bias") or name in ("cls_token", "pos_embed"):
+            elif name.endswith("bias") or name.split(".")[0] in ("cls_token", "pos_embed"):
                 param.copy_(0.2 * noise)
             else:  # weights: variance 1 / fan_in
                 param.copy_(noise / param[0].numel() ** 0.5)
@@ -46,3 +47,21 @@ def _randomize(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
 def randomize():
     """``randomize(module, seed=0)``: random, well-scaled weights in place; returns the module."""
     return _randomize
+
+
+@pytest.fixture
+def explicit_attention():
+    """Make timm's Attention compute ``q @ k^T`` and ``attn @ v`` as explicit matmuls.
+
+    ptflops's aten backend counts MACs per aten op (mm, addmm, bmm, convolution, ...)
+    and has no rule for the fused ``scaled_dot_product_attention`` kernel, so with
+    fused attention it would count the two attention matmuls as zero and undercount
+    every ViT. timm reads the flag when a module is built, so it must be set before
+    the model is constructed; it is restored afterwards for the other tests.
+    """
+    previous = use_fused_attn()
+    set_fused_attn(False)
+    try:
+        yield
+    finally:
+        set_fused_attn(previous)

@@ -332,3 +332,15 @@ def test_format_version_true_is_not_version_1(copy_of):
     record["format_version"] = True  # JSON true == 1 in Python; must still be rejected
     path.write_text(json.dumps(record))
     expect_checkpoint_error(copy_of, "format_version")
+
+
+def test_an_export_from_before_space_families_still_loads(copy_of, supernet, arch, digits):
+    """Exports written before search-space families name no family in arch.json: AutoFormer."""
+    record = json.loads((copy_of / "arch.json").read_text())
+    assert record["space"].pop("family") == "autoformer"
+    (copy_of / "arch.json").write_text(json.dumps(record))
+    loaded = load_subnet(copy_of)
+    assert loaded.space == digits and loaded.arch == arch
+    x = x_for(digits)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), supernet(x, arch), atol=1e-5, rtol=0)

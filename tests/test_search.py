@@ -428,3 +428,18 @@ def test_progress_bar(space_of, capsys):
     assert "best=" in capsys.readouterr().err
     random_search(space, Budget(1e12), Recorder(), 10, seed=0, progress=True)
     assert "best=" in capsys.readouterr().err
+
+
+def test_state_from_before_space_families_continues(space_of, tmp_path):
+    """State files written before search-space families name no family in their space: AutoFormer."""
+    space = space_of("digits")
+    low, high = cost_range(space, "macs")
+    budget = Budget((low + high) / 2)
+    path = tmp_path / "state.json"
+    reference = evolution_search(space, budget, Recorder(), SMALL, seed=0)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        evolution_search(space, budget, Recorder(fail_at_call=2), SMALL, seed=0, state_path=path)
+    state = json.loads(path.read_text())
+    assert state["settings"]["space"].pop("family") == "autoformer"
+    path.write_text(json.dumps(state))
+    assert evolution_search(space, budget, Recorder(), SMALL, seed=0, state_path=path) == reference

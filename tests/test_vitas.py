@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from ptflops import get_model_complexity_info
-from timm.layers import Attention, set_fused_attn, use_fused_attn
+from timm.layers import Attention
 from timm.models.vision_transformer import VisionTransformer
 
 from focusformer import Supernet, count_macs, count_params, load_subnet
@@ -30,31 +30,6 @@ VITAS_B = ViTASArch(16, 192, ((16, 288, 864), None, None, (16, 432, 576), None, 
 VITAS_E = ViTASArch(16, 346, ((16, 720, 720), None, (16, 1008, 864), None, (16, 864, 1008), (6, 864, 1008), None,
                               (3, 576, 720), None, (12, 1296, 1296), (6, 1296, 1152), (12, 720, 144), None,
                               (12, 1440, 864), (6, 576, 1008), (12, 1152, 1296)))
-
-
-@pytest.fixture
-def explicit_attention():
-    """timm attention as explicit matmuls, which ptflops's aten backend counts (see test_macs.py)."""
-    previous = use_fused_attn()
-    set_fused_attn(False)
-    try:
-        yield
-    finally:
-        set_fused_attn(previous)
-
-
-def randomize(module: torch.nn.Module, seed: int) -> torch.nn.Module:
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, param in module.named_parameters():
-            noise = torch.randn(param.shape, generator=gen)
-            if "norm" in name and name.endswith("weight"):
-                param.copy_(1.0 + 0.2 * noise)
-            elif name.endswith("bias") or "cls_token" in name or "pos_embed" in name:
-                param.copy_(0.2 * noise)
-            else:
-                param.copy_(noise / param[0].numel() ** 0.5)
-    return module
 
 
 def images(space: SearchSpace, batch: int = 3, seed: int = 0) -> torch.Tensor:
@@ -176,7 +151,7 @@ def test_vitas_tiny_counts_equal_ptflops_on_a_released_model(explicit_attention)
 
 # -- supernet, private parts, export ------------------------------------------------------------
 @pytest.fixture(scope="module")
-def fmnist_supernet():
+def fmnist_supernet(randomize):
     space = load_config("vitas-fashion-mnist").space
     return space, randomize(Supernet(space), seed=1).eval()
 
@@ -218,7 +193,7 @@ def test_private_tokens_per_patch_size_and_private_qk_per_head_count(fmnist_supe
     assert grads["blocks.0.attn.v.weight"][:, 64:].abs().sum() == 0
 
 
-def test_shared_qk_option_entangles_qkv_as_autoformer():
+def test_shared_qk_option_entangles_qkv_as_autoformer(randomize):
     data = load_config("vitas-fashion-mnist").space.to_dict()
     space = SearchSpace.from_dict({**data, "private_qk": False})
     supernet = randomize(Supernet(space), seed=2).eval()

@@ -4,8 +4,6 @@ specialize, search, export and plot, and ViTAS-specific bad input."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +15,7 @@ from focusformer.cli import export as export_cli
 from focusformer.cli import plot as plot_cli
 from focusformer.cli import search as search_cli
 from focusformer.cli import specialize as specialize_cli
+from focusformer.cli import train as train_cli
 from focusformer.config import load_config
 from focusformer.spaces import ViTASArch
 from focusformer.training.checkpoint import load_supernet
@@ -108,10 +107,8 @@ def test_specialize_search_export_and_plot(focus_run, tmp_path, capsys):
     (["--config", "vitas-digits", "--target-budgets", "1G"], "outside this space's range"),
     (["--sampler", "uniform", "--target-budgets", "300K"], "has none"),
 ])
-def test_bad_vitas_configs_are_one_line_errors(args, message, tmp_path):
-    result = subprocess.run([sys.executable, "-m", "focusformer.cli.train", *args, "--output", str(tmp_path / "r")],
-                            capture_output=True, text=True)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
+def test_bad_vitas_configs_are_one_line_errors(args, message, tmp_path, capsys):
+    assert train_cli.main([*args, "--output", str(tmp_path / "r")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("focusformer-train: error:") and message in lines[0], lines
     assert not (tmp_path / "r").exists()

@@ -71,8 +71,11 @@ class EntangledQKV(nn.Module):
         super().__init__()
         self.qkv = ElasticStackedLinear(embed_dim, attn_width, parts=3)
 
-    def projection(self, num_heads: int, width: int, embed: int) -> WeightAndBias:
-        return self.qkv.sliced(width, embed)
+    def project(self, x: torch.Tensor, num_heads: int, width: int) -> tuple[torch.Tensor, ...]:
+        """q, k and v of ``x`` (batch, tokens, embed), each (batch, heads, tokens, head dim)."""
+        batch, tokens, embed = x.shape
+        qkv = F.linear(x, *self.qkv.sliced(width, embed))
+        return qkv.view(batch, tokens, 3, num_heads, width // num_heads).permute(2, 0, 3, 1, 4).unbind(0)
 
     def export_state(self, num_heads: int, width: int, embed: int) -> dict[str, torch.Tensor]:
         weight, bias = self.qkv.sliced(width, embed)
@@ -90,14 +93,19 @@ class PrivateQK(nn.Module):
         self.qk = nn.ModuleDict({str(h): ElasticStackedLinear(embed_dim, attn_width, parts=2) for h in head_choices})
         self.v = ElasticLinear(embed_dim, attn_width)
 
-    def projection(self, num_heads: int, width: int, embed: int) -> WeightAndBias:
-        qk_weight, qk_bias = self.qk[str(num_heads)].sliced(width, embed)
-        v_weight, v_bias = self.v.sliced(width, embed)
-        return torch.cat([qk_weight, v_weight]), torch.cat([qk_bias, v_bias])
+    def project(self, x: torch.Tensor, num_heads: int, width: int) -> tuple[torch.Tensor, ...]:
+        """q, k and v of ``x`` (batch, tokens, embed), each (batch, heads, tokens, head dim)."""
+        batch, tokens, embed = x.shape
+        # Two matmuls rather than one on concatenated weights: no weight copy per step.
+        qk = F.linear(x, *self.qk[str(num_heads)].sliced(width, embed))
+        q, k = qk.view(batch, tokens, 2, num_heads, width // num_heads).permute(2, 0, 3, 1, 4).unbind(0)
+        v = F.linear(x, *self.v.sliced(width, embed)).view(batch, tokens, num_heads, width // num_heads)
+        return q, k, v.transpose(1, 2)
 
     def export_state(self, num_heads: int, width: int, embed: int) -> dict[str, torch.Tensor]:
-        weight, bias = self.projection(num_heads, width, embed)
-        return {"qkv.weight": weight, "qkv.bias": bias}
+        qk_weight, qk_bias = self.qk[str(num_heads)].sliced(width, embed)
+        v_weight, v_bias = self.v.sliced(width, embed)
+        return {"qkv.weight": torch.cat([qk_weight, v_weight]), "qkv.bias": torch.cat([qk_bias, v_bias])}
 
 
 class ElasticBlock(nn.Module):
@@ -124,8 +132,7 @@ class ElasticBlock(nn.Module):
 
     def _attention(self, x: torch.Tensor, num_heads: int, width: int) -> torch.Tensor:
         batch, tokens, embed = x.shape
-        qkv = F.linear(x, *self.attn.projection(num_heads, width, embed))
-        q, k, v = qkv.view(batch, tokens, 3, num_heads, width // num_heads).permute(2, 0, 3, 1, 4).unbind(0)
+        q, k, v = self.attn.project(x, num_heads, width)
         out = F.scaled_dot_product_attention(q, k, v)
         out = out.transpose(1, 2).reshape(batch, tokens, width)
         return F.linear(out, *self.attn.proj.sliced(embed, width))
