@@ -7,13 +7,11 @@ ends, ``final.json`` (test top-1 of the largest and smallest subnets).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import signal
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -27,6 +25,15 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
+from ..config import Config
+from ..data import load_data
+from ..errors import CheckpointError, DataError, FocusformerError
+from ..evaluation import autocast, default_device
+from ..fileio import atomic_write_text
+from ..sampling.strategies import ScoreFn, build_strategy
+from ..search.scoring import CandidateScorer
+from ..spaces.base import AnyArch
+from ..spaces.supernet import Supernet
 from .checkpoint import (
     CHECKPOINT_FILE,
     capture_rng_state,
@@ -35,40 +42,11 @@ from .checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from ..config import Config
-from ..data import load_data
-from ..errors import CheckpointError, DataError, FocusformerError
-from ..evaluation import autocast, default_device
-from ..fileio import atomic_write_text
-from ..spaces.counts import count_macs
-from ..search.scoring import CandidateScorer
+from .reports import CONFIG_FILE, FINAL_FILE, SUMMARY_FILE, EpochRecord, final_report, write_summary
 from .signals import StopRequest
-from ..spaces.base import AnyArch
-from ..sampling.strategies import ScoreFn, build_strategy
-from ..spaces.supernet import Supernet
 
 #: A run stops after this many optimizer steps in a row with a non-finite loss or gradient.
 MAX_NONFINITE_STEPS = 5
-SUMMARY_FILE = "summary.csv"
-CONFIG_FILE = "config.yaml"
-FINAL_FILE = "final.json"
-
-
-@dataclass(frozen=True)
-class EpochRecord:
-    """One row of ``summary.csv``; accuracies are search-val top-1 in percent."""
-
-    epoch: int
-    train_loss: float
-    val_top1_largest: float
-    val_top1_smallest: float
-    lr: float
-    seconds: float
-    strategy: dict[str, float] = field(default_factory=dict)
-
-    def row(self) -> dict[str, Any]:
-        row = asdict(self)
-        return {**{k: v for k, v in row.items() if k != "strategy"}, **row["strategy"]}
 
 
 @dataclass
@@ -346,25 +324,11 @@ class Trainer:
         return self.val_scorer.score([arch])[0]
 
     def _write_summary(self) -> None:
-        rows = [record.row() for record in self.history]
-        columns = list(dict.fromkeys(key for row in rows for key in row))
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        atomic_write_text(self.output_dir / SUMMARY_FILE, buffer.getvalue())
+        write_summary(self.output_dir / SUMMARY_FILE, self.history)
 
     def _write_final_report(self) -> None:
         """Test top-1 of the largest and smallest subnets: the only place the test set is used."""
-        space, test = self.config.space, self._scorer(self.data.test)
-        report = {}
-        for label, arch in (("largest", space.largest()), ("smallest", space.smallest())):
-            report[label] = {
-                "arch": arch.to_dict(),
-                "macs": count_macs(arch, space),
-                "search_val_top1": self.search_val_top1(arch),
-                "test_top1": test.score([arch])[0],
-            }
+        report = final_report(self.config.space, self.val_scorer, self._scorer(self.data.test))
         atomic_write_text(self.output_dir / FINAL_FILE, json.dumps(report, indent=2) + "\n")
         self._log(
             f"test top-1: largest {report['largest']['test_top1']:.2f}%, "
