@@ -26,6 +26,11 @@ def attention_macs(tokens: int, embed: int, attn_width: int) -> int:
     return qkv + proj + matmuls
 
 
+def shared_attention_macs(tokens: int, embed: int, attn_width: int) -> int:
+    """A layer that reuses the previous layer's attention map: v, ``map @ v`` and the projection."""
+    return tokens * (embed + 1) * attn_width + tokens * tokens * attn_width + tokens * (attn_width + 1) * embed
+
+
 def mlp_macs(tokens: int, embed: int, mlp_hidden: int) -> int:
     return tokens * ((embed + 1) * mlp_hidden + (mlp_hidden + 1) * embed)
 
@@ -34,6 +39,11 @@ def attention_params(embed: int, attn_width: int) -> int:
     qkv = 3 * attn_width * embed + 3 * attn_width
     proj = attn_width * embed + embed
     return qkv + proj + 2 * embed  # and the LayerNorm before it
+
+
+def shared_attention_params(embed: int, attn_width: int) -> int:
+    """v and the projection of a layer that reuses an attention map, and the LayerNorm before it."""
+    return attn_width * embed + attn_width + attn_width * embed + embed + 2 * embed
 
 
 def mlp_params(embed: int, mlp_hidden: int) -> int:

@@ -108,11 +108,34 @@ class PrivateQK(nn.Module):
         return {"qkv.weight": torch.cat([qk_weight, v_weight]), "qkv.bias": torch.cat([qk_bias, v_bias])}
 
 
+class SharedMapValue(nn.Module):
+    """The attention of a layer that reuses the layer before it's attention map: v only.
+
+    Attention sharing (PSViT): the map ``softmax(q k^T)`` of one layer serves the next, which
+    then has no q, k or softmax of its own, only v and the output projection.
+    """
+
+    def __init__(self, embed_dim: int, attn_width: int) -> None:
+        super().__init__()
+        self.v = ElasticLinear(embed_dim, attn_width)
+
+    def value(self, x: torch.Tensor, num_heads: int, width: int) -> torch.Tensor:
+        """v of ``x`` (batch, tokens, embed) as (batch, heads, tokens, head dim)."""
+        batch, tokens, embed = x.shape
+        v = F.linear(x, *self.v.sliced(width, embed)).view(batch, tokens, num_heads, width // num_heads)
+        return v.transpose(1, 2)
+
+    def export_state(self, num_heads: int, width: int, embed: int) -> dict[str, torch.Tensor]:
+        weight, bias = self.v.sliced(width, embed)
+        return {"v.weight": weight, "v.bias": bias}
+
+
 class ElasticBlock(nn.Module):
     """One pre-norm transformer layer at its largest size, runnable at any smaller one.
 
     ``qkv`` is :class:`EntangledQKV` or :class:`PrivateQK`; a layer's head dim is its attention
     width divided by its heads, so a fixed head dim (AutoFormer) and free widths (ViTAS) share it.
+    With :class:`SharedMapValue` the layer reuses an attention map (:meth:`forward_explicit`).
     """
 
     def __init__(self, embed_dim: int, attn_width: int, mlp_hidden_dim: int, qkv: nn.Module) -> None:
@@ -127,8 +150,28 @@ class ElasticBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, num_heads: int, attn_width: int, mlp_hidden_dim: int,
                 drop_prob: float) -> torch.Tensor:
-        x = x + drop_path(self._attention(self.norm1.elastic(x), num_heads, attn_width), drop_prob, self.training)
-        return x + drop_path(self._mlp(self.norm2.elastic(x), mlp_hidden_dim), drop_prob, self.training)
+        attended = self._attention(self.norm1.elastic(x), num_heads, attn_width)
+        return self._residuals(x, attended, mlp_hidden_dim, drop_prob)
+
+    def forward_explicit(self, x: torch.Tensor, num_heads: int, attn_width: int, mlp_hidden_dim: int,
+                         drop_prob: float, attn_map: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """As ``forward``, but the attention map ``softmax(q k^T / sqrt(head dim))`` is computed with
+        explicit matmuls (which MAC counters see, unlike the fused kernel) and returned, so the next
+        layer can share it. Given ``attn_map`` (attention sharing), no q or k is computed: v only."""
+        h = self.norm1.elastic(x)
+        batch, tokens, embed = h.shape
+        if attn_map is None:
+            q, k, v = self.attn.project(h, num_heads, attn_width)
+            attn_map = ((q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)).softmax(dim=-1)
+        else:
+            v = self.attn.value(h, num_heads, attn_width)
+        out = (attn_map @ v).transpose(1, 2).reshape(batch, tokens, attn_width)
+        attended = F.linear(out, *self.attn.proj.sliced(embed, attn_width))
+        return self._residuals(x, attended, mlp_hidden_dim, drop_prob), attn_map
+
+    def _residuals(self, x: torch.Tensor, attended: torch.Tensor, hidden: int, drop_prob: float) -> torch.Tensor:
+        x = x + drop_path(attended, drop_prob, self.training)
+        return x + drop_path(self._mlp(self.norm2.elastic(x), hidden), drop_prob, self.training)
 
     def _attention(self, x: torch.Tensor, num_heads: int, width: int) -> torch.Tensor:
         batch, tokens, embed = x.shape

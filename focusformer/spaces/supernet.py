@@ -41,8 +41,7 @@ class Supernet(nn.Module):
 
     def layer_drop_probs(self, num_layers: int) -> list[float]:
         """Stochastic depth growing linearly over the subnet's own layers, as in timm's ViT."""
-        last = max(num_layers - 1, 1)
-        return [self.drop_path_rate * i / last for i in range(num_layers)]
+        return drop_path_schedule(self.drop_path_rate, num_layers)
 
     def extract(self, arch: Any) -> nn.Module:
         """A standalone dense model of ``arch`` with its own copy of the inherited weights."""
@@ -53,6 +52,12 @@ class Supernet(nn.Module):
 
     def subnet_state_dict(self, arch: Any) -> dict[str, torch.Tensor]:
         raise NotImplementedError
+
+
+def drop_path_schedule(rate: float, num_layers: int) -> list[float]:
+    """Stochastic-depth probabilities growing linearly from 0 to ``rate`` over ``num_layers`` layers."""
+    last = max(num_layers - 1, 1)
+    return [rate * i / last for i in range(num_layers)]
 
 
 def fresh(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

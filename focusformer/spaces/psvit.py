@@ -1,0 +1,510 @@
+"""The PSViT family: token pooling between stages and attention sharing between layers.
+
+Chen et al., 2021 (PSViT has no public code; the choices below are this package's).
+
+**Stages.** Three stages by default (one per entry of ``widths``). Within a stage every
+layer has the same token count and width; a token-pooling layer between two stages
+halves the tokens (stride 2) and maps the width to the next stage's. Each stage's width
+is a network-wide decision with its own choice list (decision kind ``width[s]``); archs
+whose width shrinks from one stage to the next are not in the space (``network_valid``).
+A stage's heads are ``width / head_dim``: a fixed head dim keeps the space PSViT-sized
+(no head-count decision multiplying it) and every head a sane size at every width. The
+MLP ratio is a per-stage decision (``mlp_ratio[s]``); the hidden width is
+``int(width * ratio)`` as timm computes it.
+
+**Cells.** Each stage has ``cells_per_stage`` cells; each picks one op (the per-layer
+decision ``op``): ``identity``; ``layer``, one plain pre-norm transformer layer;
+``shared``, a pair of layers where the second reuses the first's attention map
+(``softmax(q k^T)``): it has no q, k or softmax, only v, the output projection and its
+MLP. A cell's ``layer`` and the first layer of its ``shared`` pair are the same weights.
+
+**Pooling** (``pooling``), kernel 3, stride 2, padding 1 throughout (overlapping windows,
+as PiT and ResNet pool; tokens ``n -> ceil(n / 2)``):
+
+* ``1d``: a class token; patch tokens stay a sequence. A 1D convolution along the
+  sequence (stride 1) maps the width, a 1D max-pool halves the sequence, and the class
+  token gets the new width from its own linear layer. The head reads the class token.
+* ``2d``: no class token; patch tokens stay a grid. A stride-2 2D convolution maps the
+  width and halves each side. The head reads the mean of the last stage's tokens.
+
+The patch embedding and position embedding (and class token) are entangled across
+stage-0 widths, each stage's layers across its widths and MLP widths, and each pooling
+layer across (input width, output width), all by leading slices (``elastic.py``).
+
+**Counts.** MACs are what ptflops' aten backend counts on the exported model: it counts
+``mm``/``matmul``/``addmm``/``bmm`` (every linear layer with its bias, attention's
+``q @ k^T`` and ``map @ v``) and convolutions (with bias) only; max-pool, mean,
+softmax, norms, GELU and adds count zero. So a pooling layer costs its convolution (and in
+1D the class token's linear layer), and a sharing layer saves the q/k projection and
+the ``q @ k^T`` matmul. The exported model computes attention with explicit matmuls.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Iterable, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from timm.layers import trunc_normal_
+from torch import nn
+
+from ..errors import ConfigError
+from .base import ArchBase, CostKind, SearchSpace, check_choice, check_choices, check_positive
+from .counts import (
+    attention_macs,
+    attention_params,
+    classifier_macs,
+    mlp_macs,
+    mlp_params,
+    patch_embed_macs,
+    shared_attention_macs,
+    shared_attention_params,
+)
+from .decisions import Decision, DecisionPlan
+from .elastic import ElasticBlock, ElasticLayerNorm, ElasticLinear, ElasticPatchEmbed, EntangledQKV, SharedMapValue
+from .supernet import Supernet, drop_path_schedule, fresh
+
+Op = Literal["identity", "layer", "shared"]
+OPS: tuple[str, ...] = ("identity", "layer", "shared")
+#: Transformer layers each op adds.
+OP_LAYERS = {"identity": 0, "layer": 1, "shared": 2}
+#: Pooling kernel, stride and padding (1D conv has stride 1; the max-pool strides).
+KERNEL, STRIDE, PADDING = 3, 2, 1
+
+
+def pooled(n: int) -> int:
+    """Length after a kernel-3, stride-2, padding-1 window: ``ceil(n / 2)``."""
+    return (n + 2 * PADDING - KERNEL) // STRIDE + 1
+
+
+@dataclass(frozen=True)
+class PSViTStage:
+    """One stage of an arch: its width, MLP ratio and each cell's op."""
+
+    width: int
+    mlp_ratio: float
+    cells: tuple[Op, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "width", int(self.width))
+        object.__setattr__(self, "mlp_ratio", float(self.mlp_ratio))
+        object.__setattr__(self, "cells", tuple(str(c) for c in self.cells))
+
+    @property
+    def mlp_hidden_dim(self) -> int:
+        return int(self.width * self.mlp_ratio)
+
+    @property
+    def depth(self) -> int:
+        return sum(OP_LAYERS.get(c, 0) for c in self.cells)
+
+
+@dataclass(frozen=True)
+class PSViTArch(ArchBase):
+    """One PSViT subnet: its stages, first to last."""
+
+    stages: tuple[PSViTStage, ...]
+
+    def __post_init__(self) -> None:
+        stages = tuple(s if isinstance(s, PSViTStage) else PSViTStage(*s) for s in self.stages)
+        object.__setattr__(self, "stages", stages)
+
+    @property
+    def depth(self) -> int:
+        """Transformer layers (a shared pair counts two)."""
+        return sum(s.depth for s in self.stages)
+
+    def __str__(self) -> str:
+        short = {"identity": "id", "layer": "L", "shared": "S"}
+        parts = (f"{s.width}x{s.mlp_ratio:g}:{''.join(short.get(c, '?') for c in s.cells)}" for s in self.stages)
+        return f"PSViTArch({', '.join(parts)})"
+
+
+@dataclass(frozen=True)
+class PSViTSpace(SearchSpace):
+    """The choices a PSViT supernet covers, plus what all its subnets share."""
+
+    image_size: int
+    in_chans: int
+    num_classes: int
+    patch_size: int
+    #: Every head's width; a stage of width ``w`` has ``w / head_dim`` heads.
+    head_dim: int
+    pooling: Literal["1d", "2d"]
+    #: One list of width choices per stage.
+    widths: tuple[tuple[int, ...], ...]
+    mlp_ratio: tuple[float, ...]
+    cells_per_stage: int = 6
+    name: str = "custom"
+    family: Literal["psvit"] = "psvit"
+
+    arch_type = PSViTArch
+
+    def __post_init__(self) -> None:
+        check_positive(self, ("image_size", "in_chans", "num_classes", "patch_size", "head_dim", "cells_per_stage"))
+        check_choices("psvit", self, ("mlp_ratio",))
+        if self.image_size % self.patch_size:
+            raise ConfigError(f"space.patch_size: {self.patch_size} does not divide image_size {self.image_size}")
+        if not self.widths:
+            raise ConfigError("space.widths: needs at least one stage (a list of width choices per stage)")
+        for s, choices in enumerate(self.widths):
+            field = f"space.widths[{s}]"
+            if not choices:
+                raise ConfigError(f"{field}: stage {s} has no width choices")
+            if len(set(choices)) != len(choices) or any(c <= 0 for c in choices):
+                raise ConfigError(f"{field}: choices must be positive and distinct, got {list(choices)}")
+            for c in choices:
+                if c % self.head_dim:
+                    raise ConfigError(f"{field}: width {c} is not a multiple of head_dim {self.head_dim}")
+        object.__setattr__(self, "widths", tuple(tuple(sorted(c)) for c in self.widths))
+        if not self.width_choices():
+            raise ConfigError("space.widths: no choice of stage widths that never narrows from one stage to the next")
+
+    # -- geometry -----------------------------------------------------------------------------
+    @property
+    def num_stages(self) -> int:
+        return len(self.widths)
+
+    @property
+    def has_class_token(self) -> bool:
+        return self.pooling == "1d"
+
+    def patch_tokens(self) -> tuple[int, ...]:
+        """Patch tokens of each stage (1D: sequence lengths; 2D: grid sides squared)."""
+        side = self.image_size // self.patch_size
+        if self.pooling == "1d":
+            n = [side * side]
+            for _ in range(self.num_stages - 1):
+                n.append(pooled(n[-1]))
+            return tuple(n)
+        sides = [side]
+        for _ in range(self.num_stages - 1):
+            sides.append(pooled(sides[-1]))
+        return tuple(s * s for s in sides)
+
+    def tokens(self, stage: int) -> int:
+        """Tokens a layer of ``stage`` sees (the class token included in 1D)."""
+        return self.patch_tokens()[stage] + self.has_class_token
+
+    def width_choices(self) -> list[tuple[int, ...]]:
+        """Every combination of stage widths that never narrows."""
+        return [ws for ws in itertools.product(*self.widths) if list(ws) == sorted(ws)]
+
+    @property
+    def has_identity(self) -> bool:
+        return True
+
+    # -- decisions ----------------------------------------------------------------------------
+    def build_decision_plan(self) -> DecisionPlan:
+        widths = tuple(Decision(f"width[{s}]", choices) for s, choices in enumerate(self.widths))
+        ratios = tuple(Decision(f"mlp_ratio[{s}]", self.mlp_ratio) for s in range(self.num_stages))
+        return DecisionPlan(network=widths + ratios, layer=(Decision("op", OPS),),
+                            num_layers=self.num_stages * self.cells_per_stage)
+
+    def layer_options(self, layer: int, network: tuple) -> Iterable[tuple]:
+        return [(op,) for op in OPS]
+
+    def network_valid(self, network: tuple) -> bool:
+        widths = network[: self.num_stages]
+        return list(widths) == sorted(widths)
+
+    def layer_signature(self, layer: int) -> int:
+        return layer // self.cells_per_stage
+
+    def arch_values(self, arch: PSViTArch) -> tuple[tuple, tuple[tuple, ...]]:
+        network = tuple(s.width for s in arch.stages) + tuple(s.mlp_ratio for s in arch.stages)
+        return network, tuple((c,) for s in arch.stages for c in s.cells)
+
+    def arch_from_values(self, network: tuple, layers: tuple[tuple, ...]) -> PSViTArch:
+        k, n = self.num_stages, self.cells_per_stage
+        return PSViTArch(tuple(
+            PSViTStage(network[s], network[k + s], tuple(op for (op,) in layers[s * n: (s + 1) * n]))
+            for s in range(k)
+        ))
+
+    # -- costs --------------------------------------------------------------------------------
+    def base_cost(self, kind: CostKind, network: tuple) -> int:
+        """Patch embedding, position embedding and class token, the pooling layers, final norm, head."""
+        widths = network[: self.num_stages]
+        w0, last = widths[0], widths[-1]
+        patches = self.patch_tokens()
+        if kind == "macs":
+            total = patch_embed_macs(patches[0], w0, self.in_chans, self.patch_size)
+            total += classifier_macs(last, self.num_classes)
+        else:
+            total = w0 * self.in_chans * self.patch_size**2 + w0  # patch embedding
+            total += self.tokens(0) * w0 + self.has_class_token * w0  # position embedding, class token
+            total += 2 * last + last * self.num_classes + self.num_classes  # final norm, head
+        for s, (w_in, w_out) in enumerate(zip(widths, widths[1:])):
+            total += self._pool_cost(kind, s, w_in, w_out)
+        return total
+
+    def _pool_cost(self, kind: CostKind, stage: int, w_in: int, w_out: int) -> int:
+        """The pooling layer after ``stage``: its convolution, and in 1D the class token's linear layer."""
+        kernel = KERNEL if self.pooling == "1d" else KERNEL * KERNEL
+        cls = (w_in + 1) * w_out if self.has_class_token else 0  # MACs and parameters alike
+        if kind == "params":
+            return kernel * w_in * w_out + w_out + cls
+        # 1D: the conv (stride 1) runs on every patch token before the max-pool; 2D: on the output grid.
+        positions = self.patch_tokens()[stage] if self.pooling == "1d" else self.patch_tokens()[stage + 1]
+        return positions * (kernel * w_in + 1) * w_out + cls
+
+    def layer_cost(self, kind: CostKind, layer: int, network: tuple, values: tuple) -> int:
+        (op,) = values
+        if op == "identity":
+            return 0
+        stage = layer // self.cells_per_stage
+        width, ratio = network[stage], network[self.num_stages + stage]
+        hidden = int(width * ratio)
+        if kind == "macs":
+            tokens = self.tokens(stage)
+            plain = attention_macs(tokens, width, width) + mlp_macs(tokens, width, hidden)
+            sharing = shared_attention_macs(tokens, width, width) + mlp_macs(tokens, width, hidden)
+        else:
+            plain = attention_params(width, width) + mlp_params(width, hidden)
+            sharing = shared_attention_params(width, width) + mlp_params(width, hidden)
+        return plain + (sharing if op == "shared" else 0)
+
+    # -- archs --------------------------------------------------------------------------------
+    def _arch(self, widths: tuple[int, ...], ratio: float, op: str) -> PSViTArch:
+        return PSViTArch(tuple(PSViTStage(w, ratio, (op,) * self.cells_per_stage) for w in widths))
+
+    def largest(self) -> PSViTArch:
+        candidates = (self._arch(ws, self.mlp_ratio[-1], "shared") for ws in self.width_choices())
+        return max(candidates, key=lambda a: self.count(a, "macs"))
+
+    def smallest(self) -> PSViTArch:
+        candidates = (self._arch(ws, self.mlp_ratio[0], "identity") for ws in self.width_choices())
+        return min(candidates, key=lambda a: self.count(a, "macs"))
+
+    def sample(self, rng: np.random.Generator | int | None = None, identity_prob: float | None = None) -> PSViTArch:
+        """Single-path uniform sampling as PSViT trains: stage widths uniform over the combinations
+        that never narrow, each stage's MLP ratio uniform, each cell an identity with probability
+        ``identity_prob`` (else ``layer`` or ``shared``, evenly), or (None) any op uniformly."""
+        rng = np.random.default_rng(rng)
+        choices = self.width_choices()
+        widths = choices[rng.integers(len(choices))]
+        stages = []
+        for w in widths:
+            ratio = float(rng.choice(self.mlp_ratio))
+            cells = []
+            for _ in range(self.cells_per_stage):
+                if identity_prob is None:
+                    cells.append(OPS[rng.integers(len(OPS))])
+                else:
+                    cells.append("identity" if rng.random() < identity_prob else OPS[1 + rng.integers(2)])
+            stages.append(PSViTStage(int(w), ratio, tuple(cells)))
+        return PSViTArch(tuple(stages))
+
+    def validate(self, arch: PSViTArch) -> PSViTArch:
+        if not isinstance(arch, PSViTArch):
+            raise ConfigError(f"arch: expected a PSViTArch, got {type(arch).__name__}")
+        if len(arch.stages) != self.num_stages:
+            raise ConfigError(f"arch.stages: expected {self.num_stages} stages, got {len(arch.stages)}")
+        for s, stage in enumerate(arch.stages):
+            check_choice(f"stages[{s}].width", stage.width, self.widths[s])
+            check_choice(f"stages[{s}].mlp_ratio", stage.mlp_ratio, self.mlp_ratio)
+            if len(stage.cells) != self.cells_per_stage:
+                raise ConfigError(f"arch.stages[{s}].cells: expected {self.cells_per_stage} cells, got {len(stage.cells)}")
+            for c, op in enumerate(stage.cells):
+                check_choice(f"stages[{s}].cells[{c}]", op, OPS)
+            if s and stage.width < arch.stages[s - 1].width:
+                raise ConfigError(f"arch.stages[{s}].width: {stage.width} is narrower than stage {s - 1}'s "
+                                  f"{arch.stages[s - 1].width}; deeper stages are never narrower")
+        return arch
+
+    # -- models -------------------------------------------------------------------------------
+    def supernet_class(self) -> type[Supernet]:
+        return PSViTSupernet
+
+    def build_subnet(self, arch: PSViTArch, drop_path_rate: float = 0.0) -> PSViTSubnet:
+        return PSViTSubnet(self, self.validate(arch), drop_path_rate)
+
+
+# -- modules shared by the supernet and the dense subnet ---------------------------------------
+class TokenPool(nn.Module):
+    """The pooling layer between two stages, entangled across (input width, output width)."""
+
+    def __init__(self, pooling: str, in_width: int, out_width: int) -> None:
+        super().__init__()
+        self.pooling = pooling
+        if pooling == "1d":
+            self.conv = nn.Conv1d(in_width, out_width, KERNEL, padding=PADDING)
+            self.cls = ElasticLinear(in_width, out_width)
+        else:
+            self.conv = nn.Conv2d(in_width, out_width, KERNEL, stride=STRIDE, padding=PADDING)
+
+    def forward(self, x: torch.Tensor, out_width: int) -> torch.Tensor:
+        batch, tokens, in_width = x.shape
+        weight, bias = self.conv.weight[:out_width, :in_width], self.conv.bias[:out_width]
+        if self.pooling == "1d":
+            y = F.conv1d(x[:, 1:].transpose(1, 2), weight, bias, padding=PADDING)
+            y = F.max_pool1d(y, KERNEL, STRIDE, PADDING).transpose(1, 2)
+            return torch.cat([F.linear(x[:, :1], *self.cls.sliced(out_width, in_width)), y], dim=1)
+        side = math.isqrt(tokens)
+        grid = x.transpose(1, 2).reshape(batch, in_width, side, side)
+        return F.conv2d(grid, weight, bias, stride=STRIDE, padding=PADDING).flatten(2).transpose(1, 2)
+
+    def export_state(self, in_width: int, out_width: int) -> dict[str, torch.Tensor]:
+        state = {"conv.weight": self.conv.weight[:out_width, :in_width], "conv.bias": self.conv.bias[:out_width]}
+        if self.pooling == "1d":
+            state["cls.weight"], state["cls.bias"] = self.cls.sliced(out_width, in_width)
+        return state
+
+
+def _plain_block(width: int, hidden: int) -> ElasticBlock:
+    return ElasticBlock(width, width, hidden, EntangledQKV(width, width))
+
+
+def _sharing_block(width: int, hidden: int) -> ElasticBlock:
+    return ElasticBlock(width, width, hidden, SharedMapValue(width, width))
+
+
+class _PSViTBody:
+    """Stem, pooling layers, final norm and head at given (largest or exact) widths, and the forward
+    pass: the supernet and the dense subnet differ only in which blocks run each stage."""
+
+    space: PSViTSpace
+    drop_path_rate: float
+
+    def _build_body(self, widths: tuple[int, ...]) -> None:
+        space = self.space
+        self.patch_embed = ElasticPatchEmbed(space.in_chans, widths[0], space.patch_size)
+        self.pos_embed = nn.Parameter(torch.zeros(1, space.tokens(0), widths[0]))
+        if space.has_class_token:
+            self.cls_token = nn.Parameter(torch.zeros(1, 1, widths[0]))
+        self.pools = nn.ModuleList(TokenPool(space.pooling, a, b) for a, b in zip(widths, widths[1:]))
+        self.norm = ElasticLayerNorm(widths[-1], eps=1e-6)
+        self.head = ElasticLinear(widths[-1], space.num_classes)
+
+    def _init_tokens(self) -> None:
+        trunc_normal_(self.pos_embed, std=0.02)
+        if self.space.has_class_token:
+            nn.init.normal_(self.cls_token, std=1e-6)
+
+    def no_weight_decay(self) -> set[str]:
+        return {"pos_embed", "cls_token"} if self.space.has_class_token else {"pos_embed"}
+
+    def stage_blocks(self, arch: PSViTArch, stage: int) -> list[tuple[ElasticBlock, str]]:
+        """The blocks stage ``stage`` runs, each with its role: ``plain``, ``first`` (its map is
+        shared with the next block) or ``second`` (reuses the map of the block before)."""
+        raise NotImplementedError
+
+    #: Whether plain layers compute attention with explicit matmuls (the dense export, for MAC
+    #: counters) or the fused kernel (the supernet, for speed).
+    explicit_attention = False
+
+    def run(self, images: torch.Tensor, arch: PSViTArch) -> torch.Tensor:
+        self.space.validate(arch)
+        w0, head_dim = arch.stages[0].width, self.space.head_dim
+        x = self.patch_embed(images, w0)
+        if self.space.has_class_token:
+            x = torch.cat([self.cls_token[..., :w0].expand(x.shape[0], -1, -1), x], dim=1)
+        x = x + self.pos_embed[..., :w0]
+        blocks = [self.stage_blocks(arch, s) for s in range(len(arch.stages))]
+        drop_probs = iter(drop_path_schedule(self.drop_path_rate, sum(map(len, blocks))))
+        for s, stage in enumerate(arch.stages):
+            if s:
+                x = self.pools[s - 1](x, stage.width)
+            sizes = (stage.width // head_dim, stage.width, stage.mlp_hidden_dim)
+            attn_map = None
+            for block, role in blocks[s]:
+                if role == "plain" and not self.explicit_attention:
+                    x = block(x, *sizes, next(drop_probs))
+                else:
+                    x, attn_map = block.forward_explicit(x, *sizes, next(drop_probs),
+                                                         attn_map if role == "second" else None)
+        x = self.norm.elastic(x)
+        x = x[:, 0] if self.space.has_class_token else x.mean(dim=1)
+        return F.linear(x, *self.head.sliced(self.space.num_classes, x.shape[-1]))
+
+
+def _roles(cells: Iterable[str]) -> list[tuple[int, str, str]]:
+    """(cell, block name, role) of each block the cells run, identities dropped."""
+    out = []
+    for c, op in enumerate(cells):
+        if op == "layer":
+            out.append((c, "layer", "plain"))
+        elif op == "shared":
+            out += [(c, "layer", "first"), (c, "sharing", "second")]
+    return out
+
+
+class PSViTSupernet(Supernet, _PSViTBody):
+    """Every cell holds a plain block (a ``layer`` op, and the first of a ``shared`` pair) and a
+    sharing block (the second of the pair), both at the stage's largest width and MLP width."""
+
+    def __init__(self, space: PSViTSpace, drop_path_rate: float = 0.0) -> None:
+        super().__init__(space, drop_path_rate)
+        widths = tuple(choices[-1] for choices in space.widths)
+        self._build_body(widths)
+        hidden = [int(w * space.mlp_ratio[-1]) for w in widths]
+        self.stages = nn.ModuleList(
+            nn.ModuleList(
+                nn.ModuleDict({"layer": _plain_block(w, h), "sharing": _sharing_block(w, h)})
+                for _ in range(space.cells_per_stage)
+            )
+            for w, h in zip(widths, hidden)
+        )
+        self.init_weights()
+        self._init_tokens()
+
+    def stage_blocks(self, arch: PSViTArch, stage: int) -> list[tuple[ElasticBlock, str]]:
+        cells = self.stages[stage]
+        return [(cells[c][name], role) for c, name, role in _roles(arch.stages[stage].cells)]
+
+    def forward(self, images: torch.Tensor, arch: PSViTArch) -> torch.Tensor:
+        return self.run(images, arch)
+
+    def subnet_state_dict(self, arch: PSViTArch) -> dict[str, torch.Tensor]:
+        """The weights ``arch`` inherits under the dense model's key names; dense block ``j`` of a
+        stage is the ``j``-th block the stage runs (identity cells dropped, a pair gives two)."""
+        self.space.validate(arch)
+        widths = [s.width for s in arch.stages]
+        w0, last = widths[0], widths[-1]
+        state = {
+            "pos_embed": self.pos_embed[..., :w0],
+            **{f"patch_embed.{k}": v for k, v in self.patch_embed.export_state(w0).items()},
+            "norm.weight": self.norm.weight[:last],
+            "norm.bias": self.norm.bias[:last],
+            "head.weight": self.head.weight[:, :last],
+            "head.bias": self.head.bias,
+        }
+        if self.space.has_class_token:
+            state["cls_token"] = self.cls_token[..., :w0]
+        for s, (pool, a, b) in enumerate(zip(self.pools, widths, widths[1:])):
+            state.update({f"pools.{s}.{k}": v for k, v in pool.export_state(a, b).items()})
+        for s, stage in enumerate(arch.stages):
+            sizes = (stage.width, stage.width // self.space.head_dim, stage.width, stage.mlp_hidden_dim)
+            for j, (block, _) in enumerate(self.stage_blocks(arch, s)):
+                state.update({f"stages.{s}.{j}.{k}": v for k, v in block.export_state(*sizes).items()})
+        return fresh(state)
+
+
+class PSViTSubnet(nn.Module, _PSViTBody):
+    """The dense model of one PSViT arch: only the blocks it runs, at its sizes; attention with
+    explicit matmuls. A sharing block's attention holds ``v`` and ``proj`` only."""
+
+    explicit_attention = True
+
+    def __init__(self, space: PSViTSpace, arch: PSViTArch, drop_path_rate: float = 0.0) -> None:
+        super().__init__()
+        self.space, self.arch, self.drop_path_rate = space, arch, drop_path_rate
+        self._build_body(tuple(s.width for s in arch.stages))
+        make = {"layer": _plain_block, "sharing": _sharing_block}
+        self.stages = nn.ModuleList(
+            nn.ModuleList(make[name](stage.width, stage.mlp_hidden_dim) for _, name, _ in _roles(stage.cells))
+            for stage in arch.stages
+        )
+        self._init_tokens()
+
+    def stage_blocks(self, arch: PSViTArch, stage: int) -> list[tuple[ElasticBlock, str]]:
+        roles = _roles(arch.stages[stage].cells)
+        return [(block, role) for block, (_, _, role) in zip(self.stages[stage], roles)]
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.run(images, self.arch)
