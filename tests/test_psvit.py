@@ -1,0 +1,270 @@
+"""The PSViT family: its space, exact counts (against ptflops), supernet, pooling, attention sharing, export."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from ptflops import get_model_complexity_info
+
+from focusformer import Supernet, count_macs, count_params, load_subnet
+from focusformer.budget import Budget
+from focusformer.config import load_config
+from focusformer.errors import ConfigError
+from focusformer.export import save_subnet
+from focusformer.sampling.sampler import ArchSampler
+from focusformer.search.evolution import EvolutionConfig, evolution_search, sample_within_budget
+from focusformer.spaces import FAMILIES, PSViTArch, PSViTSpace, PSViTStage, SearchSpace
+from focusformer.spaces.psvit import OPS
+
+POOLINGS = ("1d", "2d")
+
+
+def space_for(pooling: str, name: str = "psvit-digits") -> PSViTSpace:
+    return load_config(name, [f"space.pooling={pooling}"]).space
+
+
+def images(space: SearchSpace, batch: int = 3, seed: int = 0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(batch, space.in_chans, space.image_size, space.image_size, generator=gen)
+
+
+def varied_archs(space: PSViTSpace, count: int, seed: int) -> list[PSViTArch]:
+    """Random archs from no identity cells to nearly all, plus the extremes and an all-``layer`` one."""
+    rng = np.random.default_rng(seed)
+    archs = [space.sample(rng, identity_prob=p) for p in np.linspace(0.0, 0.9, count)]
+    plain = PSViTArch(tuple(PSViTStage(s.width, s.mlp_ratio, ("layer",) * space.cells_per_stage)
+                            for s in space.largest().stages))
+    return archs + [space.largest(), space.smallest(), plain]
+
+
+def stage(width: int, ratio: float, *cells: str) -> PSViTStage:
+    return PSViTStage(width, ratio, cells)
+
+
+# -- the space ----------------------------------------------------------------------------------
+def test_registered_and_decisions_as_documented():
+    assert FAMILIES["psvit"] is PSViTSpace
+    space = space_for("1d")
+    plan = space.decision_plan()
+    assert [d.kind for d in plan.network] == ["width[0]", "width[1]", "width[2]",
+                                              "mlp_ratio[0]", "mlp_ratio[1]", "mlp_ratio[2]"]
+    assert plan.layer[0].choices == OPS and plan.num_layers == 3 * space.cells_per_stage
+    assert space.patch_tokens() == (16, 8, 4) and space.tokens(0) == 17
+    assert space_for("2d").patch_tokens() == (16, 4, 1) and space_for("2d").tokens(0) == 16
+    assert load_config("psvit-1d-fashion-mnist").space.patch_tokens() == (49, 25, 13)
+    assert load_config("psvit-2d-fashion-mnist").space.patch_tokens() == (49, 16, 4)
+
+
+def test_tiny_configs_are_deit_tiny_sized():
+    for name in ("psvit-1d-tiny", "psvit-2d-tiny"):
+        space = load_config(name).space
+        assert space.cells_per_stage == 6 and space.num_stages == 3
+        assert 1.2e9 <= count_macs(space.largest(), space) <= 1.4e9
+
+
+def test_arch_json_round_trip():
+    arch = PSViTArch((stage(16, 2.0, "layer", "identity"), stage(24, 4.0, "shared", "shared"),
+                      stage(48, 2.0, "identity", "identity")))
+    text = arch.to_json()
+    assert '"cells": ["layer", "identity"]' in text
+    assert PSViTArch.from_json(text) == arch
+    assert space_for("1d").arch_from_dict(arch.to_dict()) == arch
+    assert arch.depth == 5
+
+
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_encode_decode_round_trip(pooling):
+    space = space_for(pooling, "psvit-1d-fashion-mnist")
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        arch = space.sample(rng)
+        code = space.encode(arch)
+        assert code.shape == (6 + 9,) and space.decode(code) == arch
+        widths = [s.width for s in arch.stages]
+        assert widths == sorted(widths)
+
+
+def test_shrinking_widths_are_not_archs():
+    space = load_config("psvit-1d-fashion-mnist", ["space.widths=[[32, 64], [48, 96], [64, 96]]"]).space
+    assert len(space.width_choices()) == 4  # of 8: no 64 then 48, no 96 then 64
+    assert all(list(w) == sorted(w) for w in space.width_choices())
+    cells = ("layer",) * 3
+    equal = PSViTArch((stage(64, 2.0, *cells), stage(96, 2.0, *cells), stage(96, 2.0, *cells)))
+    assert space.validate(equal) is equal
+    narrowing = PSViTArch((stage(64, 2.0, *cells), stage(48, 2.0, *cells), stage(96, 2.0, *cells)))
+    with pytest.raises(ConfigError, match=r"stages\[1\].width: 48 is narrower than stage 0's 64"):
+        space.validate(narrowing)
+    code = space.encode(equal)
+    code[0], code[1] = 1, 0  # 64 then 48
+    with pytest.raises(ConfigError, match="not canonical"):
+        space.decode(code)
+    rng = np.random.default_rng(0)
+    assert all(list(w) == sorted(w) for w in ([s.width for s in space.sample(rng).stages] for _ in range(200)))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"widths": [[48, 64], [64, 90], [96]]}, r"space.widths\[1\]: width 90 is not a multiple of head_dim 16"),
+        ({"widths": [[48, 64], [], [96]]}, r"space.widths\[1\]: stage 1 has no width choices"),
+        ({"widths": []}, "space.widths: needs at least one stage"),
+        ({"widths": [[96], [64], [48]]}, "never narrows"),
+        ({"pooling": "3d"}, r"space.pooling: '3d' is not allowed; choose one of '1d', '2d'"),
+        ({"mlp_ratio": []}, "space.mlp_ratio: needs at least one choice"),
+        ({"cells_per_stage": 0}, "space.cells_per_stage: must be a positive integer"),
+        ({"patch_size": 3}, "space.patch_size: 3 does not divide image_size 28"),
+        ({"num_heads": [2]}, "unknown key 'num_heads'"),
+    ],
+)
+def test_bad_psvit_spaces_are_clear_errors(change, message):
+    data = load_config("psvit-1d-fashion-mnist").space.to_dict()
+    with pytest.raises(ConfigError, match=message):
+        SearchSpace.from_dict({**data, **change})
+
+
+def test_arch_validation_names_the_field():
+    space = space_for("1d")
+    good = space.largest()
+    with pytest.raises(ConfigError, match=r"arch.stages\[0\].width: 20 is not a choice"):
+        space.validate(PSViTArch((stage(20, 4.0, "layer", "layer"),) + good.stages[1:]))
+    with pytest.raises(ConfigError, match=r"arch.stages\[2\].cells\[1\]: 'conv' is not a choice"):
+        space.validate(PSViTArch(good.stages[:2] + (stage(48, 4.0, "layer", "conv"),)))
+    with pytest.raises(ConfigError, match=r"arch.stages\[1\].cells: expected 2 cells"):
+        space.validate(PSViTArch((good.stages[0], stage(32, 4.0, "layer"), good.stages[2])))
+    with pytest.raises(ConfigError, match="expected 3 stages"):
+        space.validate(PSViTArch(good.stages[:2]))
+
+
+# -- exact counts -------------------------------------------------------------------------------
+def ptflops_count(model: torch.nn.Module, space: SearchSpace) -> int:
+    macs, _ = get_model_complexity_info(model.eval(), (space.in_chans, space.image_size, space.image_size),
+                                        as_strings=False, backend="aten", print_per_layer_stat=False, verbose=False)
+    return int(macs)
+
+
+@pytest.mark.parametrize("name", ["psvit-1d-fashion-mnist", "psvit-2d-fashion-mnist"])
+def test_macs_equal_ptflops_and_params_equal_the_model(name):
+    """33 subnets per variant (random ones from no identity to nearly all, the extremes, all-layer)."""
+    space = load_config(name).space
+    archs = varied_archs(space, 30, seed=3)
+    assert len({a.depth for a in archs}) > 10 and len({tuple(s.width for s in a.stages) for a in archs}) > 3
+    table = space.cost_model("macs")
+    for arch in archs:
+        model = space.build_subnet(arch)
+        assert count_macs(arch, space) == ptflops_count(model, space), arch
+        assert count_params(arch, space) == sum(p.numel() for p in model.parameters()), arch
+        assert table.count(space.encode(arch)[None])[0] == count_macs(arch, space)
+
+
+@pytest.mark.parametrize("name", ["psvit-1d-tiny", "psvit-2d-tiny"])
+def test_tiny_largest_counts_equal_ptflops(name):
+    space = load_config(name).space
+    model = space.build_subnet(space.largest())
+    assert count_macs(space.largest(), space) == ptflops_count(model, space)
+    assert count_params(space.largest(), space) == sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_a_shared_pair_has_no_second_qk_and_costs_less_than_two_layers(pooling):
+    space = space_for(pooling)
+    base = space.smallest().stages
+    pair = PSViTArch((stage(24, 4.0, "shared", "identity"),) + base[1:])
+    two = PSViTArch((stage(24, 4.0, "layer", "layer"),) + base[1:])
+    one = PSViTArch((stage(24, 4.0, "layer", "identity"),) + base[1:])
+    state = space.build_subnet(pair).state_dict()
+    assert "stages.0.0.attn.qkv.weight" in state and "stages.0.1.attn.v.weight" in state
+    assert not any(k.startswith("stages.0.1.") and ("qkv" in k or ".q" in k or ".k" in k) for k in state)
+    assert state["stages.0.0.attn.qkv.weight"].shape == (3 * 24, 24)
+    macs = {a: count_macs(a, space) for a in (pair, two, one)}
+    assert macs[one] < macs[pair] < macs[two]
+    tokens = space.tokens(0)
+    # The saving is exactly the q/k projection and q @ k^T of the second layer.
+    assert macs[two] - macs[pair] == tokens * (24 + 1) * 2 * 24 + tokens * tokens * 24
+    assert count_params(two, space) - count_params(pair, space) == 2 * 24 * 24 + 2 * 24
+
+
+# -- supernet, entanglement, export -------------------------------------------------------------
+@pytest.fixture(scope="module", params=POOLINGS)
+def supernet(request, randomize):
+    space = space_for(request.param)
+    return space, randomize(Supernet(space), seed=1).eval()
+
+
+def test_extracted_subnets_give_the_supernets_logits(supernet):
+    space, net = supernet
+    x = images(space)
+    with torch.no_grad():
+        for arch in varied_archs(space, 8, seed=5):
+            torch.testing.assert_close(net.extract(arch)(x), net(x, arch), atol=1e-5, rtol=0)
+
+
+def test_export_round_trip(supernet, tmp_path):
+    space, net = supernet
+    arch = varied_archs(space, 3, seed=9)[1]
+    save_subnet(net.extract(arch), tmp_path / "subnet")
+    loaded = load_subnet(tmp_path / "subnet")
+    assert loaded.arch == arch and loaded.space == space
+    x = images(space)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), net(x, arch), atol=1e-5, rtol=0)
+
+
+def test_layer_and_first_of_pair_share_weights_and_pooling_is_entangled(supernet):
+    space, _ = supernet
+    net = Supernet(space).train()
+    arch = PSViTArch((stage(16, 2.0, "shared", "identity"), stage(24, 2.0, "identity", "identity"),
+                      stage(32, 2.0, "identity", "layer")))
+    net(images(space), arch).sum().backward()
+    grads = {n: p.grad for n, p in net.named_parameters()}
+    touched = {n for n, g in grads.items() if g is not None and g.abs().sum() > 0}
+    assert "stages.0.0.layer.attn.qkv.weight" in touched and "stages.0.0.sharing.attn.v.weight" in touched
+    assert "stages.2.1.layer.attn.qkv.weight" in touched and not any(n.startswith("stages.2.1.sharing") for n in touched)
+    assert not any(n.startswith(("stages.0.1.", "stages.1.", "stages.2.0.")) for n in touched)
+    # Only the leading (output width, input width) slice of each pooling layer moves.
+    for s, (w_in, w_out) in enumerate(((16, 24), (24, 32))):
+        conv = grads[f"pools.{s}.conv.weight"]
+        assert conv[:w_out, :w_in].abs().sum() > 0
+        assert conv[w_out:].abs().sum() == 0 and conv[:, w_in:].abs().sum() == 0
+        assert grads[f"pools.{s}.conv.bias"][w_out:].abs().sum() == 0
+        if space.pooling == "1d":
+            cls = grads[f"pools.{s}.cls.weight"]
+            assert cls[:w_out, :w_in].abs().sum() > 0 and cls[w_out:].abs().sum() == 0 and cls[:, w_in:].abs().sum() == 0
+    assert grads["stages.0.0.layer.mlp.fc1.weight"][32:].abs().sum() == 0  # hidden 32 of 96
+    assert ("cls_token" in touched) == (space.pooling == "1d")
+
+
+# -- sampling and search within budget ----------------------------------------------------------
+@pytest.mark.parametrize(("pooling", "kind"), [("1d", "macs"), ("2d", "params")])
+def test_sampler_and_searches_stay_within_budget(pooling, kind):
+    space = space_for(pooling, "psvit-1d-fashion-mnist")
+    torch.manual_seed(0)
+    sampler = ArchSampler(space)
+    bounds = sampler.bounds[kind]
+    budgets = torch.as_tensor(np.geomspace(bounds.min_cost, bounds.max_cost, 200))
+    count = count_macs if kind == "macs" else count_params
+    out = sampler.sample(budgets, generator=torch.Generator().manual_seed(1), kind=kind)
+    archs = [space.decode(code) for code in out.codes.numpy()]
+    assert all(count(a, space) <= b for a, b in zip(archs, budgets.tolist()))
+    assert {op for a in archs for s in a.stages for op in s.cells} == set(OPS)
+
+    def widening(arch):
+        widths = [s.width for s in arch.stages]
+        return widths == sorted(widths)
+
+    assert all(map(widening, archs))
+    rng = np.random.default_rng(2)
+    for budget in np.geomspace(bounds.min_cost, bounds.max_cost, 20):
+        arch = sample_within_budget(space, Budget(budget, kind), rng)
+        assert count(arch, space) <= budget and widening(arch)
+    budget = Budget(float(np.sqrt(bounds.min_cost * bounds.max_cost)), kind)
+    seen = []
+
+    def score(batch):
+        seen.extend(batch)
+        return [float(count_macs(a, space) % 997) for a in batch]
+
+    config = EvolutionConfig(population=12, generations=4, parents=4, mutations=6, crossovers=6)
+    outcome = evolution_search(space, budget, score, config, seed=0)
+    assert all(count(a, space) <= budget.value and widening(a) for a in seen)
+    assert len(set(seen)) == len(seen) == outcome.scored
