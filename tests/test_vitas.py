@@ -97,7 +97,7 @@ def test_decode_rejects_identity_with_widths_and_heads_that_do_not_split():
         ({"num_heads": [5]}, "split no qkv_dim choice"),
         ({"patch_size": [3, 4]}, "does not divide image_size 28"),
         ({"embed_dim": []}, "needs at least one choice"),
-        ({"family": "psvit"}, "family: 'psvit' is not allowed"),
+        ({"family": "nasvit"}, "family: 'nasvit' is not allowed"),
         ({"depth": 0}, "must be a positive integer"),
         ({"head_dim": 16}, "unknown key 'head_dim'"),
     ],

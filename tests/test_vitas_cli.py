@@ -102,7 +102,7 @@ def test_specialize_search_export_and_plot(focus_run, tmp_path, capsys):
     (["--config", "vitas-digits", "--set", "space.qkv_dim=[100]"], "not 3 x an attention width"),
     (["--config", "vitas-digits", "--set", "space.num_heads=[5]"], "split no qkv_dim choice"),
     (["--config", "vitas-digits", "--set", "space.patch_size=[3]"], "does not divide image_size 8"),
-    (["--config", "vitas-digits", "--set", "space.family=psvit"], "is not allowed"),
+    (["--config", "vitas-digits", "--set", "space.family=nasvit"], "is not allowed"),
     (["--config", "vitas-digits", "--set", "space.head_dim=8"], "unknown key 'head_dim'"),
     (["--config", "vitas-digits", "--target-budgets", "1G"], "outside this space's range"),
     (["--sampler", "uniform", "--target-budgets", "300K"], "has none"),

@@ -119,7 +119,7 @@ class PSViTArch(ArchBase):
         return sum(s.depth for s in self.stages)
 
     def __str__(self) -> str:
-        short = {"identity": "id", "layer": "L", "shared": "S"}
+        short = {"identity": "-", "layer": "L", "shared": "S"}
         parts = (f"{s.width}x{s.mlp_ratio:g}:{''.join(short.get(c, '?') for c in s.cells)}" for s in self.stages)
         return f"PSViTArch({', '.join(parts)})"
 
