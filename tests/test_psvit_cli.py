@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from family_checks import assert_resumes_exactly, images, specialize_and_search
 
-from focusformer import count_macs, load_subnet
+from focusformer import load_subnet
 from focusformer.cli import export as export_cli
 from focusformer.cli import plot as plot_cli
-from focusformer.cli import search as search_cli
-from focusformer.cli import specialize as specialize_cli
 from focusformer.cli import train as train_cli
 from focusformer.config import load_config
 from focusformer.spaces import PSViTArch, PSViTStage
@@ -31,11 +30,6 @@ def focus_run(request, tmp_path_factory) -> tuple[str, Path]:
     return request.param, run
 
 
-def _same_state(a: torch.nn.Module, b: torch.nn.Module) -> None:
-    for name, tensor in a.state_dict().items():
-        assert torch.equal(tensor, b.state_dict()[name]), name
-
-
 @pytest.mark.parametrize("pooling", ["1d", "2d"])
 @pytest.mark.parametrize("overrides", [
     ["train.sampler=uniform", "train.target_budgets=300K"],
@@ -44,36 +38,19 @@ def _same_state(a: torch.nn.Module, b: torch.nn.Module) -> None:
 ], ids=["uniform", "sandwich", "focus"])
 def test_training_resumes_exactly_with_every_sampler(pooling, overrides, tmp_path):
     config = load_config("psvit-digits", overrides + ["train.epochs=2", f"space.pooling={pooling}"])
-    whole = Trainer(config, tmp_path / "whole", progress=False)
-    whole.fit()
-    Trainer(config, tmp_path / "split", progress=False).fit(until_epoch=1)
-    resumed = Trainer.resume(tmp_path / "split", progress=False)
-    resumed.fit()
-    _same_state(whole.supernet, resumed.supernet)
-    largest = json.loads((tmp_path / "whole" / "final.json").read_text())["largest"]["arch"]
+    whole = assert_resumes_exactly(config, tmp_path)
+    largest = json.loads((whole / "final.json").read_text())["largest"]["arch"]
     assert [s["width"] for s in largest["stages"]] == [24, 32, 48]
 
 
 def test_specialize_search_export_and_plot(focus_run, tmp_path, capsys):
     pooling, run = focus_run
     space = load_config("psvit-digits", [f"space.pooling={pooling}"]).space
-    assert specialize_cli.main(["--checkpoint", str(run), "--budget", "300K", "--json",
-                                "--candidates", "8", "--export", str(tmp_path / "spec")]) == 0
-    (record,) = json.loads(capsys.readouterr().out)
-    arch = space.arch_from_dict(record["arch"])
-    assert isinstance(arch, PSViTArch) and record["macs"] == count_macs(arch, space) <= 300e3
+    specialized, found = specialize_and_search(run, space, tmp_path / "spec", capsys)
+    assert isinstance(specialized, PSViTArch) and isinstance(found, PSViTArch)
 
     supernet = load_supernet(run)
-    model = load_subnet(tmp_path / "spec")
-    x = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        torch.testing.assert_close(model(x), supernet(x, arch), atol=1e-5, rtol=0)
-
-    assert search_cli.main(["--checkpoint", str(run), "--budget", "300K", "--json", "--population", "8",
-                            "--generations", "2", "--parents", "3", "--mutations", "4", "--crossovers", "4"]) == 0
-    (found,) = json.loads(capsys.readouterr().out)
-    assert found["macs"] <= 300e3 and isinstance(space.arch_from_dict(found["arch"]), PSViTArch)
-
+    x = images(space, batch=4)
     arch_file = tmp_path / "arch.json"
     mine = PSViTArch((PSViTStage(16, 2.0, ("shared", "identity")), PSViTStage(32, 4.0, ("identity", "identity")),
                       PSViTStage(32, 2.0, ("layer", "shared"))))

@@ -5,18 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from ptflops import get_model_complexity_info
+from family_checks import (
+    assert_counts_exact,
+    assert_export_round_trip,
+    assert_extracts_match,
+    images,
+    ptflops_macs,
+    sample_and_search_within_budget,
+)
 from timm.layers import Attention
 from timm.models.vision_transformer import VisionTransformer
 
-from focusformer import Supernet, count_macs, count_params, load_subnet
-from focusformer.budget import Budget
+from focusformer import Supernet, count_macs, count_params
 from focusformer.config import load_config
 from focusformer.errors import ConfigError
-from focusformer.export import save_subnet
 from focusformer.sampling.calibration import calibrate_identity
-from focusformer.sampling.sampler import ArchSampler
-from focusformer.search.evolution import EvolutionConfig, evolution_search, sample_within_budget
 from focusformer.spaces import INACTIVE, SearchSpace, ViTASArch, ViTASBlock, ViTASSpace
 from focusformer.spaces.vitas import vitas_published_macs
 
@@ -30,11 +33,6 @@ VITAS_B = ViTASArch(16, 192, ((16, 288, 864), None, None, (16, 432, 576), None, 
 VITAS_E = ViTASArch(16, 346, ((16, 720, 720), None, (16, 1008, 864), None, (16, 864, 1008), (6, 864, 1008), None,
                               (3, 576, 720), None, (12, 1296, 1296), (6, 1296, 1152), (12, 720, 144), None,
                               (12, 1440, 864), (6, 576, 1008), (12, 1152, 1296)))
-
-
-def images(space: SearchSpace, batch: int = 3, seed: int = 0) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randn(batch, space.in_chans, space.image_size, space.image_size, generator=gen)
 
 
 def varied_archs(space: ViTASSpace, count: int, seed: int) -> list[ViTASArch]:
@@ -122,9 +120,7 @@ def test_identity_off_means_every_layer_is_a_block():
 def ptflops_count(model: torch.nn.Module, space: SearchSpace) -> int:
     attns = [m for m in model.modules() if isinstance(m, Attention)]
     assert not any(m.fused_attn for m in attns)
-    macs, _ = get_model_complexity_info(model.eval(), (space.in_chans, space.image_size, space.image_size),
-                                        as_strings=False, backend="aten", print_per_layer_stat=False, verbose=False)
-    return int(macs)
+    return ptflops_macs(model, space)
 
 
 @pytest.mark.parametrize("name", SMALL)
@@ -134,12 +130,8 @@ def test_macs_equal_ptflops_and_params_equal_the_model(name, explicit_attention)
     archs = varied_archs(space, 30, seed=3)
     assert {a.patch_size for a in archs} == set(space.patch_size)
     assert len({tuple(b is None for b in a.blocks) for a in archs}) > 10
-    table = space.cost_model("macs")
-    for arch in archs:
-        model = space.build_subnet(arch)
-        assert count_macs(arch, space) == ptflops_count(model, space), arch
-        assert count_params(arch, space) == sum(p.numel() for p in model.parameters()), arch
-        assert table.count(space.encode(arch)[None])[0] == count_macs(arch, space)
+    assert not any(m.fused_attn for m in space.build_subnet(archs[0]).modules() if isinstance(m, Attention))
+    assert_counts_exact(space, archs)
 
 
 def test_vitas_tiny_counts_equal_ptflops_on_a_released_model(explicit_attention):
@@ -158,21 +150,12 @@ def fmnist_supernet(randomize):
 
 def test_extracted_subnets_give_the_supernets_logits(fmnist_supernet):
     space, supernet = fmnist_supernet
-    x = images(space)
-    with torch.no_grad():
-        for arch in varied_archs(space, 8, seed=5):
-            torch.testing.assert_close(supernet.extract(arch)(x), supernet(x, arch), atol=1e-5, rtol=0)
+    assert_extracts_match(supernet, space, varied_archs(space, 8, seed=5))
 
 
 def test_export_round_trip(fmnist_supernet, tmp_path):
     space, supernet = fmnist_supernet
-    arch = varied_archs(space, 3, seed=9)[1]
-    save_subnet(supernet.extract(arch), tmp_path / "subnet")
-    loaded = load_subnet(tmp_path / "subnet")
-    assert loaded.arch == arch and loaded.space == space
-    x = images(space)
-    with torch.no_grad():
-        torch.testing.assert_close(loaded(x), supernet(x, arch), atol=1e-5, rtol=0)
+    assert_export_round_trip(supernet, space, varied_archs(space, 3, seed=9)[1], tmp_path / "subnet")
 
 
 def test_private_tokens_per_patch_size_and_private_qk_per_head_count(fmnist_supernet):
@@ -201,10 +184,7 @@ def test_shared_qk_option_entangles_qkv_as_autoformer(randomize):
     assert "blocks.0.attn.qkv.weight" in names and not any(".qk." in n for n in names)
     assert sum(p.numel() for p in supernet.parameters()) < sum(p.numel() for p in Supernet(load_config(
         "vitas-fashion-mnist").space).parameters())
-    x = images(space)
-    with torch.no_grad():
-        for arch in varied_archs(space, 4, seed=6):
-            torch.testing.assert_close(supernet.extract(arch)(x), supernet(x, arch), atol=1e-5, rtol=0)
+    assert_extracts_match(supernet, space, varied_archs(space, 4, seed=6))
 
 
 def timm_vit(space: ViTASSpace, arch: ViTASArch) -> VisionTransformer:
@@ -240,28 +220,8 @@ def test_uniform_subnets_load_into_timm_vision_transformer(fmnist_supernet, patc
 @pytest.mark.parametrize("kind", ["macs", "params"])
 def test_sampler_and_searches_stay_within_budget(kind):
     space = load_config("vitas-fashion-mnist").space
-    torch.manual_seed(0)
-    sampler = ArchSampler(space)
-    bounds = sampler.bounds[kind]
-    budgets = torch.as_tensor(np.geomspace(bounds.min_cost, bounds.max_cost, 200))
-    count = count_macs if kind == "macs" else count_params
-    out = sampler.sample(budgets, generator=torch.Generator().manual_seed(1), kind=kind)
-    archs = [space.decode(code) for code in out.codes.numpy()]
-    assert all(count(a, space) <= b for a, b in zip(archs, budgets.tolist()))
-    assert len({a.patch_size for a in archs}) == 2 and any(None in a.blocks for a in archs)
-    rng = np.random.default_rng(2)
-    for budget in np.geomspace(bounds.min_cost, bounds.max_cost, 20):
-        assert count(sample_within_budget(space, Budget(budget, kind), rng), space) <= budget
-    budget = Budget(float(np.sqrt(bounds.min_cost * bounds.max_cost)), kind)
-    seen = []
-
-    def score(batch):
-        seen.extend(batch)
-        return [float(count_macs(a, space) % 997) for a in batch]
-
-    config = EvolutionConfig(population=12, generations=4, parents=4, mutations=6, crossovers=6)
-    outcome = evolution_search(space, budget, score, config, seed=0)
-    assert all(count(a, space) <= budget.value for a in seen) and len(set(seen)) == len(seen) == outcome.scored
+    sampled, _ = sample_and_search_within_budget(space, kind)
+    assert len({a.patch_size for a in sampled}) == 2 and any(None in a.blocks for a in sampled)
 
 
 def test_identity_calibration_lands_the_mean_in_the_band():

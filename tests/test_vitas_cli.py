@@ -9,16 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from family_checks import assert_resumes_exactly, specialize_and_search
 
 from focusformer import count_macs, load_subnet
 from focusformer.cli import export as export_cli
 from focusformer.cli import plot as plot_cli
-from focusformer.cli import search as search_cli
-from focusformer.cli import specialize as specialize_cli
 from focusformer.cli import train as train_cli
 from focusformer.config import load_config
 from focusformer.spaces import ViTASArch
-from focusformer.training.checkpoint import load_supernet
 from focusformer.training.trainer import Trainer
 
 FOCUS = ["train.epochs=3", "train.lr=5e-3", "train.warmup_epochs=1", "train.sampler=focus",
@@ -32,11 +30,6 @@ def focus_run(tmp_path_factory) -> Path:
     return run
 
 
-def _same_state(a: torch.nn.Module, b: torch.nn.Module) -> None:
-    for name, tensor in a.state_dict().items():
-        assert torch.equal(tensor, b.state_dict()[name]), name
-
-
 @pytest.mark.parametrize("overrides", [
     ["train.sampler=uniform", "train.target_budgets=150K,400K"],
     ["train.sampler=sandwich"],
@@ -44,13 +37,8 @@ def _same_state(a: torch.nn.Module, b: torch.nn.Module) -> None:
 ])
 def test_training_resumes_exactly_with_every_sampler(overrides, tmp_path):
     config = load_config("vitas-digits", overrides + ["train.epochs=2"])
-    whole = Trainer(config, tmp_path / "whole", progress=False)
-    whole.fit()
-    Trainer(config, tmp_path / "split", progress=False).fit(until_epoch=1)
-    resumed = Trainer.resume(tmp_path / "split", progress=False)
-    resumed.fit()
-    _same_state(whole.supernet, resumed.supernet)
-    assert json.loads((tmp_path / "whole" / "final.json").read_text())["largest"]["arch"]["patch_size"] == 2
+    whole = assert_resumes_exactly(config, tmp_path)
+    assert json.loads((whole / "final.json").read_text())["largest"]["arch"]["patch_size"] == 2
 
 
 def test_uniform_with_target_budgets_trains_subnets_near_them():
@@ -69,22 +57,8 @@ def test_uniform_with_target_budgets_trains_subnets_near_them():
 
 def test_specialize_search_export_and_plot(focus_run, tmp_path, capsys):
     space = load_config("vitas-digits").space
-    assert specialize_cli.main(["--checkpoint", str(focus_run), "--budget", "300K", "--json",
-                                "--candidates", "8", "--export", str(tmp_path / "spec")]) == 0
-    (record,) = json.loads(capsys.readouterr().out)
-    arch = space.arch_from_dict(record["arch"])
-    assert isinstance(arch, ViTASArch) and record["macs"] == count_macs(arch, space) <= 300e3
-
-    supernet = load_supernet(focus_run)
-    model = load_subnet(tmp_path / "spec")
-    x = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        torch.testing.assert_close(model(x), supernet(x, arch), atol=1e-5, rtol=0)
-
-    assert search_cli.main(["--checkpoint", str(focus_run), "--budget", "300K", "--json", "--population", "8",
-                            "--generations", "2", "--parents", "3", "--mutations", "4", "--crossovers", "4"]) == 0
-    (found,) = json.loads(capsys.readouterr().out)
-    assert found["macs"] <= 300e3 and isinstance(space.arch_from_dict(found["arch"]), ViTASArch)
+    specialized, found = specialize_and_search(focus_run, space, tmp_path / "spec", capsys)
+    assert isinstance(specialized, ViTASArch) and isinstance(found, ViTASArch)
 
     arch_file = tmp_path / "arch.json"
     arch_file.write_text(ViTASArch(4, 32, (None, (2, 96, 96), None, (4, 96, 48))).to_json())
