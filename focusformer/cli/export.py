@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a run directory (or its last.pt)")
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--arch", type=Path, metavar="ARCH.json",
-                       help="JSON with embed_dim, depth, num_heads and mlp_ratio (an exported arch.json works too)")
+                       help="JSON with the arch's fields for the run's family (an exported arch.json works too)")
     which.add_argument("--largest", action="store_true", help="the largest subnet of the space")
     which.add_argument("--smallest", action="store_true", help="the smallest subnet of the space")
     parser.add_argument("--output", type=Path, required=True, metavar="DIR")
