@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 from family_checks import (
     assert_counts_exact,
     assert_export_round_trip,
@@ -12,6 +14,7 @@ from family_checks import (
     ptflops_macs,
     sample_and_search_within_budget,
 )
+from ptflops import get_model_complexity_info
 
 from focusformer import Supernet, count_macs, count_params
 from focusformer.config import load_config
@@ -134,6 +137,34 @@ def test_arch_validation_names_the_field():
 
 
 # -- exact counts -------------------------------------------------------------------------------
+class _Op(torch.nn.Module):
+    def __init__(self, op) -> None:
+        super().__init__()
+        self.op = op
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.op(x)
+
+
+@pytest.mark.parametrize(("op", "macs"), [
+    (lambda x: F.conv1d(x, torch.ones(8, 4, 3), torch.ones(8), padding=1), 10 * (4 * 3 + 1) * 8),
+    (lambda x: F.conv2d(x.view(1, 4, 2, 5), torch.ones(8, 4, 3, 3), torch.ones(8), stride=2, padding=1),
+     1 * 3 * (4 * 9 + 1) * 8),
+    (lambda x: F.linear(x, torch.ones(3, 10), torch.ones(3)), 4 * (10 + 1) * 3),
+    (lambda x: x @ x.transpose(-1, -2), 4 * 10 * 4),
+    (lambda x: F.max_pool1d(x, 3, 2, 1), 0),
+    (lambda x: x.mean(dim=1), 0),
+    (lambda x: x.softmax(dim=-1), 0),
+    (lambda x: F.gelu(F.layer_norm(x, (10,))), 0),
+], ids=["conv1d", "conv2d", "linear", "matmul", "max_pool1d", "mean", "softmax", "norm-gelu"])
+def test_ptflops_counts_what_the_psvit_docstring_says(op, macs):
+    """The counting convention the analytic model follows: linear layers, matmuls and convolutions
+    (biases included), nothing for pooling, means, softmax, norms or activations."""
+    counted, _ = get_model_complexity_info(_Op(op), (4, 10), as_strings=False, backend="aten",
+                                           print_per_layer_stat=False, verbose=False)
+    assert counted == macs
+
+
 @pytest.mark.parametrize("name", ["psvit-1d-fashion-mnist", "psvit-2d-fashion-mnist"])
 def test_macs_equal_ptflops_and_params_equal_the_model(name):
     """33 subnets per variant (random ones from no identity to nearly all, the extremes, all-layer)."""
