@@ -80,7 +80,7 @@ def test_encode_decode_round_trip(pooling):
     for _ in range(100):
         arch = space.sample(rng)
         code = space.encode(arch)
-        assert code.shape == (6 + 9,) and space.decode(code) == arch
+        assert code.shape == (6 + 3 * space.cells_per_stage,) and space.decode(code) == arch
         widths = [s.width for s in arch.stages]
         assert widths == sorted(widths)
 
@@ -89,7 +89,7 @@ def test_shrinking_widths_are_not_archs():
     space = load_config("psvit-1d-fashion-mnist", ["space.widths=[[32, 64], [48, 96], [64, 96]]"]).space
     assert len(space.width_choices()) == 4  # of 8: no 64 then 48, no 96 then 64
     assert all(list(w) == sorted(w) for w in space.width_choices())
-    cells = ("layer",) * 3
+    cells = ("layer",) * space.cells_per_stage
     equal = PSViTArch((stage(64, 2.0, *cells), stage(96, 2.0, *cells), stage(96, 2.0, *cells)))
     assert space.validate(equal) is equal
     narrowing = PSViTArch((stage(64, 2.0, *cells), stage(48, 2.0, *cells), stage(96, 2.0, *cells)))
