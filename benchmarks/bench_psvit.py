@@ -5,12 +5,13 @@
    or two ``layer`` cells (two plain layers); every other cell is an identity. Reported:
    MACs per image of each (the difference is the second layer's q/k projection and
    ``q @ k^T``), and the median training-step time (forward, cross-entropy, backward, AdamW)
-   of each, both as exported dense models and run through the supernet.
+   of each, both as exported dense models and run through the supernet, the four timed one
+   step at a time in rotating order.
 2. **Supernet vs dense** training throughput of the largest subnet of each PSViT variant,
    with ``bench_throughput.bench_arch`` (supernet optimizer over all supernet weights,
    interleaved rounds). Target: supernet / dense >= 0.95.
 
-Nothing is asserted; this only prints. Run (about 3 minutes on 2 shared CPU cores)::
+Nothing is asserted; this only prints. Run (about a minute on 2 shared CPU cores)::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_psvit.py
 
@@ -54,8 +55,8 @@ def pair_archs(space: PSViTSpace) -> dict[str, PSViTArch]:
     return {"shared pair": arch(("shared", "identity")), "two layers": arch(("layer", "layer"))}
 
 
-def step_time(forward, params, x: torch.Tensor, y: torch.Tensor, warmup: int, repeats: int) -> float:
-    """Median seconds of one training step."""
+def make_step(forward, params, x: torch.Tensor, y: torch.Tensor):
+    """One training step (forward, cross-entropy, backward, AdamW) of ``forward``."""
     opt = torch.optim.AdamW(params, lr=1e-4)
 
     def step() -> None:
@@ -63,14 +64,23 @@ def step_time(forward, params, x: torch.Tensor, y: torch.Tensor, warmup: int, re
         F.cross_entropy(forward(x), y).backward()
         opt.step()
 
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return step
+
+
+def interleaved_medians(steps: dict[str, object], warmup: int, repeats: int) -> dict[str, float]:
+    """Median seconds per step of each, timed one step at a time in rotating order, so load
+    changes on a shared machine hit them alike."""
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    times: dict[str, list[float]] = {k: [] for k in steps}
+    names = list(steps)
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            start = time.perf_counter()
+            steps[name]()
+            times[name].append(time.perf_counter() - start)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -79,10 +89,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
-    repeats = 5 if args.quick else 11
+    repeats = 8 if args.quick else 21
     device = torch.device("cpu")
     print("bench_psvit: attention sharing and supernet-vs-dense training throughput")
     print("\n".join(machine_header(device)))
+    print("PSViT dense models always compute attention with explicit matmuls (the fused-attention flag does not apply)")
     print(f"command: {' '.join(['python', *sys.argv])}\n")
     torch.manual_seed(0)
 
@@ -92,12 +103,18 @@ def main(argv: list[str] | None = None) -> None:
         x = torch.randn(args.batch_size, space.in_chans, space.image_size, space.image_size)
         y = torch.randint(0, space.num_classes, (args.batch_size,))
         supernet = Supernet(space).train()
-        for label, arch in pair_archs(space).items():
+        archs = pair_archs(space)
+        steps = {}
+        for label, arch in archs.items():
             dense = supernet.extract(arch)
+            steps[(label, "dense")] = make_step(dense, dense.parameters(), x, y)
+            steps[(label, "supernet")] = make_step(lambda i, a=arch: supernet(i, a), supernet.parameters(), x, y)
+        medians = interleaved_medians(steps, warmup=2, repeats=repeats)
+        for label, arch in archs.items():
             rows.append([name, label, str(arch), f"{count_macs(arch, space) / 1e6:.2f}",
-                         f"{1e3 * step_time(dense, dense.parameters(), x, y, 2, repeats):.1f}",
-                         f"{1e3 * step_time(lambda i: supernet(i, arch), supernet.parameters(), x, y, 2, repeats):.1f}"])
-    print(f"1. Shared pair vs two plain layers (batch {args.batch_size}, median of {repeats} training steps)")
+                         f"{1e3 * medians[(label, 'dense')]:.1f}", f"{1e3 * medians[(label, 'supernet')]:.1f}"])
+    print(f"1. Shared pair vs two plain layers (batch {args.batch_size}, median of {repeats} training steps, "
+          "interleaved)")
     print(format_table(rows, ["space", "cell", "arch", "MMACs/img", "dense ms/step", "supernet ms/step"]))
 
     throughput_args = argparse.Namespace(batch_size=args.batch_size, quick=False, seed=0, lr=5e-4, weight_decay=0.05,
