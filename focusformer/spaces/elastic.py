@@ -109,7 +109,7 @@ class PrivateQK(nn.Module):
 
 
 class SharedMapValue(nn.Module):
-    """The attention of a layer that reuses the layer before it's attention map: v only.
+    """The attention of a layer that reuses the attention map of the layer before it: v only.
 
     Attention sharing (PSViT): the map ``softmax(q k^T)`` of one layer serves the next, which
     then has no q, k or softmax of its own, only v and the output projection.
