@@ -47,12 +47,12 @@ def distinct_within(space, budget: Budget, count: int, seed: int) -> list:
     return list(archs)
 
 
-def evaluate_run(run: Path, budgets: list[Budget], candidates: int, seed: int) -> dict:
+def evaluate_run(run: Path, budgets: list[Budget], candidates: int, seed: int, val_images: int | None) -> dict:
     config = config_from_checkpoint(load_checkpoint(run), run)
     space, device = config.space, default_device()
     supernet = load_supernet(run).to(device)
     data = load_data(config.data, space, config.train, seed=config.train.seed)
-    val = CandidateScorer(supernet, data.search_val, device, config.train.eval_batch_size)
+    val = CandidateScorer(supernet, data.search_val, device, config.train.eval_batch_size, val_images)
     test = CandidateScorer(supernet, data.test, device, config.train.eval_batch_size)
     final = json.loads((run / "final.json").read_text())
     result = {"run": str(run), "family": space.family, "largest_test_top1": final["largest"]["test_top1"],
@@ -93,6 +93,7 @@ def main() -> None:
     parser.add_argument("--budgets", default="8M,15M,25M")
     parser.add_argument("--candidates", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--val-images", type=int, default=None, help="score on the first N search-val images")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     budgets = parse_budgets(args.budgets)
@@ -101,7 +102,7 @@ def main() -> None:
         label, _, runs = spec.partition("=")
         for run in runs.split(","):
             print(f"{label}: {run}", flush=True)
-            groups[label].append(evaluate_run(Path(run), budgets, args.candidates, args.seed))
+            groups[label].append(evaluate_run(Path(run), budgets, args.candidates, args.seed, args.val_images))
 
     print(f"\nTest top-1 (%) of the best of {args.candidates} random in-budget archs by search-val top-1; "
           "mean ± std over runs")

@@ -25,11 +25,15 @@ from focusformer.training.trainer import Trainer, TrainingDiverged
 TRAIN_ARGS = ["--config", "digits", "--epochs", "2", "--batch-size", "128", "--set", "focus.update_every=4",
               "--set", "focus.eval_images=64", "--set", "train.drop_path=0.1", "--set", "train.mixup=0.5",
               "--checkpoint-every", "3", "--no-progress"]
-# The same on a ViTAS space (private stems, private q/k, identity layers), with uniform sampling
-# calibrated to two target budgets.
-VITAS_ARGS = ["--config", "vitas-digits", "--epochs", "2", "--batch-size", "128", "--sampler", "uniform",
-              "--target-budgets", "150K,400K", "--set", "train.drop_path=0.1", "--set", "train.mixup=0.5",
-              "--checkpoint-every", "3", "--no-progress"]
+# The same on the other families: ViTAS (private stems, private q/k, identity layers) with uniform
+# sampling calibrated to two target budgets, and PSViT with each pooling variant.
+_SHORT = ["--epochs", "2", "--batch-size", "128", "--set", "train.drop_path=0.1", "--set", "train.mixup=0.5",
+          "--checkpoint-every", "3", "--no-progress"]
+FAMILY_ARGS = {
+    "vitas": ["--config", "vitas-digits", "--sampler", "uniform", "--target-budgets", "150K,400K", *_SHORT],
+    "psvit-1d": ["--config", "psvit-digits", "--sampler", "uniform", *_SHORT],
+    "psvit-2d": ["--config", "psvit-digits", "--set", "space.pooling=2d", "--sampler", "sandwich", *_SHORT],
+}
 
 
 def _command(*args: str) -> list[str]:
@@ -65,13 +69,6 @@ def reference_run(tmp_path_factory) -> Path:
     return run
 
 
-@pytest.fixture(scope="module")
-def vitas_reference_run(tmp_path_factory) -> Path:
-    run = tmp_path_factory.mktemp("vitas-reference") / "run"
-    subprocess.run(_command(*VITAS_ARGS, "--output", str(run)), check=True, capture_output=True, timeout=300)
-    return run
-
-
 def _start_and_signal(run: Path, after_step: int, signum: int, args: list[str] = TRAIN_ARGS
                       ) -> subprocess.CompletedProcess:
     """Start training, wait until a checkpoint at ``after_step`` or later exists, then signal it."""
@@ -98,17 +95,21 @@ def test_sigkill_then_resume_matches_uninterrupted(reference_run, tmp_path, afte
     _assert_same_run(reference_run, run)
 
 
-def test_vitas_sigkill_mid_epoch_then_resume_matches_uninterrupted(vitas_reference_run, tmp_path):
+@pytest.mark.parametrize("family", sorted(FAMILY_ARGS))
+def test_other_families_sigkill_mid_epoch_then_resume_matches_uninterrupted(family, tmp_path):
+    args = FAMILY_ARGS[family]
+    reference = tmp_path / "reference"
+    subprocess.run(_command(*args, "--output", str(reference)), check=True, capture_output=True, timeout=300)
     run = tmp_path / "run"
-    killed = _start_and_signal(run, 4, signal.SIGKILL, VITAS_ARGS)
+    killed = _start_and_signal(run, 4, signal.SIGKILL, args)
     assert killed.returncode == -signal.SIGKILL and 0 < _step_of(run) < 18
     resumed = subprocess.run(_command("--resume", str(run), "--no-progress"), capture_output=True, text=True,
                              timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    first, second = load_checkpoint(vitas_reference_run), load_checkpoint(run)
+    first, second = load_checkpoint(reference), load_checkpoint(run)
     for name, tensor in first["model"].items():
         assert torch.equal(tensor, second["model"][name]), name
-    assert _summary(vitas_reference_run) == _summary(run)
+    assert _summary(reference) == _summary(run)
 
 
 def test_sigterm_saves_and_exits_cleanly(reference_run, tmp_path):
