@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -254,7 +255,8 @@ def draw_figure(series: Sequence[RunSeries], output: str | Path, split: str) -> 
         ax.set_xlabel(f"{unit} (multiply-accumulates per image, {'billions' if unit == 'GMACs' else 'millions'})")
         ax.set_ylabel(f"top-1 (%) on {split}")
         names = list(dict.fromkeys(run.space.name for run in series))
-        ax.set_title(f"top-1 vs MACs: {', '.join(names)}")
+        # Wrapped, so a plot of several spaces keeps its whole title inside the figure.
+        ax.set_title(textwrap.fill(f"top-1 vs MACs: {', '.join(names)}", width=80), fontsize="medium")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="small", loc="best")
         fig.tight_layout()
