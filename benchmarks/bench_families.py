@@ -6,7 +6,8 @@ every family), scores them with inherited weights on the run's search-val split,
 the test top-1 of the best one. For spaces with several patch sizes (ViTAS) it also reports
 the best arch of each patch size, to see whether searching the patch size pays. Runs are
 grouped by label (one group per family, one run per seed): per budget it prints each run,
-then each group's mean and standard deviation over seeds. The largest and smallest subnets'
+then each group's mean and standard deviation over seeds, and each later group's paired
+difference (by seed order) from the first group. The largest and smallest subnets'
 test top-1 come from each run's ``final.json``.
 
 Run (the runs of benchmarks/RESULTS.md, "Search-space families on Fashion-MNIST")::
@@ -118,12 +119,14 @@ def main() -> None:
                                if row in r["budgets"][b.label]]) for b in budgets]
             print(f"{'  ' + row:<12} {'':>14} {'':>14} " + " ".join(f"{c:>14}" for c in cells))
     labels = list(groups)
-    if len(labels) == 2 and len(groups[labels[0]]) == len(groups[labels[1]]) > 1:
-        a, b = labels
-        print(f"\npaired by seed ({b} - {a}): mean ± standard error of the difference")
+    first = labels[0]
+    for other in labels[1:]:
+        if len(groups[other]) != len(groups[first]) or len(groups[first]) < 2:
+            continue
+        print(f"\npaired by seed ({other} - {first}): mean ± standard error of the difference")
         for budget in budgets:
             diffs = [rb["budgets"][budget.label]["best"]["test_top1"] - ra["budgets"][budget.label]["best"]["test_top1"]
-                     for ra, rb in zip(groups[a], groups[b])]
+                     for ra, rb in zip(groups[first], groups[other])]
             se = statistics.stdev(diffs) / len(diffs) ** 0.5
             print(f"  {budget.label}: {statistics.mean(diffs):+.2f} ± {se:.2f} ({', '.join(f'{d:+.2f}' for d in diffs)})")
     if args.json:
