@@ -51,4 +51,4 @@ def calibrate_identity(space: SearchSpace, budget: float, seed: int = 0, samples
             high = middle
         else:
             low = middle + 1
-    return IdentityCalibration(budget, min(high * step, 1.0), means.get(high, mean_at(high)))
+    return IdentityCalibration(budget, min(high * step, 1.0), means[high])

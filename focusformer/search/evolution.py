@@ -168,7 +168,7 @@ class _Costs:
         def rule(slot: int, valid: list[int], feasible: list[int]) -> int:
             if wanted is not None and wanted[slot] in feasible:
                 return int(wanted[slot])
-            return feasible[int(rng.integers(len(feasible)))]
+            return _uniform(rng, feasible)
 
         return self.space.decode(decide(self.model, rule, limit))
 

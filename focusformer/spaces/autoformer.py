@@ -92,7 +92,7 @@ class AutoFormerSpace(SearchSpace):
             raise ConfigError(
                 f"space.patch_size: {self.patch_size} does not divide image_size {self.image_size}"
             )
-        check_choices("autoformer", self, ("embed_dim", "depth", "num_heads", "mlp_ratio"))
+        check_choices(self, ("embed_dim", "depth", "num_heads", "mlp_ratio"))
         if int(min(self.embed_dim) * min(self.mlp_ratio)) < 1:
             raise ConfigError("space.mlp_ratio: smallest embed_dim x smallest mlp_ratio is below 1")
 

@@ -145,7 +145,7 @@ class SearchSpace(ABC):
         from . import FAMILIES
 
         if not isinstance(data, Mapping):
-            return from_mapping(cls if cls is not SearchSpace else FAMILIES[DEFAULT_FAMILY], data, where)
+            return from_mapping(FAMILIES[DEFAULT_FAMILY], data, where)  # raises "expected a mapping"
         family = data.get("family", DEFAULT_FAMILY)
         if family not in FAMILIES:
             raise ConfigError(
@@ -238,7 +238,7 @@ def check_choice(field: str, value: Any, choices: tuple) -> None:
         raise ConfigError(f"arch.{field}: {value!r} is not a choice of the space; allowed: {allowed}")
 
 
-def check_choices(family: str, space: Any, fields: Sequence[str]) -> None:
+def check_choices(space: Any, fields: Sequence[str]) -> None:
     """Shared checks of a space's choice tuples: non-empty, positive, distinct; sorts them in place."""
     for field in fields:
         choices = getattr(space, field)

@@ -189,11 +189,6 @@ class PartialArchs:
         self._rest_low, self._rest_high = (torch.as_tensor(t) for t in cost.rest)
         self._prefix_bounds = [(torch.as_tensor(lo), torch.as_tensor(hi)) for lo, hi in cost.network_prefix_bounds]
 
-    @property
-    def network(self) -> torch.Tensor:
-        """Index ``g`` of each row's network decisions (once they are all made)."""
-        return self._prefix
-
     def bounds(self, slot: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(active (n,), low (n, C), high (n, C))`` for the decision at ``slot``."""
         if slot < self._k:

@@ -53,11 +53,6 @@ class DecisionPlan:
         per_layer = (replace(d, layer=i) for i in range(self.num_layers) for d in self.layer)
         return (*self.network, *per_layer)
 
-    @cached_property
-    def kinds(self) -> tuple[str, ...]:
-        """The distinct decision kinds, in order of first appearance."""
-        return tuple(dict.fromkeys(d.kind for d in self.slots))
-
     @property
     def encoding_length(self) -> int:
         return len(self.network) + len(self.layer) * self.num_layers
@@ -65,7 +60,3 @@ class DecisionPlan:
     @property
     def cardinalities(self) -> tuple[int, ...]:
         return tuple(len(d.choices) for d in self.slots)
-
-    def slot_of(self, layer: int, position: int) -> int:
-        """The slot of decision ``position`` of layer ``layer``."""
-        return len(self.network) + layer * len(self.layer) + position

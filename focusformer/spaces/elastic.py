@@ -23,6 +23,12 @@ class ElasticLinear(nn.Linear):
         return self.weight[:rows, :cols], self.bias[:rows]
 
 
+def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """(batch, tokens, width) to (batch, heads, tokens, width / heads)."""
+    batch, tokens, width = x.shape
+    return x.view(batch, tokens, num_heads, width // num_heads).transpose(1, 2)
+
+
 class ElasticStackedLinear(nn.Linear):
     """``parts`` projections stacked in one matrix (q/k/v: rows ``[q; k; v]``, each head-major).
 
@@ -99,8 +105,7 @@ class PrivateQK(nn.Module):
         # Two matmuls rather than one on concatenated weights: no weight copy per step.
         qk = F.linear(x, *self.qk[str(num_heads)].sliced(width, embed))
         q, k = qk.view(batch, tokens, 2, num_heads, width // num_heads).permute(2, 0, 3, 1, 4).unbind(0)
-        v = F.linear(x, *self.v.sliced(width, embed)).view(batch, tokens, num_heads, width // num_heads)
-        return q, k, v.transpose(1, 2)
+        return q, k, split_heads(F.linear(x, *self.v.sliced(width, embed)), num_heads)
 
     def export_state(self, num_heads: int, width: int, embed: int) -> dict[str, torch.Tensor]:
         qk_weight, qk_bias = self.qk[str(num_heads)].sliced(width, embed)
@@ -121,9 +126,7 @@ class SharedMapValue(nn.Module):
 
     def value(self, x: torch.Tensor, num_heads: int, width: int) -> torch.Tensor:
         """v of ``x`` (batch, tokens, embed) as (batch, heads, tokens, head dim)."""
-        batch, tokens, embed = x.shape
-        v = F.linear(x, *self.v.sliced(width, embed)).view(batch, tokens, num_heads, width // num_heads)
-        return v.transpose(1, 2)
+        return split_heads(F.linear(x, *self.v.sliced(width, x.shape[-1])), num_heads)
 
     def export_state(self, num_heads: int, width: int, embed: int) -> dict[str, torch.Tensor]:
         weight, bias = self.v.sliced(width, embed)

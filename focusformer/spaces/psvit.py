@@ -146,7 +146,7 @@ class PSViTSpace(SearchSpace):
 
     def __post_init__(self) -> None:
         check_positive(self, ("image_size", "in_chans", "num_classes", "patch_size", "head_dim", "cells_per_stage"))
-        check_choices("psvit", self, ("mlp_ratio",))
+        check_choices(self, ("mlp_ratio",))
         if self.image_size % self.patch_size:
             raise ConfigError(f"space.patch_size: {self.patch_size} does not divide image_size {self.image_size}")
         if not self.widths:
