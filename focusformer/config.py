@@ -1,6 +1,7 @@
 """Run configuration: the search space, the data and the training recipe.
 
-A config file is YAML with the sections ``space``, ``data``, ``train`` and ``focus``;
+A config file is YAML with the sections ``space``, ``data``, ``train``, ``focus`` and
+``attentive``;
 missing keys take the defaults below. Shipped configs live in ``configs/`` and
 are installed with the package, so ``--config digits`` works from anywhere.
 """
@@ -21,9 +22,11 @@ from .spaces.base import read_yaml
 from .typed import from_mapping, to_mapping
 
 DatasetName = Literal["digits", "fashion-mnist", "cifar10", "cifar100", "imagefolder"]
-SamplerName = Literal["focus", "uniform", "sandwich"]
+SamplerName = Literal["focus", "uniform", "sandwich", "attentive"]
+RewardName = Literal["distill", "loss", "top1"]
+DistillName = Literal["none", "kl", "alpha"]
 DEFAULT_CONFIG = "digits"
-_SECTIONS = ("space", "data", "train", "focus")
+_SECTIONS = ("space", "data", "train", "focus", "attentive")
 
 
 @dataclass(frozen=True)
@@ -74,10 +77,19 @@ class TrainConfig:
     random_erasing: float = 0.25
     drop_path: float = 0.1
     #: How subnets are chosen each step: the learned ``focus`` sampler, ``uniform``
-    #: (AutoFormer) or ``sandwich`` (largest + smallest + one random subnet per step).
+    #: (AutoFormer), ``sandwich`` (largest + smallest + one random subnet per step) or
+    #: ``attentive`` (AttentiveNAS's BestUp: per budget, the best of a few candidates by
+    #: minibatch loss).
     sampler: SamplerName = "focus"
-    #: MAC budgets users deploy at, comma-separated (``"8M,15M,25M"``); empty: the whole range.
-    #: The focus sampler trains for budgets drawn from this list. Uniform and sandwich sampling
+    #: Also train the largest and the smallest subnet every step, with any sampler.
+    sandwich: bool = False
+    #: In-place distillation (needs the largest subnet in every step: ``sandwich: true`` or
+    #: ``sampler: sandwich``): the largest learns from the labels, the other subnets of the step
+    #: from its soft targets, by KL (``kl``) or AlphaNet's adaptive alpha-divergence (``alpha``).
+    distill: DistillName = "none"
+    #: MAC budgets users deploy at, comma-separated (``"8M,15M,25M"``); empty: log-uniform over
+    #: the whole range. The focus and attentive samplers train for budgets drawn from this
+    #: list, each aiming at the band ``[(1 - focus.band) * budget, budget]``. Uniform and sandwich sampling
     #: use it on spaces with identity layers (ViTAS): each step draws a budget and makes each
     #: layer an identity with the probability calibrated for it (ViTAS's identity calibration).
     target_budgets: str = ""
@@ -107,6 +119,14 @@ class TrainConfig:
         for name in ("label_smoothing", "random_erasing", "drop_path"):
             if getattr(self, name) >= 1:
                 raise ConfigError(f"train.{name}: must be below 1, got {getattr(self, name)}")
+        if self.distill != "none" and not (self.sandwich or self.sampler == "sandwich"):
+            raise ConfigError(
+                f"train.distill: {self.distill} distillation learns from the largest subnet of the same step; "
+                "set train.sandwich: true (or --sandwich) so that every step trains it"
+            )
+        if self.sandwich and self.sampler == "sandwich":
+            raise ConfigError("train.sandwich: the sandwich sampler already trains the largest and smallest "
+                              "subnets; use train.sandwich with the focus, uniform or attentive sampler")
         if self.target_budgets.strip():
             try:
                 parse_budgets(self.target_budgets)
@@ -125,18 +145,25 @@ class TrainConfig:
 class FocusConfig:
     """The learned, budget-conditioned sampler (``train.sampler: focus``)."""
 
-    #: Fraction of all training steps that sample uniformly before the sampler takes over.
-    warmup_fraction: float = 0.25
-    #: After warm-up, the share of steps that still train a uniformly random subnet.
+    #: Fraction of all training steps before the sampler may steer (it also waits for a
+    #: predictor that ranks: ``min_tau`` at ``stable_updates`` updates in a row).
+    warmup_fraction: float = 0.1
+    #: Exploration floor: the share of steps that train a uniform draw within the step's
+    #: budget band instead of the policy's pick, so focus degrades to uniform, never below.
     uniform_share: float = 0.25
     #: Target band: the sampler aims at MACs in [(1 - band) * budget, budget].
     band: float = 0.1
     #: Measure candidates, refit the predictor and update the sampler every this many steps.
-    update_every: int = 50
-    #: Candidates scored with inherited weights at each update (half sampler, half uniform).
+    update_every: int = 100
+    #: Candidates scored with inherited weights at each update, all for one budget (half from
+    #: the policy once it steers, the rest uniform in the band): one comparable group.
     eval_candidates: int = 8
-    #: Search-val images used to score a candidate during training.
+    #: Search-val images used to score a candidate during training (the same images every time).
     eval_images: int = 500
+    #: How candidates are scored: ``distill`` (minus KL to the largest subnet), ``loss`` (minus
+    #: cross-entropy) or ``top1``. The continuous ones separate subnets of equal cost with far
+    #: less noise (benchmarks/RESULTS.md).
+    reward: RewardName = "distill"
     #: Most recent measurements the predictor learns from.
     measurement_window: int = 512
     hidden_dim: int = 64
@@ -147,21 +174,53 @@ class FocusConfig:
     policy_budgets: int = 16
     policy_group: int = 8
     entropy_weight: float = 0.05
+    #: Each training step trains the best of this many policy samples for its budget, by the predictor.
+    best_of: int = 4
+    #: The policy's entropy is kept above this fraction of the uniform policy's: below it, a
+    #: policy step only raises the entropy.
+    entropy_floor: float = 0.5
+    #: Trust region: an update's policy steps stop once KL(old policy || new) exceeds this (nats).
+    max_kl: float = 0.05
+    #: No policy update while the predictor's held-out Kendall tau (within groups) is below this.
+    min_tau: float = 0.2
+    #: Steering starts once ``min_tau`` held at this many updates in a row.
+    stable_updates: int = 3
 
     def __post_init__(self) -> None:
-        for name in ("warmup_fraction", "uniform_share"):
+        for name in ("warmup_fraction", "uniform_share", "entropy_floor"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"focus.{name}: must be between 0 and 1, got {getattr(self, name)}")
         if not 0.0 <= self.band < 1.0:
             raise ConfigError(f"focus.band: must be in [0, 1), got {self.band}")
         for name in ("update_every", "eval_images", "measurement_window", "hidden_dim", "predictor_steps",
-                     "policy_steps", "policy_budgets"):
+                     "policy_steps", "policy_budgets", "best_of", "stable_updates"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"focus.{name}: must be at least 1, got {getattr(self, name)}")
         if self.eval_candidates < 2 or self.policy_group < 2:
             raise ConfigError("focus.eval_candidates and focus.policy_group: must be at least 2")
         if self.lr <= 0 or self.entropy_weight < 0:
             raise ConfigError("focus.lr: must be positive; focus.entropy_weight: must be 0 or more")
+        if not self.max_kl > 0:
+            raise ConfigError(f"focus.max_kl: must be positive, got {self.max_kl}")
+        if not -1.0 <= self.min_tau <= 1.0:
+            raise ConfigError(f"focus.min_tau: must be between -1 and 1, got {self.min_tau}")
+
+
+@dataclass(frozen=True)
+class AttentiveConfig:
+    """AttentiveNAS's BestUp (``train.sampler: attentive``): per step, a budget from the
+    deployment distribution, ``candidates`` uniform draws in its band, and the one with the
+    lowest loss on the step's own minibatch (no gradient) is trained."""
+
+    candidates: int = 3
+    #: Target band, as ``focus.band``.
+    band: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.candidates < 1:
+            raise ConfigError(f"attentive.candidates: must be at least 1, got {self.candidates}")
+        if not 0.0 <= self.band < 1.0:
+            raise ConfigError(f"attentive.band: must be in [0, 1), got {self.band}")
 
 
 @dataclass(frozen=True)
@@ -170,12 +229,13 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     focus: FocusConfig = field(default_factory=FocusConfig)
+    attentive: AttentiveConfig = field(default_factory=AttentiveConfig)
 
     def __post_init__(self) -> None:
         budgets = self.train.budgets
         if not budgets:
             return
-        if self.train.sampler != "focus" and not self.space.has_identity:
+        if self.train.sampler in ("uniform", "sandwich") and not self.space.has_identity:
             raise ConfigError(
                 f"train.target_budgets: {self.train.sampler} sampling uses target budgets only to calibrate "
                 f"identity layers, and this {self.space.family} space has none; drop target_budgets or use "

@@ -10,7 +10,14 @@ from focusformer.config import FocusConfig, load_config
 from focusformer.errors import ConfigError
 from focusformer.spaces import Arch
 from focusformer.spaces.counts import count_macs, count_macs_batch, count_params
-from focusformer.sampling.predictor import AccuracyPredictor, Measurements, fit_predictor, kendall_tau
+from focusformer.sampling.predictor import (
+    AccuracyPredictor,
+    Measurements,
+    fit_predictor,
+    grouped_kendall_tau,
+    kendall_tau,
+    same_group_pairs,
+)
 from focusformer.sampling.sampler import ArchSampler, reinforce_step
 from focusformer.spaces import INACTIVE
 from focusformer.sampling.strategies import FocusStrategy
@@ -99,51 +106,88 @@ def _planted_accuracy(codes: torch.Tensor, space) -> torch.Tensor:
     return 50 + 30 * macs / macs.max() + 5 * (codes[:, 3] == len(space.mlp_ratio) - 1).float()
 
 
-def test_predictor_learns_a_planted_ranking():
+def test_predictor_learns_a_planted_ranking_from_within_group_pairs():
+    """Each group has its own offset (a supernet that improved between updates); only the
+    within-group order is real, and the predictor recovers it on groups it never saw."""
     space = load_config("fashion-mnist").space
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    codes = torch.as_tensor(np.stack([space.encode(space.sample(rng)) for _ in range(300)]))
-    accuracy = _planted_accuracy(codes, space)
-    measurements = Measurements(capacity=512, holdout_every=4)
-    measurements.add(codes, accuracy)
-    train_codes, train_acc = measurements.split(holdout=False)
-    held_codes, held_acc = measurements.split(holdout=True)
-    assert len(held_codes) == 75 and len(train_codes) == 225
+
+    def group(index):
+        codes = torch.as_tensor(np.stack([space.encode(space.sample(rng)) for _ in range(10)]))
+        return codes, _planted_accuracy(codes, space) + 10.0 * index  # drift between groups
+
+    measurements = Measurements(capacity=512)
+    for index in range(25):
+        measurements.add(*group(index))
+    unseen = [group(100 + index) for index in range(5)]
+    held = (torch.cat([c for c, _ in unseen]), torch.cat([a for _, a in unseen]),
+            torch.arange(5).repeat_interleave(10))
     predictor = AccuracyPredictor(space)
-    before = kendall_tau(predictor, held_codes, held_acc)
-    fit_predictor(predictor, torch.optim.Adam(predictor.parameters(), lr=3e-3), train_codes, train_acc,
+    before = kendall_tau(predictor, *held)
+    fit_predictor(predictor, torch.optim.Adam(predictor.parameters(), lr=3e-3), *measurements.all(),
                   steps=200, generator=torch.Generator().manual_seed(0))
-    after = kendall_tau(predictor, held_codes, held_acc)
+    after = kendall_tau(predictor, *held)
     assert after > 0.8 and after > before
 
 
-def test_measurements_keep_a_window_of_the_latest():
+def test_measurements_keep_a_window_of_the_latest_groups():
     space = load_config("digits").space
-    m = Measurements(capacity=10, holdout_every=5)
+    m = Measurements(capacity=10)
     rng = np.random.default_rng(0)
     for start in range(0, 30, 6):
         codes = torch.as_tensor(np.stack([space.encode(space.sample(rng)) for _ in range(6)]))
         m.add(codes, torch.arange(start, start + 6, dtype=torch.float32))
-    assert m.accuracies.tolist() == list(range(20, 30))
-    assert m.holdout.tolist() == [(i % 5) == 4 for i in range(20, 30)]
+    assert m.scores.tolist() == list(range(20, 30))
+    assert m.groups.tolist() == [3] * 4 + [4] * 6
 
 
-def _strategy(space, seed=0, score=None):
-    config = FocusConfig(update_every=5, eval_candidates=4, warmup_fraction=0.2, policy_steps=2, policy_budgets=4,
-                         policy_group=4, predictor_steps=5)
-    return FocusStrategy(space, config, seed=seed, total_steps=100, score=score)
+def test_same_group_pairs_never_cross_groups():
+    groups = torch.tensor([0, 1, 1, 2, 2, 2, 3])
+    pairs = same_group_pairs(groups, 2000, torch.Generator().manual_seed(0))
+    assert torch.equal(groups[pairs[:, 0]], groups[pairs[:, 1]])
+    assert set(groups[pairs[:, 0]].tolist()) == {1, 2}  # singletons have no partner
+    counts = torch.bincount(groups[pairs[:, 0]], minlength=4)
+    assert abs(counts[2] / counts[1] - 1.5) < 0.3  # first member uniform over eligible items
+    assert same_group_pairs(torch.tensor([0, 1, 2]), 5, torch.Generator()).shape == (0, 2)
+
+
+def test_grouped_kendall_tau_matches_scipy_within_one_group_and_ignores_cross_group_pairs():
+    from scipy.stats import kendalltau
+
+    rng = np.random.default_rng(0)
+    predicted, measured = rng.normal(size=12), rng.normal(size=12)
+    expected = kendalltau(predicted, measured).statistic
+    got = grouped_kendall_tau(torch.tensor(predicted), torch.tensor(measured), torch.zeros(12, dtype=torch.long))
+    assert got == pytest.approx(expected)
+    # Two groups whose levels differ wildly: pooled tau would be high, within-group order is reversed.
+    predicted = torch.tensor([1.0, 2.0, 3.0, 11.0, 12.0, 13.0])
+    measured = torch.tensor([3.0, 2.0, 1.0, 13.0, 12.0, 11.0])
+    assert grouped_kendall_tau(predicted, measured, torch.tensor([0, 0, 0, 1, 1, 1])) == -1.0
+    assert kendalltau(predicted, measured).statistic > 0  # pooled, cross-group pairs dominate
+
+
+def _strategy(space, seed=0, score=None, **overrides):
+    settings = dict(update_every=5, eval_candidates=6, warmup_fraction=0.2, policy_steps=2, policy_budgets=4,
+                    policy_group=4, predictor_steps=20, stable_updates=2, min_tau=0.2)
+    settings.update(overrides)
+    return FocusStrategy(space, FocusConfig(**settings), seed=seed, total_steps=100, score=score)
+
+
+def _planted_score(archs):
+    """Per-image scores of a planted, budget-independent merit: deeper is better at any cost."""
+    merit = torch.tensor([float(a.depth) + 0.1 * sum(a.num_heads) for a in archs])
+    return merit.unsqueeze(1) + 0.01 * torch.randn(len(archs), 50, generator=torch.Generator().manual_seed(1))
 
 
 def test_focus_strategy_state_round_trip_continues_identically():
     space = load_config("digits").space
-    score = lambda archs: [float(a.embed_dim + sum(a.num_heads)) for a in archs]  # noqa: E731
-    first = _strategy(space, score=score)
+    first = _strategy(space, score=_planted_score)
     for step in range(40):
         first.archs_for_step(step)
         first.after_step(step + 1)
     assert first.policy_updates > 0
-    second = _strategy(space, seed=123, score=score)  # different seed: everything must come from the state
+    second = _strategy(space, seed=123, score=_planted_score)  # another seed: all must come from the state
     second.load_state_dict(first.state_dict())
     for step in range(40, 70):
         assert first.archs_for_step(step) == second.archs_for_step(step)
@@ -154,25 +198,39 @@ def test_focus_strategy_state_round_trip_continues_identically():
     assert first.epoch_metrics() == pytest.approx(second.epoch_metrics(), nan_ok=True)
 
 
-def test_focus_strategy_proposals_follow_warmup_then_budgets():
+def test_focus_strategy_steers_once_the_predictor_ranks():
+    """A learnable score: the predictor ranks, the policy is updated, steering starts after the
+    minimum warm-up, and about (1 - uniform_share) of later steps follow the policy."""
     space = load_config("digits").space
-    strategy = _strategy(space, score=lambda archs: [float(a.embed_dim) for a in archs])
-    for step in range(20):  # warm-up: 20 of 100 steps
-        strategy.archs_for_step(step)
-        assert strategy.status() == "uniform"
-        strategy.after_step(step + 1)
-    budgets = []
-    for step in range(20, 100):
+    strategy = _strategy(space, score=_planted_score)
+    steered_at = None
+    for step in range(100):
         (arch,) = strategy.archs_for_step(step)
-        if strategy.status() != "uniform":
-            budgets.append(strategy.budget)
-            assert count_macs(arch, space) <= strategy.budget
+        assert count_macs(arch, space) <= strategy.budget
+        if strategy.steering and steered_at is None:
+            steered_at = step
         strategy.after_step(step + 1)
-    # About three quarters of the steps after warm-up follow the sampler (uniform_share 0.25).
-    assert 0.55 < len(budgets) / 80 < 0.95
+    assert steered_at is not None and steered_at >= 20  # warm-up: 20 of 100 steps at least
     metrics = strategy.epoch_metrics()
-    assert set(metrics) == {"sampler_entropy", "mean_reward", "predictor_tau", "budget_hit_rate"}
-    assert metrics["budget_hit_rate"] > 0.9 and metrics["mean_reward"] > 0
+    assert metrics["predictor_tau"] > 0.5 and metrics["policy_updates"] >= 2
+    assert 0.4 < metrics["steered_share"] * 100 / (100 - steered_at) < 0.95
+    assert metrics["budget_hit_rate"] > 0.9
+    assert metrics["reward_se"] < metrics["reward_spread"]
+    assert 1 <= metrics["distinct_per_100"] <= 100
+
+
+def test_focus_strategy_degrades_to_uniform_when_the_predictor_cannot_rank():
+    """Pure noise as the score: tau stays low, the policy is never updated, nothing is steered."""
+    space = load_config("digits").space
+    noise = torch.Generator().manual_seed(5)
+    strategy = _strategy(space, score=lambda archs: torch.randn(len(archs), 50, generator=noise), min_tau=0.5)
+    for step in range(100):
+        strategy.archs_for_step(step)
+        strategy.after_step(step + 1)
+    metrics = strategy.epoch_metrics()
+    assert strategy.policy_updates == 0 and not strategy.steering
+    assert metrics["steered_share"] == 0.0
+    assert metrics["reward_se"] > metrics["reward_spread"] / 3  # the measured noise says why
 
 
 def test_inactive_layers_stay_inactive():

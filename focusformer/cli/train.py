@@ -24,6 +24,8 @@ _FLAG_OVERRIDES = {
     "data_dir": "data.data_dir",
     "checkpoint_every": "train.checkpoint_every",
     "target_budgets": "train.target_budgets",
+    "sandwich": "train.sandwich",
+    "distill": "train.distill",
 }
 
 
@@ -41,8 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=positive_int)
     parser.add_argument("--lr", type=positive_float, help="peak learning rate")
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--sampler", choices=["focus", "uniform", "sandwich"],
+    parser.add_argument("--sampler", choices=["focus", "uniform", "sandwich", "attentive"],
                         help="how subnets are chosen each step (default: the config's, normally focus)")
+    parser.add_argument("--sandwich", action="store_const", const=True,
+                        help="also train the largest and the smallest subnet every step (any sampler)")
+    parser.add_argument("--distill", choices=["none", "kl", "alpha"],
+                        help="in-place distillation from the largest subnet: kl or alpha-divergence "
+                             "(needs --sandwich or --sampler sandwich)")
     parser.add_argument("--target-budgets", metavar="LIST",
                         help="MAC budgets you deploy at, e.g. 8M,15M,25M: focus trains for them; on spaces "
                              "with identity layers (ViTAS) uniform sampling calibrates identity to them")

@@ -43,7 +43,13 @@ class SamplerOutput:
     codes: torch.Tensor  # (n, L) encodings, INACTIVE past each arch's depth
     log_prob: torch.Tensor  # (n,) sum over the arch's decisions
     entropy: torch.Tensor  # (n,) sum of the per-decision entropies (over allowed choices)
+    max_entropy: torch.Tensor  # (n,) the same sum for uniform choices: sum of log(number allowed)
     macs: torch.Tensor  # (n,) exact MACs of each arch (float64)
+
+    @property
+    def normalised_entropy(self) -> torch.Tensor:
+        """Entropy as a fraction of the uniform policy's (1 where every decision is forced)."""
+        return torch.where(self.max_entropy > 0, self.entropy / self.max_entropy.clamp_min(1e-12), 1.0)
 
 
 class ArchSampler(nn.Module):
@@ -87,12 +93,17 @@ class ArchSampler(nn.Module):
         greedy: bool = False,
         kind: BudgetKind = "macs",
         temperature: float = 1.0,
+        uniform: bool = False,
+        forced: torch.Tensor | None = None,
     ) -> SamplerOutput:
         """One arch per budget, each within its budget. Differentiable through ``log_prob``.
 
         ``kind="params"`` constrains parameters instead of MACs; the policy, trained on MAC
         budgets, is then conditioned on the budget's position within the params range.
         ``temperature`` above 1 flattens every decision's distribution (for diverse candidates).
+        ``uniform`` ignores the policy: every decision is uniform over the allowed choices
+        (exploration draws aimed at the same target band). ``forced`` (codes ``(n, L)``) makes
+        the given decisions instead of sampling, to read their log-probability under this policy.
         """
         budgets = torch.as_tensor(budgets, dtype=torch.float64).reshape(-1)
         bounds = self.bounds[kind]
@@ -107,6 +118,7 @@ class ArchSampler(nn.Module):
         decided = torch.zeros(n, sum(self.cardinalities), device=device)
         log_prob = torch.zeros(n, device=device)
         entropy = torch.zeros(n, device=device)
+        max_entropy = torch.zeros(n, device=device)
 
         for slot in range(self.num_slots):
             active, low, high = state.bounds(slot)
@@ -123,11 +135,16 @@ class ArchSampler(nn.Module):
             remaining = ((budgets - low.min(1).values) / cost_range).float().unsqueeze(1).to(device)
             remaining = torch.nan_to_num(remaining, posinf=0.0, neginf=0.0)
             context = torch.cat([budget_feats, remaining, slot_onehot, decided], dim=1)
-            logits = self.heads[self._head_of_slot[slot]](self.trunk(context)) / temperature
+            if uniform:
+                logits = torch.zeros(n, allowed.shape[1], device=device)
+            else:
+                logits = self.heads[self._head_of_slot[slot]](self.trunk(context)) / temperature
             logits = logits.masked_fill(~allowed, float("-inf"))
             log_probs = torch.log_softmax(logits, dim=1)
             probs = log_probs.exp()
-            if greedy:
+            if forced is not None:
+                choice = forced[:, slot].clamp_min(0).to(device)
+            elif greedy:
                 choice = logits.argmax(1)
             else:
                 choice = torch.multinomial(probs.detach(), 1, generator=generator).squeeze(1)
@@ -136,12 +153,25 @@ class ArchSampler(nn.Module):
             log_prob = log_prob + torch.where(active_dev, picked, 0.0)
             step_entropy = -(probs * log_probs.masked_fill(~allowed, 0.0)).sum(1)
             entropy = entropy + torch.where(active_dev, step_entropy, 0.0)
+            max_entropy = max_entropy + torch.where(active_dev, allowed.sum(1).float().log(), 0.0)
 
             choice = torch.where(active, choice.cpu(), INACTIVE)
             decided[rows[active].to(device), self._slot_offsets[slot] + choice[active].to(device)] = 1.0
             state.commit(slot, choice)
         macs = state.cost if kind == "macs" else torch.as_tensor(self.bounds["macs"].count(state.codes.numpy()))
-        return SamplerOutput(codes=state.codes, log_prob=log_prob, entropy=entropy, macs=macs)
+        return SamplerOutput(codes=state.codes, log_prob=log_prob, entropy=entropy, max_entropy=max_entropy,
+                             macs=macs)
+
+
+@dataclass(frozen=True)
+class PolicyStep:
+    """What one policy-gradient step did."""
+
+    mean_reward: float  # NaN when the step only raised the entropy
+    entropy: float  # mean normalised entropy of the step's samples, before the step
+    raised_entropy: bool  # below the entropy floor: the step ascended the entropy only
+    samples: SamplerOutput  # the step's samples (for a trust-region check)
+    budgets: torch.Tensor  # the budget of each sample
 
 
 def reinforce_step(
@@ -152,19 +182,37 @@ def reinforce_step(
     group: int,
     entropy_weight: float,
     generator: torch.Generator | None = None,
-) -> float:
+    entropy_floor: float = 0.0,
+) -> PolicyStep:
     """One policy-gradient step: ``group`` samples per budget, each group's mean reward as its baseline.
 
     ``reward`` maps encodings ``(n, L)`` to scores ``(n,)``; advantages are normalised within each
-    group, so only the order of rewards for the same budget matters. Returns the mean reward.
+    group, so only the order of rewards for the same budget matters: the policy learns what is
+    better *at a budget*, not what is bigger. If the samples' mean normalised entropy is below
+    ``entropy_floor`` (a fraction of the uniform policy's), the step ignores the reward and
+    ascends the entropy, so the policy cannot collapse onto a handful of archs.
     """
     sampler.train()
-    out = sampler.sample(budgets.repeat_interleave(group), generator=generator)
-    with torch.no_grad():
-        rewards = reward(out.codes).view(-1, group).float()
-        advantage = (rewards - rewards.mean(1, keepdim=True)) / (rewards.std(1, keepdim=True) + 1e-6)
-    loss = -(advantage.flatten() * out.log_prob).mean() - entropy_weight * out.entropy.mean()
+    budgets = budgets.repeat_interleave(group)
+    out = sampler.sample(budgets, generator=generator)
+    entropy = float(out.normalised_entropy.detach().mean())
+    raised = entropy < entropy_floor
+    if raised:
+        loss, mean_reward = -out.entropy.mean(), float("nan")
+    else:
+        with torch.no_grad():
+            rewards = reward(out.codes).view(-1, group).float()
+            advantage = (rewards - rewards.mean(1, keepdim=True)) / (rewards.std(1, keepdim=True) + 1e-6)
+        loss = -(advantage.flatten() * out.log_prob).mean() - entropy_weight * out.entropy.mean()
+        mean_reward = float(rewards.mean())
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
-    return float(rewards.mean())
+    return PolicyStep(mean_reward, entropy, raised, out, budgets)
+
+
+@torch.no_grad()
+def kl_since(sampler: ArchSampler, step: PolicyStep) -> float:
+    """KL(policy at ``step`` || policy now), estimated on ``step``'s own samples."""
+    now = sampler.sample(step.budgets, forced=step.samples.codes).log_prob
+    return float((step.samples.log_prob.detach() - now).mean())

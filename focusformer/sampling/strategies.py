@@ -14,22 +14,27 @@ from typing import Any, Callable, Protocol, Sequence
 import numpy as np
 import torch
 
-from ..config import Config, FocusConfig
-from .predictor import AccuracyPredictor, Measurements, fit_predictor, kendall_tau
-from .sampler import ArchSampler, reinforce_step
+from ..config import AttentiveConfig, Config, FocusConfig
 from ..spaces import SearchSpace
 from ..spaces.base import AnyArch
+from .budgets import BudgetDistribution
 from .calibration import calibrate_identity
+from .predictor import AccuracyPredictor, Measurements, fit_predictor, kendall_tau
+from .sampler import ArchSampler, kl_since, reinforce_step
 
-#: Scores archs by search-val top-1 (percent) with the supernet's current weights.
-ScoreFn = Callable[[Sequence[AnyArch]], list[float]]
+#: Per-image scores ``(len(archs), images)`` of archs with the supernet's current weights, on
+#: a fixed set of search-val images (higher is better; see ``CandidateScorer.per_image``).
+ScoreFn = Callable[[Sequence[AnyArch]], torch.Tensor]
+#: Loss of each arch on the current training minibatch, without gradients.
+MinibatchLossFn = Callable[[Sequence[AnyArch]], list[float]]
 
 
 class SamplingStrategy(Protocol):
     name: str
 
-    def archs_for_step(self, step: int) -> list[AnyArch]:
-        """The subnets to train at optimizer step ``step``."""
+    def archs_for_step(self, step: int, minibatch_loss: MinibatchLossFn | None = None) -> list[AnyArch]:
+        """The subnets to train at optimizer step ``step`` (``minibatch_loss`` scores candidates
+        on the step's own batch, for strategies that pick by it)."""
 
     def after_step(self, step: int) -> None:
         """Called once ``step`` optimizer steps are done."""
@@ -67,7 +72,7 @@ class UniformStrategy:
         calibration = self.calibrations[int(self.rng.integers(len(self.calibrations)))]
         return self.space.sample(self.rng, identity_prob=calibration.identity_prob)
 
-    def archs_for_step(self, step: int) -> list[AnyArch]:
+    def archs_for_step(self, step: int, minibatch_loss: MinibatchLossFn | None = None) -> list[AnyArch]:
         return [self._sample()]
 
     def after_step(self, step: int) -> None:
@@ -91,18 +96,22 @@ class SandwichStrategy(UniformStrategy):
 
     name = "sandwich"
 
-    def archs_for_step(self, step: int) -> list[AnyArch]:
+    def archs_for_step(self, step: int, minibatch_loss: MinibatchLossFn | None = None) -> list[AnyArch]:
         return [self.space.largest(), self.space.smallest(), self._sample()]
 
 
 class FocusStrategy:
-    """The learned sampler: after a uniform warm-up, train the subnet it proposes for a random budget.
+    """The learned sampler: trains, for each step's budget, the best of a few policy proposals.
 
-    Every ``update_every`` steps (from half-way through warm-up) it scores a few candidates with
-    inherited weights, refits the accuracy predictor on all recent measurements, and (after
-    warm-up) takes policy-gradient steps on the sampler with the predictor as reward, a
-    per-budget mean-reward baseline and an entropy bonus. A ``uniform_share`` of steps stays
-    uniform so no region of the space starves.
+    Every ``update_every`` steps it scores one group of candidates for one budget on a fixed
+    set of search-val images (all in the same supernet state, so their scores are comparable),
+    measures the predictor's Kendall tau on that new group, then refits the predictor on
+    within-group pairs. While the mean tau of the last ``stable_updates`` groups is at least
+    ``min_tau``, policy-gradient steps follow the predictor (advantages normalised per budget,
+    an entropy floor, a KL trust region per update), and from the first such update after the
+    minimum warm-up the policy steers training. Before that, and on a ``uniform_share`` of
+    steps after, each step trains a uniform draw within its budget's band, so focus degrades
+    to uniform sampling rather than below it.
     """
 
     name = "focus"
@@ -110,100 +119,150 @@ class FocusStrategy:
     def __init__(self, space: SearchSpace, config: FocusConfig, seed: int, total_steps: int,
                  score: ScoreFn | None, budgets: Sequence[float] = ()) -> None:
         self.space, self.config, self.score = space, config, score
-        self.budgets = tuple(budgets)
-        self.warmup_steps = int(config.warmup_fraction * total_steps)
+        self.min_steering_step = int(config.warmup_fraction * total_steps)
         self.sampler = ArchSampler(space, config.hidden_dim, config.band)
         self.sampler_optimizer = torch.optim.Adam(self.sampler.parameters(), lr=config.lr)
         self.predictor = AccuracyPredictor(space, config.hidden_dim)
         self.predictor_optimizer = torch.optim.Adam(self.predictor.parameters(), lr=config.lr)
         self.measurements = Measurements(capacity=config.measurement_window)
+        macs = self.sampler.bounds["macs"]
+        self.budgets = BudgetDistribution(macs.min_cost, macs.max_cost, tuple(budgets))
         self.rng = np.random.default_rng(seed)
         self.generator = torch.Generator().manual_seed(seed)
-        self.queue: list[tuple[float, torch.Tensor]] = []  # pre-drawn (budget, code) proposals
-        self.budget = float("nan")  # the budget of the latest proposal
-        self.tau = float("nan")
+        self.queue: list[_Proposal] = []  # planned steps; the policy only changes at an update
+        self.current = _Proposal(float("nan"), torch.zeros(0, dtype=torch.long), explore=True)
+        self.tau = float("nan")  # mean of recent_taus once there are stable_updates of them
+        self.recent_taus: list[float] = []  # the predictor's tau on each new group, before learning it
+        self.steering = False
         self.policy_updates = 0
         self.tallies = _Tallies()
 
+    @property
+    def budget(self) -> float:
+        """The budget of the current step (NaN before the first step)."""
+        return self.current.budget
+
     # -- proposals ------------------------------------------------------------------------------
     def draw_budgets(self, n: int) -> torch.Tensor:
-        """Training budgets: from the target list when one is set, else uniform over the MAC range."""
-        if self.budgets:
-            return torch.as_tensor(self.rng.choice(self.budgets, size=n), dtype=torch.float64)
-        bounds = self.sampler.bounds["macs"]
-        return torch.as_tensor(self.rng.uniform(bounds.min_cost, bounds.max_cost, size=n), dtype=torch.float64)
+        return torch.as_tensor(self.budgets.draw(self.rng, n), dtype=torch.float64)
 
     @torch.no_grad()
-    def propose(self, budgets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Codes and exact MACs of one sample per budget; updates the hit-rate and entropy tallies."""
-        out = self.sampler.sample(budgets, generator=self.generator)
-        self.tallies.proposed += len(budgets)
-        self.tallies.in_band += int((out.macs >= (1 - self.config.band) * budgets).sum())
-        self.tallies.entropy_sum += float(out.entropy.sum())
-        return out.codes, out.macs
+    def best_proposals(self, budgets: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Per budget, the best of ``best_of`` policy samples by the predictor: codes ``(n, L)``."""
+        k = self.config.best_of
+        out = self.sampler.sample(budgets.repeat_interleave(k), generator=generator)
+        self.predictor.eval()
+        predicted = self.predictor(out.codes).view(-1, k)
+        best = predicted.argmax(1) + torch.arange(len(budgets)) * k
+        self.tallies.proposed += len(budgets) * k
+        self.tallies.in_band += int((out.macs >= (1 - self.config.band) * budgets.repeat_interleave(k)).sum())
+        self.tallies.entropy_sum += float(out.normalised_entropy.sum())
+        return out.codes[best]
 
-    def archs_for_step(self, step: int) -> list[AnyArch]:
-        if step < self.warmup_steps or self.rng.random() < self.config.uniform_share:
-            self.budget = float("nan")
-            return [self.space.sample(self.rng)]
+    def _plan(self, n: int) -> list[_Proposal]:
+        budgets = self.draw_budgets(n)
+        explore = torch.as_tensor(
+            [not self.steering or self.rng.random() < self.config.uniform_share for _ in range(n)])
+        codes = self.sampler.sample(budgets, generator=self.generator, uniform=True).codes
+        if (~explore).any():
+            codes[~explore] = self.best_proposals(budgets[~explore], self.generator)
+        return [_Proposal(b, c, bool(e)) for b, c, e in zip(budgets.tolist(), codes, explore.tolist())]
+
+    def archs_for_step(self, step: int, minibatch_loss: MinibatchLossFn | None = None) -> list[AnyArch]:
         if not self.queue:
-            # Proposals are drawn in batches: the policy only changes at the next update.
-            budgets = self.draw_budgets(self.config.update_every)
-            codes, _ = self.propose(budgets)
-            self.queue = list(zip(budgets.tolist(), codes))
-        self.budget, code = self.queue.pop(0)
-        return [self.space.decode(code.numpy())]
+            self.queue = self._plan(self.config.update_every)
+        self.current = self.queue.pop(0)
+        self.tallies.steps += 1
+        self.tallies.steered += not self.current.explore
+        return [self.space.decode(self.current.code.numpy())]
 
     # -- learning -------------------------------------------------------------------------------
     def after_step(self, step: int) -> None:
         cfg = self.config
-        if self.score is None or step % cfg.update_every or step < self.warmup_steps // 2:
+        if self.score is None or step % cfg.update_every:
             return
-        self._measure(sampler_half=step >= self.warmup_steps)
-        train_codes, train_acc = self.measurements.split(holdout=False)
-        fit_predictor(self.predictor, self.predictor_optimizer, train_codes, train_acc,
-                      cfg.predictor_steps, self.generator)
-        self.tau = kendall_tau(self.predictor, *self.measurements.split(holdout=True))
-        if step >= self.warmup_steps and train_codes.shape[0] >= cfg.eval_candidates:
-            for _ in range(cfg.policy_steps):
-                self._policy_step()
-            self.policy_updates += 1
-            self.queue = []  # proposals of the old policy
+        self._measure()
+        codes, scores, groups = self.measurements.all()
+        fit_predictor(self.predictor, self.predictor_optimizer, codes, scores, groups, cfg.predictor_steps,
+                      self.generator)
+        recent = self.recent_taus[-cfg.stable_updates:]
+        self.tau = sum(recent) / len(recent) if len(recent) == cfg.stable_updates else float("nan")
+        if self.tau >= cfg.min_tau:  # False for NaN
+            self._update_policy()
+            if not self.steering and step >= self.min_steering_step:
+                self.steering = True
+        self.queue = []  # planned with the old policy, predictor or steering state
 
-    def _measure(self, sampler_half: bool) -> None:
+    def _measure(self) -> None:
+        """Score one comparable group (candidates for one budget, in the same supernet state); the
+        predictor's tau on it, before it learns from it, is an out-of-sample measure of its ranking."""
         n = self.config.eval_candidates
-        n_sampler = n // 2 if sampler_half else 0
-        archs = [self.space.sample(self.rng) for _ in range(n - n_sampler)]
-        if n_sampler:
-            codes, _ = self.propose(self.draw_budgets(n_sampler))
-            archs += [self.space.decode(c.numpy()) for c in codes]
-        accuracies = self.score(archs)
-        codes = torch.as_tensor(np.stack([self.space.encode(a) for a in archs]))
-        self.measurements.add(codes, torch.tensor(accuracies))
-        if n_sampler:
-            self.tallies.reward_sum += sum(accuracies[-n_sampler:])
-            self.tallies.rewarded += n_sampler
+        n_policy = n // 2 if self.steering else 0
+        budget = self.draw_budgets(1)
+        codes = self.sampler.sample(budget.repeat(n - n_policy), generator=self.generator, uniform=True).codes
+        if n_policy:
+            codes = torch.cat([self.sampler.sample(budget.repeat(n_policy), generator=self.generator).codes, codes])
+        per_image = self.score([self.space.decode(code.numpy()) for code in codes])
+        scores = per_image.mean(1)
+        tau = kendall_tau(self.predictor, codes, scores)
+        if tau == tau:
+            self.recent_taus = (self.recent_taus + [tau])[-self.config.stable_updates:]
+        self.measurements.add(codes, scores)
+        spread, noise = reward_spread_and_noise(per_image)
+        self.tallies.groups += 1
+        self.tallies.spread_sum += spread
+        self.tallies.noise_sum += noise
+        if n_policy:
+            self.tallies.gain_sum += float(scores[:n_policy].mean() - scores[n_policy:].mean())
+            self.tallies.gains += 1
 
-    def _policy_step(self) -> None:
+    def _update_policy(self) -> None:
+        cfg = self.config
+
         def predicted(codes: torch.Tensor) -> torch.Tensor:
             self.predictor.eval()
             return self.predictor(codes)
 
-        cfg = self.config
-        reinforce_step(self.sampler, self.sampler_optimizer, predicted, self.draw_budgets(cfg.policy_budgets),
-                       cfg.policy_group, cfg.entropy_weight, self.generator)
+        first = None
+        for _ in range(cfg.policy_steps):
+            step = reinforce_step(self.sampler, self.sampler_optimizer, predicted, self.draw_budgets(cfg.policy_budgets),
+                                  cfg.policy_group, cfg.entropy_weight, self.generator, cfg.entropy_floor)
+            first = first or step
+            self.tallies.policy_steps += 1
+            self.tallies.floor_steps += step.raised_entropy
+            if kl_since(self.sampler, first) > cfg.max_kl:
+                break
+        self.policy_updates += 1
 
     # -- reporting and state --------------------------------------------------------------------
     def status(self) -> str:
-        return "uniform" if self.budget != self.budget else f"budget {self.budget / 1e6:.3g}M"
+        if self.budget != self.budget:
+            return ""
+        return f"{'explore' if self.current.explore else 'focus'} {self.budget / 1e6:.3g}M"
+
+    @torch.no_grad()
+    def distinct_per_100(self) -> int:
+        """Distinct archs among 100 steered proposals for budgets of the deployment distribution."""
+        generator = torch.Generator().manual_seed(0)  # its own stream: training's is untouched
+        budgets = torch.as_tensor(self.budgets.draw(np.random.default_rng(0), 100), dtype=torch.float64)
+        proposed, in_band, entropy = self.tallies.proposed, self.tallies.in_band, self.tallies.entropy_sum
+        codes = self.best_proposals(budgets, generator)
+        self.tallies.proposed, self.tallies.in_band, self.tallies.entropy_sum = proposed, in_band, entropy
+        return len({tuple(code.tolist()) for code in codes})
 
     def epoch_metrics(self) -> dict[str, float]:
         t, nan = self.tallies, float("nan")
         metrics = {
-            "sampler_entropy": t.entropy_sum / t.proposed if t.proposed else nan,
-            "mean_reward": t.reward_sum / t.rewarded if t.rewarded else nan,
+            "steered_share": t.steered / t.steps if t.steps else nan,
             "predictor_tau": self.tau,
+            "policy_updates": float(self.policy_updates),
+            "sampler_entropy": t.entropy_sum / t.proposed if t.proposed else nan,
             "budget_hit_rate": t.in_band / t.proposed if t.proposed else nan,
+            "reward_spread": t.spread_sum / t.groups if t.groups else nan,
+            "reward_se": t.noise_sum / t.groups if t.groups else nan,
+            "policy_gain": t.gain_sum / t.gains if t.gains else nan,
+            "entropy_floor_steps": t.floor_steps / t.policy_steps if t.policy_steps else nan,
+            "distinct_per_100": float(self.distinct_per_100()),
         }
         self.tallies = _Tallies()
         return metrics
@@ -217,9 +276,11 @@ class FocusStrategy:
             "measurements": self.measurements.state_dict(),
             "rng": self.rng.bit_generator.state,
             "generator": self.generator.get_state(),
-            "queue": [(budget, code) for budget, code in self.queue],
-            "budget": self.budget,
+            "queue": [asdict(p) for p in self.queue],
+            "current": asdict(self.current),
             "tau": self.tau,
+            "recent_taus": list(self.recent_taus),
+            "steering": self.steering,
             "policy_updates": self.policy_updates,
             "tallies": asdict(self.tallies),
         }
@@ -235,25 +296,103 @@ class FocusStrategy:
         self.measurements.load_state_dict(state["measurements"])
         self.rng.bit_generator.state = state["rng"]
         self.generator.set_state(state["generator"])
-        self.queue = [(budget, code) for budget, code in state["queue"]]
-        self.budget, self.tau = state["budget"], state["tau"]
-        self.policy_updates = state["policy_updates"]
+        self.queue = [_Proposal(**p) for p in state["queue"]]
+        self.current = _Proposal(**state["current"])
+        self.tau, self.recent_taus = state["tau"], list(state["recent_taus"])
+        self.steering, self.policy_updates = state["steering"], state["policy_updates"]
         self.tallies = _Tallies(**state["tallies"])
+
+
+@dataclass
+class _Proposal:
+    """One planned training step of the focus sampler."""
+
+    budget: float
+    code: torch.Tensor
+    explore: bool  # a uniform draw in the budget's band, not the policy's pick
 
 
 @dataclass
 class _Tallies:
     """Per-epoch counters behind the focus sampler's summary columns."""
 
+    steps: int = 0
+    steered: int = 0
     proposed: int = 0
     in_band: int = 0
     entropy_sum: float = 0.0
-    reward_sum: float = 0.0
-    rewarded: int = 0
+    groups: int = 0
+    spread_sum: float = 0.0
+    noise_sum: float = 0.0
+    gain_sum: float = 0.0
+    gains: int = 0
+    policy_steps: int = 0
+    floor_steps: int = 0
+
+
+def reward_spread_and_noise(per_image: torch.Tensor) -> tuple[float, float]:
+    """(std of the candidates' mean scores, median standard error of a pair's score difference).
+
+    The first is what the reward should resolve; the second how noisy a comparison of two
+    candidates scored on the same images is.
+    """
+    n = per_image.shape[1]
+    i, j = torch.triu_indices(len(per_image), len(per_image), offset=1)
+    if len(i) == 0:
+        return float("nan"), float("nan")
+    errors = (per_image[i] - per_image[j]).std(1) / n ** 0.5
+    return float(per_image.mean(1).std()), float(errors.median())
+
+
+class AttentiveStrategy:
+    """AttentiveNAS's BestUp: per step a budget from the deployment distribution, ``candidates``
+    uniform draws in its band, and the one with the lowest loss on the step's minibatch is
+    trained (no gradient for the others)."""
+
+    name = "attentive"
+
+    def __init__(self, space: SearchSpace, config: AttentiveConfig, seed: int, budgets: Sequence[float] = ()) -> None:
+        self.space, self.config = space, config
+        self.sampler = ArchSampler(space, band=config.band)  # only its exact in-band masking is used
+        macs = self.sampler.bounds["macs"]
+        self.budgets = BudgetDistribution(macs.min_cost, macs.max_cost, tuple(budgets))
+        self.rng = np.random.default_rng(seed)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.budget = float("nan")
+
+    @torch.no_grad()
+    def archs_for_step(self, step: int, minibatch_loss: MinibatchLossFn | None = None) -> list[AnyArch]:
+        self.budget = float(self.budgets.draw(self.rng, 1)[0])
+        budgets = torch.full((self.config.candidates,), self.budget, dtype=torch.float64)
+        codes = self.sampler.sample(budgets, generator=self.generator, uniform=True).codes
+        candidates = [self.space.decode(code.numpy()) for code in codes]
+        if len(candidates) == 1 or minibatch_loss is None:
+            return candidates[:1]
+        losses = minibatch_loss(candidates)
+        return [candidates[min(range(len(losses)), key=losses.__getitem__)]]
+
+    def after_step(self, step: int) -> None:
+        pass
+
+    def status(self) -> str:
+        return "" if self.budget != self.budget else f"budget {self.budget / 1e6:.3g}M"
+
+    def epoch_metrics(self) -> dict[str, float]:
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": self.rng.bit_generator.state, "generator": self.generator.get_state(), "budget": self.budget}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = state["rng"]
+        self.generator.set_state(state["generator"])
+        self.budget = state["budget"]
 
 
 def build_strategy(config: Config, total_steps: int, score: ScoreFn | None) -> SamplingStrategy:
     name, seed, budgets = config.train.sampler, config.train.seed, config.train.budgets
     if name == "focus":
         return FocusStrategy(config.space, config.focus, seed, total_steps, score, budgets)
+    if name == "attentive":
+        return AttentiveStrategy(config.space, config.attentive, seed, budgets)
     return {"uniform": UniformStrategy, "sandwich": SandwichStrategy}[name](config.space, seed, budgets)

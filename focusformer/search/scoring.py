@@ -1,5 +1,10 @@
-"""Score candidate subnets by top-1 with inherited weights: the one scoring path shared by
-the focus sampler's training, ``focusformer-specialize`` and ``focusformer-search``."""
+"""Score candidate subnets with inherited weights: the one scoring path shared by the focus
+sampler's training, ``focusformer-specialize`` and ``focusformer-search``.
+
+Top-1 is what search reports. The focus sampler can instead reward a candidate by its
+per-image cross-entropy (``loss``) or its KL to the largest subnet (``distill``): continuous
+scores whose differences between candidates scored on the same images are far less noisy.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,17 @@ import contextlib
 from typing import Iterator, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Dataset, Subset
 
+from ..config import RewardName
 from ..evaluation import autocast, eval_loader
 from ..spaces.base import AnyArch
 from ..spaces.supernet import Supernet
 
 #: Image subsets up to this size are decoded once and kept in memory as one tensor.
 _CACHE_LIMIT_BYTES = 1 << 30
+
 
 
 class CandidateScorer:
@@ -57,6 +65,35 @@ class CandidateScorer:
                         logits = self.supernet(images, arch)
                     correct[k] += (logits.argmax(-1) == labels).sum()
         return (100.0 * correct.double() / self.num_images).tolist()
+
+    @torch.no_grad()
+    def per_image(self, archs: Sequence[AnyArch], reward: RewardName) -> torch.Tensor:
+        """Per-image scores ``(len(archs), num_images)`` on CPU, higher is better.
+
+        ``top1``: 100 for a correct prediction, else 0. ``loss``: minus the cross-entropy.
+        ``distill``: minus KL(largest subnet || candidate), the in-place-distillation loss.
+        """
+        columns = []
+        with _eval_mode(self.supernet):
+            for images, labels in self._batches():
+                teacher = None
+                if reward == "distill":
+                    with autocast(self.device, self.amp):
+                        teacher = self.supernet(images, self.supernet.space.largest()).float()
+                    teacher = F.log_softmax(teacher, dim=-1)
+                rows = []
+                for arch in archs:
+                    with autocast(self.device, self.amp):
+                        logits = self.supernet(images, arch).float()
+                    if reward == "top1":
+                        rows.append(100.0 * (logits.argmax(-1) == labels).float())
+                    elif reward == "loss":
+                        rows.append(-F.cross_entropy(logits, labels, reduction="none"))
+                    else:
+                        log_q = F.log_softmax(logits, dim=-1)
+                        rows.append(-(teacher.exp() * (teacher - log_q)).sum(-1))
+                columns.append(torch.stack(rows).cpu())
+        return torch.cat(columns, dim=1)
 
 
 @contextlib.contextmanager

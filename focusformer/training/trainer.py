@@ -30,10 +30,12 @@ from ..data import load_data
 from ..errors import CheckpointError, DataError, FocusformerError
 from ..evaluation import autocast, default_device
 from ..fileio import atomic_write_text
+from ..sampling.budgets import BandTally, budget_bands
 from ..sampling.strategies import ScoreFn, build_strategy
 from ..search.scoring import CandidateScorer
 from ..spaces.base import AnyArch
 from ..spaces.supernet import Supernet
+from .distill import distillation_loss
 from .checkpoint import (
     CHECKPOINT_FILE,
     capture_rng_state,
@@ -117,6 +119,8 @@ class Trainer:
             t_in_epochs=False,
         )
         self.strategy = build_strategy(config, train.epochs * self.steps_per_epoch, self._training_scorer())
+        macs = config.space.cost_model("macs")
+        self.band_tally = BandTally(budget_bands(macs.min_cost, macs.max_cost, train.budgets, config.focus.band))
         self.mixup = self._build_mixup()
         self.criterion: nn.Module = (
             SoftTargetCrossEntropy() if self.mixup else nn.CrossEntropyLoss(label_smoothing=train.label_smoothing)
@@ -130,10 +134,12 @@ class Trainer:
 
     # -- set-up -------------------------------------------------------------------------------
     def _training_scorer(self) -> ScoreFn | None:
-        """Scores candidates for the focus sampler on a fixed search-val subset."""
+        """Scores candidates for the focus sampler on a fixed search-val subset, by its reward."""
         if self.config.train.sampler != "focus":
             return None
-        return self._scorer(self.data.search_val, self.config.focus.eval_images).score
+        scorer = self._scorer(self.data.search_val, self.config.focus.eval_images)
+        reward = self.config.focus.reward
+        return lambda archs: scorer.per_image(archs, reward)
 
     def _build_mixup(self) -> Mixup | None:
         train = self.config.train
@@ -166,6 +172,7 @@ class Trainer:
             self.epoch_progress = EpochProgress(**payload["epoch_progress"])
             self.nonfinite_in_a_row = payload["nonfinite_in_a_row"]
             self.history = [EpochRecord(**row) for row in payload["history"]]
+            self.band_tally.counts = dict(payload.get("band_counts", {}))  # absent before 0.2
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
             raise CheckpointError(
                 f"{self.output_dir / CHECKPOINT_FILE}: does not match its own config ({exc})"
@@ -184,6 +191,7 @@ class Trainer:
             "epoch_progress": asdict(self.epoch_progress),
             "nonfinite_in_a_row": self.nonfinite_in_a_row,
             "history": [asdict(record) for record in self.history],
+            "band_counts": dict(self.band_tally.counts),
         }
 
     # -- training -----------------------------------------------------------------------------
@@ -217,8 +225,9 @@ class Trainer:
             val_top1_smallest=self.search_val_top1(self.config.space.smallest()),
             lr=self.optimizer.param_groups[0]["lr"],
             seconds=time.perf_counter() - self._epoch_started,
-            strategy=self.strategy.epoch_metrics(),
+            strategy={**self.strategy.epoch_metrics(), **self.band_tally.shares()},
         )
+        self.band_tally.reset()
         self.history.append(record)
         self.epoch_progress = EpochProgress()
         self._epoch_started = time.perf_counter()
@@ -277,11 +286,22 @@ class Trainer:
         if self.mixup is not None:
             images, targets = self.mixup(images, targets)
         self.optimizer.zero_grad(set_to_none=True)
-        archs = self.strategy.archs_for_step(self.step)
-        step_loss, finite = 0.0, True
-        for arch in archs:
+        picks = self.strategy.archs_for_step(self.step, self._minibatch_loss(images, targets))
+        for arch in picks:
+            self.band_tally.add(self.config.space.count(arch, "macs"))
+        space = self.config.space
+        archs = [space.largest(), space.smallest(), *picks] if train.sandwich else picks
+        step_loss, finite, teacher = 0.0, True, None
+        for index, arch in enumerate(archs):
             with autocast(self.device, train.amp):
-                loss = self.criterion(self.supernet(images, arch), targets) / len(archs)
+                logits = self.supernet(images, arch)
+                if teacher is not None:
+                    loss = distillation_loss(train.distill, logits, teacher)
+                else:
+                    loss = self.criterion(logits, targets)
+                loss = loss / len(archs)
+            if index == 0 and train.distill != "none":
+                teacher = logits.detach()  # the largest subnet: every step with distillation starts with it
             value = loss.item()
             if not math.isfinite(value):
                 finite = False
@@ -301,6 +321,19 @@ class Trainer:
         self.scheduler.step_update(self.step)
         self.strategy.after_step(self.step)
         return step_loss if finite else float("nan")
+
+    def _minibatch_loss(self, images: torch.Tensor, targets: torch.Tensor):
+        """Scores candidates by their loss on this step's batch, without gradients (attentive sampling)."""
+
+        @torch.no_grad()
+        def losses(archs) -> list[float]:
+            values = []
+            for arch in archs:
+                with autocast(self.device, self.config.train.amp):
+                    values.append(float(self.criterion(self.supernet(images, arch), targets)))
+            return values
+
+        return losses
 
     def _skip_nonfinite_step(self, archs: list[AnyArch]) -> None:
         self.optimizer.zero_grad(set_to_none=True)
