@@ -1,108 +1,180 @@
-"""Benchmark: supernets trained with the focus sampler against uniform sampling (AutoFormer).
+"""Benchmark: supernets trained by different samplers, searched the same way, over seeds.
 
-Given finished runs of both kinds (same config, epochs and recipe; several seeds each),
-it scores, for every run, the same cloud of ``--cloud`` subnets (the smallest, the largest
-and seeded uniform samples) on ``--val-images`` search-val images, and reports:
+It separates the effect of *training* from the effect of *search*: every run, whatever
+sampler trained it, is evaluated by the same procedures:
 
-* the hypervolume of the cloud's accuracy-vs-MACs Pareto front (search-val), and
-* at each budget, the test top-1 of the best subnet within the budget, selected on search-val
-  from the shared cloud (a random search of ``--cloud`` candidates, the same for every run),
-  and, for focus runs, from ``--candidates`` sampler proposals (``focusformer-specialize``).
+* a shared cloud of ``--cloud`` subnets (smallest, largest, seeded uniform samples) scored on
+  ``--val-images`` search-val images: the hypervolume of its front (the cloud is cached in
+  RUN/results/, as ``focusformer-plot`` does);
+* per budget, the same evolution search (AutoFormer's settings by default: population 50,
+  20 generations) on search-val, and the test top-1 (10,000 images) of its winner;
+* for runs with a learned sampler (focus), also ``focusformer-specialize``'s pick.
 
-Then it prints each method's mean over seeds. Nothing is asserted; this only prints.
+Runs are given as groups, ``name=RUN,RUN,...``, one run per seed; the first group is the
+reference, and every other group is paired with it by seed: the mean paired difference and
+its standard error (std of the differences / sqrt(pairs)). Per-run results are cached in
+RUN/results/bench-*.json, so adding runs does not redo finished ones. Nothing is asserted.
 
-    .venv/bin/python benchmarks/bench_focus_vs_uniform.py --focus RUN_F0 RUN_F1 --uniform RUN_U0 RUN_U1 \\
-        --budgets 8M,15M,25M --cloud 100 --val-images 1000
+    python benchmarks/bench_focus_vs_uniform.py \\
+        --runs uniform=runs/focus9/uniform-s0,runs/focus9/uniform-s1,runs/focus9/uniform-s2 \\
+               focus=runs/focus9/focus-s0,runs/focus9/focus-s1,runs/focus9/focus-s2 \\
+        --budgets 8M,15M,25M --cloud 100 --val-images 1000 --plot benchmarks/pareto-focus-vs-uniform.png
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import statistics
+from dataclasses import asdict
 from pathlib import Path
 
-import torch
-
-from focusformer.budget import parse_budgets
-from focusformer.training.checkpoint import config_from_checkpoint, load_checkpoint, load_supernet
+from focusformer.budget import Budget, parse_budgets
 from focusformer.data import load_data
 from focusformer.evaluation import default_device
-from focusformer.spaces.counts import count_macs
-from focusformer.search.pareto import hypervolume
-from focusformer.plot import cloud_archs, macs_range
-from focusformer.search.scoring import CandidateScorer
+from focusformer.plot import RunSeries, checkpoint_id, draw_figure, load_or_score_cloud, macs_range
 from focusformer.sampling.specialize import sampler_from_checkpoint, specialize
+from focusformer.search.evolution import EvolutionConfig, evolution_search
+from focusformer.search.pareto import hypervolume
+from focusformer.search.results import SearchResult
+from focusformer.search.scoring import CandidateScorer
+from focusformer.spaces.counts import count_macs
+from focusformer.training.checkpoint import config_from_checkpoint, load_checkpoint, load_supernet
+
+METRICS = ("evolution", "specialized")
 
 
-def evaluate_run(run: Path, method: str, budgets, args) -> dict:
+def evaluate_run(run: Path, budgets: list[Budget], args: argparse.Namespace) -> dict:
     payload = load_checkpoint(run)
     config = config_from_checkpoint(payload, run)
+    if payload["epoch"] != config.train.epochs:
+        raise SystemExit(f"{run}: not finished ({payload['epoch']} of {config.train.epochs} epochs)")
+    evolution = EvolutionConfig(population=args.population, generations=args.generations,
+                                parents=min(10, args.population))
+    settings = {"budgets": [b.value for b in budgets], "cloud": args.cloud, "val_images": args.val_images,
+                "evolution": asdict(evolution), "candidates": args.candidates, "checkpoint": checkpoint_id(payload)}
+    key = hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    cache = run / "results" / f"bench-{key}.json"
+    if cache.is_file():
+        return json.loads(cache.read_text())
+
     space, device = config.space, default_device()
+    cloud, _, _ = load_or_score_cloud(run, config, checkpoint_id(payload), "search-val", args.cloud, 0,
+                                      args.val_images, progress=False)
     supernet = load_supernet(run).to(device)
     splits = load_data(config.data, space, config.train, seed=config.train.seed)
     val = CandidateScorer(supernet, splits.search_val, device, config.train.eval_batch_size, args.val_images)
     test = CandidateScorer(supernet, splits.test, device, config.train.eval_batch_size)
-    cloud = cloud_archs(space, args.cloud, args.cloud_seed)
-    cloud_val = val.score(cloud)
-    macs = [count_macs(arch, space) for arch in cloud]
-    row = {"run": str(run), "method": method, "seed": config.train.seed,
-           "hypervolume": hypervolume(list(zip(macs, cloud_val)), macs_range(space)), "budgets": {}}
-    sampler = sampler_from_checkpoint(payload, config, str(run)) if method == "focus" else None
+    sampler = None
+    if config.train.sampler == "focus" and payload["strategy"].get("policy_updates"):
+        sampler = sampler_from_checkpoint(payload, config, str(run))
+    row = {"run": str(run), "seed": config.train.seed, "sampler": config.train.sampler,
+           "hypervolume": hypervolume(cloud.points(), macs_range(space)), "budgets": {}}
     for budget in budgets:
-        fits = [i for i, m in enumerate(macs) if m <= budget.value]
-        best = max(fits, key=lambda i: cloud_val[i])
-        entry = {"cloud_best_macs": macs[best], "cloud_best_val": cloud_val[best],
-                 "cloud_best_test": test.score([cloud[best]])[0]}
+        found = evolution_search(space, budget, val.score, evolution, seed=0, progress=not args.no_progress)
+        entry = {"evolution": test.score([found.best])[0], "evolution_val": found.best_score,
+                 "evolution_macs": count_macs(found.best, space), "evolution_arch": found.best.to_dict()}
         if sampler is not None:
-            found = specialize(sampler, budget, val.score, args.candidates, seed=0)
-            entry.update(specialized_macs=count_macs(found.best, space), specialized_val=found.best_score,
-                         specialized_test=test.score([found.best])[0])
+            picked = specialize(sampler, budget, val.score, args.candidates, seed=0)
+            entry.update(specialized=test.score([picked.best])[0], specialized_macs=count_macs(picked.best, space))
         row["budgets"][budget.label] = entry
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(row, indent=2) + "\n")
     return row
+
+
+def mean_std(values: list[float]) -> str:
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
+def paired(values: list[float], reference: list[float], digits: int = 2) -> str:
+    diffs = [a - b for a, b in zip(values, reference)]
+    if len(diffs) < 2:
+        return "-" if not diffs else f"{diffs[0]:+.{digits}f}"
+    se = statistics.stdev(diffs) / len(diffs) ** 0.5
+    return f"{statistics.mean(diffs):+.{digits}f} ± {se:.{digits}f}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--focus", type=Path, nargs="+", required=True, help="focus run directories")
-    parser.add_argument("--uniform", type=Path, nargs="+", required=True, help="uniform run directories")
-    parser.add_argument("--budgets", required=True, help="MAC budgets, e.g. 8M,15M,25M")
+    parser.add_argument("--runs", nargs="+", required=True, metavar="NAME=RUN,RUN,...",
+                        help="one group per method, its runs one per seed; the first group is the reference")
+    parser.add_argument("--budgets", default="8M,15M,25M")
     parser.add_argument("--cloud", type=int, default=100)
-    parser.add_argument("--cloud-seed", type=int, default=0)
     parser.add_argument("--val-images", type=int, default=1000)
-    parser.add_argument("--candidates", type=int, default=32)
-    parser.add_argument("--json", type=Path)
+    parser.add_argument("--population", type=int, default=50)
+    parser.add_argument("--generations", type=int, default=20)
+    parser.add_argument("--candidates", type=int, default=32, help="specialize's candidates (focus runs)")
+    parser.add_argument("--plot", type=Path, help="figure: every group's fronts over seeds, budgets marked")
+    parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
     budgets = parse_budgets(args.budgets)
-    print(f"# torch {torch.__version__}, device {default_device()}, cloud {args.cloud} subnets, "
-          f"{args.val_images} search-val images per subnet")
+    groups = {}
+    for spec in args.runs:
+        name, _, runs = spec.partition("=")
+        groups[name] = [Path(r) for r in runs.split(",") if r]
 
-    rows = [evaluate_run(run, "focus", budgets, args) for run in args.focus]
-    rows += [evaluate_run(run, "uniform", budgets, args) for run in args.uniform]
+    rows = {name: sorted((evaluate_run(run, budgets, args) for run in runs), key=lambda r: r["seed"])
+            for name, runs in groups.items()}
+    print(f"device {default_device()}; cloud {args.cloud}, {args.val_images} search-val images; evolution "
+          f"{args.population} x {args.generations}; test top-1 (%) of each search's winner\n")
+    header = "| method | seed | hypervolume | " + " | ".join(
+        f"{b.label} evolution | {b.label} specialized" for b in budgets) + " |"
+    print(header)
+    print("|" + "---|" * (3 + 2 * len(budgets)))
+    for name, mine in rows.items():
+        for r in mine:
+            cells = [f"{r['budgets'][b.label].get(m, float('nan')):.2f}" for b in budgets for m in METRICS]
+            print(f"| {name} | {r['seed']} | {r['hypervolume']:.4f} | " + " | ".join(cells) + " |")
+    print("\nmean ± std over seeds; paired difference against the first group, mean ± SE over seeds:\n")
+    print("| method | seeds | hypervolume | " + " | ".join(f"{b.label} evolution" for b in budgets)
+          + " | " + " | ".join(f"{b.label} specialized" for b in budgets) + " |")
+    print("|" + "---|" * (3 + 2 * len(budgets)))
+    reference_name = next(iter(rows))
+    reference = {r["seed"]: r for r in rows[reference_name]}
+    for name, mine in rows.items():
+        hv = [r["hypervolume"] for r in mine]
+        evo = [[r["budgets"][b.label]["evolution"] for r in mine] for b in budgets]
+        spec = [[r["budgets"][b.label]["specialized"] for r in mine if "specialized" in r["budgets"][b.label]]
+                for b in budgets]
+        print(f"| {name} | {len(mine)} | {statistics.mean(hv):.4f} | " + " | ".join(mean_std(v) for v in evo)
+              + " | " + " | ".join(mean_std(v) for v in spec) + " |")
+        if name == reference_name:
+            continue
+        pairs = [r for r in mine if r["seed"] in reference]
+        ref = [reference[r["seed"]] for r in pairs]
+        cells = [paired([r["hypervolume"] for r in pairs], [r["hypervolume"] for r in ref], 4)]
+        for b in budgets:
+            cells.append(paired([r["budgets"][b.label]["evolution"] for r in pairs],
+                                [x["budgets"][b.label]["evolution"] for x in ref]))
+        for b in budgets:
+            have = [(r, x) for r, x in zip(pairs, ref) if "specialized" in r["budgets"][b.label]]
+            cells.append(paired([r["budgets"][b.label]["specialized"] for r, _ in have],
+                                [x["budgets"][b.label]["evolution"] for _, x in have]))
+        print(f"| {name} - {reference_name} | {len(pairs)} pairs | " + " | ".join(cells) + " |")
+    print(f"\n(specialized differences are against the {reference_name} run's evolution winner of the same seed)")
 
-    print(f"\n{'method':>8} {'seed':>4} {'hypervol':>8}  " + "  ".join(
-        f"{b.label + ' cloud':>12} {b.label + ' spec':>11}" for b in budgets))
-    for row in rows:
-        cells = []
-        for b in budgets:
-            entry = row["budgets"][b.label]
-            spec = f"{entry['specialized_test']:>11.2f}" if "specialized_test" in entry else f"{'-':>11}"
-            cells.append(f"{entry['cloud_best_test']:>12.2f} {spec}")
-        print(f"{row['method']:>8} {row['seed']:>4} {row['hypervolume']:>8.4f}  " + "  ".join(cells))
-    print("\nmeans over seeds (test top-1 of the best subnet per budget; hypervolume on search-val):")
-    for method in ("focus", "uniform"):
-        mine = [r for r in rows if r["method"] == method]
-        cells = [f"hypervolume {statistics.mean(r['hypervolume'] for r in mine):.4f}"]
-        for b in budgets:
-            cloud = statistics.mean(r["budgets"][b.label]["cloud_best_test"] for r in mine)
-            text = f"{b.label}: cloud-best {cloud:.2f}"
-            if method == "focus":
-                spec = statistics.mean(r["budgets"][b.label]["specialized_test"] for r in mine)
-                text += f", specialized {spec:.2f}"
-            cells.append(text)
-        print(f"  {method}: " + "; ".join(cells))
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    if args.plot:
+        series = []
+        for name, runs in groups.items():
+            for run in runs:
+                payload = load_checkpoint(run)
+                config = config_from_checkpoint(payload, run)
+                cloud, _, _ = load_or_score_cloud(run, config, checkpoint_id(payload), "search-val", args.cloud, 0,
+                                                  args.val_images, progress=False)
+                row = next(r for r in rows[name] if r["run"] == str(run))
+                results = {"evolution": [
+                    SearchResult("evolution", b, config.space.arch_from_dict(e["evolution_arch"]), e["evolution_macs"],
+                                 0, e["evolution_val"], e["evolution"], 0.0, 0)
+                    for b, e in zip(budgets, row["budgets"].values())]}
+                series.append(RunSeries(name, config.space, cloud, results))
+        draw_figure(series, args.plot, "search-val", [b.value for b in budgets])
+        print(f"figure -> {args.plot}")
 
 
 if __name__ == "__main__":

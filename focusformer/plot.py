@@ -223,35 +223,75 @@ _METHOD_STYLE = {  # method -> (legend name, marker, size)
 }
 
 
-def draw_figure(series: Sequence[RunSeries], output: str | Path, split: str) -> Path:
-    """Draw top-1 against MACs for every run and save it atomically to ``output``."""
+def front_curve(cloud: Cloud, grid: np.ndarray) -> np.ndarray:
+    """The cloud's Pareto front as a step function on ``grid`` (MACs): the best top-1 of any subnet
+    with at most that many MACs (NaN below the cheapest)."""
+    points = cloud.points()
+    order = np.argsort(points[:, 0])
+    best = np.maximum.accumulate(points[order, 1])
+    index = np.searchsorted(points[order, 0], grid, side="right") - 1
+    return np.where(index >= 0, best[np.clip(index, 0, None)], np.nan)
+
+
+def _draw_run(ax: Any, run: RunSeries, colour: str, scale: float, split: str, label: str) -> None:
+    points = run.cloud.points()
+    x, y = points[:, 0] / scale, points[:, 1]
+    ax.scatter(x, y, s=14, color=colour, alpha=0.3, linewidths=0, label=f"{label}: {len(x)} subnets (cloud)")
+    front = run.cloud.front()
+    fx, fy = list(x[front]), list(y[front])
+    fx.append(x.max())  # the best accuracy stays reachable up to the largest cloud MACs
+    fy.append(fy[-1])
+    ax.plot(fx, fy, drawstyle="steps-post", color=colour, linewidth=1.6, label=f"{label}: Pareto front")
+
+
+def _draw_seeds(ax: Any, runs: Sequence[RunSeries], colour: str, scale: float, label: str) -> None:
+    """Runs of one method over seeds: the range of their fronts as a band, their mean as a line."""
+    macs = np.concatenate([run.cloud.points()[:, 0] for run in runs])
+    grid = np.unique(np.concatenate([macs, np.geomspace(macs.min(), macs.max(), 400)]))
+    curves = np.stack([front_curve(run.cloud, grid) for run in runs])
+    defined = ~np.isnan(curves).any(0)
+    grid, curves = grid[defined], curves[:, defined]
+    ax.fill_between(grid / scale, curves.min(0), curves.max(0), step="post", color=colour, alpha=0.25, linewidth=0,
+                    label=f"{label}: range of {len(runs)} seeds' fronts")
+    ax.plot(grid / scale, curves.mean(0), drawstyle="steps-post", color=colour, linewidth=1.6,
+            label=f"{label}: mean front")
+
+
+def draw_figure(series: Sequence[RunSeries], output: str | Path, split: str, budgets: Sequence[float] = ()) -> Path:
+    """Draw top-1 against MACs for every run and save it atomically to ``output``.
+
+    Runs that share a label are seeds of one method: drawn as the band their fronts span
+    and their mean front. ``budgets`` (MACs) are marked by vertical lines.
+    """
     output = Path(output)
     fmt = figure_format(output)
     all_macs = [m for s in series for m in s.cloud.macs]
     all_macs += [r.macs for s in series for rs in s.results.values() for r in rs]
     scale, unit = (1e9, "GMACs") if max(all_macs, default=0) >= 1e9 else (1e6, "MMACs")
+    groups: dict[str, list[RunSeries]] = {}
+    for run in series:
+        groups.setdefault(run.label, []).append(run)
 
     fig, ax = plt.subplots(figsize=(7.5, 5.0))
     try:
-        for k, run in enumerate(series):
+        for k, (label, runs) in enumerate(groups.items()):
             colour = f"C{k % 10}"
-            points = run.cloud.points()
-            x, y = points[:, 0] / scale, points[:, 1]
-            ax.scatter(x, y, s=14, color=colour, alpha=0.3, linewidths=0,
-                       label=f"{run.label}: {len(x)} subnets (cloud)")
-            front = run.cloud.front()
-            fx, fy = list(x[front]), list(y[front])
-            fx.append(x.max())  # the best accuracy stays reachable up to the largest cloud MACs
-            fy.append(fy[-1])
-            ax.plot(fx, fy, drawstyle="steps-post", color=colour, linewidth=1.6,
-                    label=f"{run.label}: Pareto front")
+            if len(runs) == 1:
+                _draw_run(ax, runs[0], colour, scale, split, label)
+            else:
+                _draw_seeds(ax, runs, colour, scale, label)
             for method, (name, marker, size) in _METHOD_STYLE.items():
-                found = [(r.macs / scale, result_top1(r, split)) for r in run.results.get(method, [])]
+                found = [(r.macs / scale, result_top1(r, split)) for run in runs for r in run.results.get(method, [])]
                 found = [(m, t) for m, t in found if t is not None]
                 if found:
                     mx, my = zip(*found)
                     ax.scatter(mx, my, s=size, marker=marker, color=colour, edgecolors="black",
-                               linewidths=0.7, zorder=3, label=f"{run.label}: {name}")
+                               linewidths=0.7, zorder=3, label=f"{label}: {name}")
+        for budget in budgets:
+            ax.axvline(budget / scale, color="grey", linestyle="--", linewidth=0.9, zorder=0)
+        if budgets:
+            ax.plot([], [], color="grey", linestyle="--", linewidth=0.9,
+                    label="budgets: " + ", ".join(format_count(b) for b in budgets))
         ax.set_xlabel(f"{unit} (multiply-accumulates per image, {'billions' if unit == 'GMACs' else 'millions'})")
         ax.set_ylabel(f"top-1 (%) on {split}")
         names = list(dict.fromkeys(run.space.name for run in series))

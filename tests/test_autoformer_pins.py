@@ -4,6 +4,10 @@
 ``tests/pins/make_pins_before_families.py`` on commit 57ca980 (before the redesign): MACs,
 params, uniform samples, in-budget samples, the untrained sampler's draws, an evolution
 search and three short training runs. Any drift here means the redesign changed behaviour.
+
+The focus sampler's training run is no longer compared: issue #9 changed the focus algorithm
+on purpose (grouped rewards, a tau gate, best-of-k, exploration in band). Uniform and
+sandwich training, which #9 left alone, still match the pins exactly.
 """
 
 from __future__ import annotations
@@ -65,7 +69,7 @@ def test_untrained_sampler_draws_are_unchanged(name):
     torch.testing.assert_close(out.log_prob, torch.tensor(pins["log_prob"]), atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("sampler", ["uniform", "focus", "sandwich"])
+@pytest.mark.parametrize("sampler", ["uniform", "sandwich"])
 def test_short_training_runs_are_unchanged(sampler, tmp_path):
     """``focusformer-train --epochs 6 --sampler S`` on digits: same losses and same final top-1."""
     pins = PINS["training"]["runs"][sampler]

@@ -16,8 +16,11 @@ from focusformer.cli import specialize as specialize_cli
 from focusformer.config import load_config
 from focusformer.training.trainer import Trainer
 
+# The tau gate is opened (min_tau -1) so the policy learns within a few updates on this tiny
+# run; the gate itself is tested in test_sampler.py.
 FOCUS = ["train.epochs=4", "train.lr=5e-3", "train.warmup_epochs=1", "train.sampler=focus",
-         "focus.update_every=10", "focus.eval_candidates=4", "focus.eval_images=64", "focus.policy_steps=3"]
+         "focus.update_every=10", "focus.eval_candidates=4", "focus.eval_images=64", "focus.policy_steps=3",
+         "focus.min_tau=-1", "focus.stable_updates=1"]
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +44,16 @@ def _summary(run: Path) -> list[dict[str, str]]:
 
 def test_focus_training_reports_sampler_columns(focus_run):
     rows = _summary(focus_run)
-    assert {"sampler_entropy", "mean_reward", "predictor_tau", "budget_hit_rate"} <= set(rows[0])
+    assert {"steered_share", "predictor_tau", "policy_updates", "sampler_entropy", "budget_hit_rate",
+            "reward_spread", "reward_se", "policy_gain", "distinct_per_100"} <= set(rows[0])
     last = rows[-1]
     assert 0.0 < float(last["budget_hit_rate"]) <= 1.0
-    assert 0.0 <= float(last["mean_reward"]) <= 100.0 and float(last["sampler_entropy"]) >= 0.0
+    assert 0.0 < float(last["sampler_entropy"]) <= 1.0 and -1.0 <= float(last["predictor_tau"]) <= 1.0
+    assert 0.5 < float(last["steered_share"]) < 1.0  # exploration floor: uniform_share of steps stay uniform
+    assert float(last["reward_se"]) > 0 and float(last["reward_spread"]) > 0
+    assert 1 <= float(last["distinct_per_100"]) <= 100
+    shares = [float(v) for k, v in last.items() if k.startswith("share_")]
+    assert sum(shares) == pytest.approx(1.0)
 
 
 def test_focus_resume_matches_uninterrupted_run(tmp_path):

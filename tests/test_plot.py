@@ -187,6 +187,29 @@ def test_two_runs_with_labels(run, tmp_path, capsys, monkeypatch):
         assert text in svg
 
 
+def test_front_curve_is_the_best_top1_within_each_mac_count():
+    cloud = plot.Cloud("search-val", 0, 10, archs=(None,) * 4, macs=(10, 20, 30, 40), top1=(50.0, 45.0, 60.0, 55.0))
+    curve = plot.front_curve(cloud, np.array([5, 10, 15, 20, 29, 30, 45]))
+    np.testing.assert_array_equal(curve, [np.nan, 50, 50, 50, 50, 60, 60])
+
+
+def test_seeds_of_one_method_are_drawn_as_a_band_with_budgets_marked(run, tmp_path, capsys, monkeypatch):
+    copies = []
+    for name in ("s1", "s2"):
+        shutil.copytree(run, tmp_path / name)
+        copies.append(str(tmp_path / name))
+    monkeypatch.setitem(matplotlib.rcParams, "svg.fonttype", "none")
+    figure = tmp_path / "seeds.svg"
+    assert main([str(run), *copies, "-o", str(figure), *FAST, "--labels", "focus,focus,uniform",
+                 "--budgets", "500K,1M", "--no-progress"]) == 0
+    svg = figure.read_text()
+    for text in ("focus: range of 2 seeds", "focus: mean front", "uniform: Pareto front", "budgets: 500K, 1M"):
+        assert text in svg
+    assert "focus: Pareto front" not in svg
+    assert main([str(run), "-o", str(figure), *FAST, "--budgets", "cheap", "--no-progress"]) == 2
+    assert "not a number" in capsys.readouterr().err
+
+
 def test_test_split_and_corrupt_cache(run, tmp_path, capsys):
     args = [str(run), "-o", str(tmp_path / "test.png"), "--split", "test", "--cloud", "3", "--val-images", "16",
             "--no-progress", "--seed", "7"]

@@ -37,7 +37,9 @@ def test_train_writes_run_directory(trained_run):
     assert {"last.pt", "summary.csv", "config.yaml", "final.json"} <= {p.name for p in trained_run.iterdir()}
     rows = _rows(trained_run)
     assert [int(r["epoch"]) for r in rows] == list(range(1, 11))
-    assert list(rows[0]) == ["epoch", "train_loss", "val_top1_largest", "val_top1_smallest", "lr", "seconds"]
+    columns = list(rows[0])
+    assert columns[:6] == ["epoch", "train_loss", "val_top1_largest", "val_top1_smallest", "lr", "seconds"]
+    assert all(c.startswith("share_") for c in columns[6:]) and columns[-1] == "share_other"
     for row in rows:
         assert 0.0 <= float(row["val_top1_largest"]) <= 100.0
         assert float(row["seconds"]) > 0
@@ -159,3 +161,25 @@ def test_console_script_reports_errors_without_traceback(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"focusformer-train: error: {tmp_path / 'missing.yaml'}: no such config file"]
+
+
+@pytest.mark.parametrize("overrides", [
+    ["train.sampler=attentive", "train.target_budgets='500K,1M'"],
+    ["train.sampler=uniform", "train.sandwich=true", "train.distill=alpha"],
+])
+def test_attentive_and_distillation_runs_resume_exactly(overrides, tmp_path):
+    """Stopped after epoch 1 and resumed: the same weights and summary rows (band shares included)."""
+    config = load_config("digits", ["train.epochs=2", "train.batch_size=128", *overrides])
+    whole = Trainer(config, tmp_path / "whole", progress=False)
+    whole.fit()
+    Trainer(config, tmp_path / "split", progress=False).fit(until_epoch=1)
+    resumed = Trainer.resume(tmp_path / "split", progress=False)
+    resumed.fit()
+    for name, tensor in whole.supernet.state_dict().items():
+        assert torch.equal(tensor, resumed.supernet.state_dict()[name]), name
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    rows = _rows(tmp_path / "whole")
+    assert strip(rows) == strip(_rows(tmp_path / "split"))
+    assert any(key.startswith("share_") for key in rows[0])
+    if config.train.budgets:
+        assert float(rows[0]["share_500K"]) + float(rows[0]["share_1M"]) > 0.9  # aimed at the targets' bands

@@ -34,7 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--val-images", type=int, metavar="N",
                         help="score on the first N images of the split (default: all of it)")
     parser.add_argument("--labels", metavar="A,B,...",
-                        help="legend names, one per RUN, comma-separated (default: the run directory names)")
+                        help="legend names, one per RUN, comma-separated (default: the run directory names); "
+                             "runs with the same name are seeds of one method, drawn as the band of their "
+                             "fronts and their mean front")
+    parser.add_argument("--budgets", metavar="LIST", help="MAC budgets to mark on the figure, e.g. 8M,15M,25M")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
@@ -73,6 +76,7 @@ def _plot(args: argparse.Namespace) -> None:
     from ..training.checkpoint import load_checkpoint, config_from_checkpoint
     from ..search.pareto import hypervolume
     from ..search.results import read_results
+    from ..budget import parse_budgets
 
     if args.cloud < 1:
         raise FocusformerError(f"--cloud must be at least 1, got {args.cloud}")
@@ -80,6 +84,7 @@ def _plot(args: argparse.Namespace) -> None:
         raise FocusformerError(f"--val-images must be at least 1, got {args.val_images}")
     plot.figure_format(args.output)
     labels = _labels(args)
+    budgets = [b.value for b in parse_budgets(args.budgets)] if args.budgets else []
     _check_output(args.output)
 
     runs = []  # check every run before scoring any
@@ -109,7 +114,7 @@ def _plot(args: argparse.Namespace) -> None:
         lines += ["  " + line for line in table.splitlines()] if table else ["  no specialize or search results yet"]
         reports.append("\n".join(lines))
 
-    plot.draw_figure(series, args.output, args.split)
+    plot.draw_figure(series, args.output, args.split, budgets)
     print("\n".join(reports))
     print(f"figure -> {args.output}")
 

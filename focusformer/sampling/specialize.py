@@ -39,8 +39,8 @@ def sampler_from_checkpoint(payload: dict[str, Any], config: Config, run: str) -
     state = payload.get("strategy", {})
     if not state.get("policy_updates"):
         raise CheckpointError(
-            f"{run}: its sampler was never updated (the run stopped during the uniform warm-up); "
-            "train longer or use focusformer-search"
+            f"{run}: its sampler was never updated (the run stopped before the predictor could rank "
+            "candidates: see predictor_tau in summary.csv against focus.min_tau); use focusformer-search"
         )
     sampler = ArchSampler(config.space, config.focus.hidden_dim, config.focus.band)
     try:

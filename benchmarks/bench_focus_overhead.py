@@ -1,0 +1,97 @@
+"""Benchmark: wall-clock cost of the focus sampler over uniform sampling, same recipe, one process.
+
+Builds one trainer per sampler on the same config and alternates chunks of training steps
+between them (so machine noise hits both alike). The focus trainer is forced to steer from
+its first update (``min_tau=-1``, no warm-up), so every cost of the method is paid: best-of-k
+proposals, candidate scoring, predictor fits and policy updates. Prints per sampler the
+seconds per step, the share of it spent inside the sampler (choosing archs and learning), the
+mean MACs of the trained subnets (log-uniform budgets and uniform arch sampling train subnets
+of different sizes, which changes the step time for reasons other than overhead) and the ratio.
+
+    python benchmarks/bench_focus_overhead.py --config fashion-mnist --steps 400 --chunk 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+
+import torch
+
+from focusformer.config import load_config
+from focusformer.training.trainer import Trainer
+
+
+class Timed:
+    """Wraps a trainer's strategy to time its own work."""
+
+    def __init__(self, strategy) -> None:
+        self.strategy, self.seconds, self.macs = strategy, 0.0, []
+
+    def wrap(self, space) -> None:
+        strategy, archs_for_step, after_step = self.strategy, self.strategy.archs_for_step, self.strategy.after_step
+
+        def timed_archs(step, minibatch_loss=None):
+            start = time.perf_counter()
+            archs = archs_for_step(step, minibatch_loss)
+            self.seconds += time.perf_counter() - start
+            self.macs += [space.count(a, "macs") for a in archs]
+            return archs
+
+        def timed_after(step):
+            start = time.perf_counter()
+            after_step(step)
+            self.seconds += time.perf_counter() - start
+
+        strategy.archs_for_step, strategy.after_step = timed_archs, timed_after
+
+
+def batches_forever(dataset, batch_size: int):
+    generator = torch.Generator().manual_seed(0)
+    while True:
+        yield from torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True,
+                                               generator=generator)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default="fashion-mnist")
+    parser.add_argument("--steps", type=int, default=400, help="training steps per sampler")
+    parser.add_argument("--chunk", type=int, default=100, help="steps per turn before switching sampler")
+    parser.add_argument("--samplers", default="uniform,focus")
+    args = parser.parse_args()
+    names = args.samplers.split(",")
+    with tempfile.TemporaryDirectory() as tmp:
+        trainers, timers, totals = {}, {}, {name: 0.0 for name in names}
+        for name in names:
+            extra = ["focus.min_tau=-1", "focus.warmup_fraction=0"] if name == "focus" else []
+            config = load_config(args.config, [f"train.sampler={name}", *extra])
+            trainer = Trainer(config, f"{tmp}/{name}", progress=False)
+            timers[name] = Timed(trainer.strategy)
+            timers[name].wrap(config.space)
+            trainers[name] = (trainer, batches_forever(trainer.data.train, config.train.batch_size))
+        done = 0
+        while done < args.steps:
+            n = min(args.chunk, args.steps - done)
+            for name in names:
+                trainer, batches = trainers[name]
+                start = time.perf_counter()
+                for _ in range(n):
+                    images, labels = next(batches)
+                    trainer._train_step(images, labels)
+                totals[name] += time.perf_counter() - start
+            done += n
+    print(f"config {args.config}, {args.steps} steps per sampler in chunks of {args.chunk}, "
+          f"torch threads {torch.get_num_threads()}")
+    print("| sampler | s/step | sampler's own share | mean MACs trained | time / uniform |")
+    print("|---|---|---|---|---|")
+    for name in names:
+        per_step = totals[name] / args.steps
+        print(f"| {name} | {per_step:.3f} | {timers[name].seconds / totals[name]:.1%} | "
+              f"{statistics.mean(timers[name].macs) / 1e6:.1f}M | {totals[name] / totals[names[0]]:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
