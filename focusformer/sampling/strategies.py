@@ -195,13 +195,14 @@ class FocusStrategy:
 
     def _measure(self) -> None:
         """Score one comparable group (candidates for one budget, in the same supernet state); the
-        predictor's tau on it, before it learns from it, is an out-of-sample measure of its ranking."""
+        predictor's tau on it, before it learns from it, is an out-of-sample measure of its ranking.
+        Once steering, half the group is what steered steps train, so ``policy_gain`` measures it."""
         n = self.config.eval_candidates
         n_policy = n // 2 if self.steering else 0
         budget = self.draw_budgets(1)
         codes = self.sampler.sample(budget.repeat(n - n_policy), generator=self.generator, uniform=True).codes
-        if n_policy:
-            codes = torch.cat([self.sampler.sample(budget.repeat(n_policy), generator=self.generator).codes, codes])
+        if n_policy:  # what steered steps train: the best of best_of policy samples
+            codes = torch.cat([self.best_proposals(budget.repeat(n_policy), self.generator), codes])
         per_image = self.score([self.space.decode(code.numpy()) for code in codes])
         scores = per_image.mean(1)
         tau = kendall_tau(self.predictor, codes, scores)
