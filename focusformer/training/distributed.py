@@ -41,6 +41,8 @@ from ..evaluation import default_device
 #: How long a collective waits for the other ranks before the run fails (torch's own default for gloo).
 DEFAULT_TIMEOUT = timedelta(minutes=30)
 _ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+#: Words in the messages of collectives that failed for want of a peer.
+_BACKEND_MARKERS = ("gloo", "NCCL", "c10d", "Connection reset by peer", "Connection closed by peer", "Timed out")
 
 
 class DistributedError(FocusformerError):
@@ -67,18 +69,31 @@ class Ranks:
         return self.rank == 0
 
     # -- data ---------------------------------------------------------------------------------
-    def split_batch(self, global_batch: int) -> int:
-        """This rank's share of a global batch; the batch must split evenly."""
+    def split_batch(self, global_batch: int, even: bool = False) -> int:
+        """This rank's share of a global batch, which must split evenly; ``even``: the share must be
+        even too (mixup and cutmix pair each image with another of the same process's batch)."""
         if global_batch % self.world_size:
             raise ConfigError(
                 f"train.batch_size: {global_batch} is the global batch and must split evenly over "
                 f"{self.world_size} processes; use a multiple of {self.world_size}"
             )
-        return global_batch // self.world_size
+        share = global_batch // self.world_size
+        if even and share % 2:
+            raise ConfigError(
+                f"train.batch_size: mixup and cutmix pair up images, so each process's share of the global "
+                f"batch must be even; got {share} ({global_batch} over {self.world_size} process(es))"
+            )
+        return share
 
     def shard(self, num_items: int) -> range:
         """This rank's contiguous part of ``range(num_items)``; the parts cover it exactly once."""
         return range(num_items * self.rank // self.world_size, num_items * (self.rank + 1) // self.world_size)
+
+    def rank_seed(self, seed: int) -> int:
+        """A seed for this rank's own stream (data-loader workers); a single process keeps ``seed``."""
+        if not self.distributed:
+            return seed
+        return int(np.random.SeedSequence([seed, self.rank]).generate_state(1)[0])
 
     def seed_step(self, seed: int, step: int) -> None:
         """Seed this rank's global RNGs (drop path, mixup, augmentations) for optimizer step ``step``.
@@ -219,7 +234,9 @@ def distributed_session(timeout: timedelta = DEFAULT_TIMEOUT) -> Iterator[Ranks]
     dist.init_process_group(backend, timeout=timeout)
     try:
         yield Ranks(rank, world_size, local_rank, device)
-    except dist.DistError as exc:
+    except RuntimeError as exc:
+        if not is_collective_failure(exc):
+            raise
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise DistributedError(
             f"rank {rank} of {world_size} lost contact with the other processes ({first_line}); "
@@ -227,3 +244,11 @@ def distributed_session(timeout: timedelta = DEFAULT_TIMEOUT) -> Iterator[Ranks]
         ) from None
     finally:
         dist.destroy_process_group()
+
+
+def is_collective_failure(exc: BaseException) -> bool:
+    """A collective failed because a peer died or timed out. DDP's gradient all-reduce reports
+    that as a plain RuntimeError from the backend (gloo: 'Connection reset by peer')."""
+    return isinstance(exc, dist.DistError) or (
+        isinstance(exc, RuntimeError) and any(marker in str(exc) for marker in _BACKEND_MARKERS)
+    )

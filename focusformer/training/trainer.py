@@ -112,7 +112,7 @@ class Trainer:
         self.device = device or self.ranks.device
         self.progress = progress and self.ranks.is_main
         train = config.train
-        self.ranks.split_batch(train.batch_size)  # fails early if the batch does not split over the ranks
+        self.ranks.split_batch(train.batch_size, even=train.mixup > 0 or train.cutmix > 0)  # fails early if not
         random_seed(train.seed)  # the same on every rank: identical supernet and sampler initialisation
         self.data = load_data(config.data, config.space, train, seed=train.seed)
         self.steps_per_epoch = len(self.data.train) // train.batch_size
@@ -281,7 +281,7 @@ class Trainer:
         # RNG, and a resumed epoch would then draw once more than the original run did.
         loader = DataLoader(self.data.train, batch_sampler=batches, num_workers=self.config.data.num_workers,
                             pin_memory=self.device.type == "cuda",
-                            generator=torch.Generator().manual_seed(epoch_seed + 1))
+                            generator=torch.Generator().manual_seed(self.ranks.rank_seed(epoch_seed + 1)))
         bar = tqdm(loader, desc=f"epoch {self.epoch + 1}/{train.epochs}", unit="step", initial=self.step_in_epoch,
                    total=self.steps_per_epoch, disable=not self.progress, leave=False, dynamic_ncols=True)
         every, stop = train.checkpoint_every, False
