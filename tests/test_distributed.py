@@ -8,6 +8,7 @@ writes) or of ``focusformer-train`` itself, on two short epochs of digits.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import signal
@@ -28,14 +29,22 @@ from focusformer.training.distributed import Ranks, fingerprint, is_collective_f
 from focusformer.training.trainer import EpochBatches, Trainer
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
-# Two epochs of 9 global batches of 128, a checkpoint every 3 steps. 181 search-val images split
-# 90 / 91 over two ranks: averaging the ranks' accuracies instead of summing counts would show.
-# The focus sampler is shrunk so that it measures candidates every 4 steps and updates its policy
-# from step 8 on (warm-up is the first 4 of 18 steps); the other samplers ignore focus settings.
+# Two epochs of 9 global batches of 128, a checkpoint every 3 steps. 181 search-val images in
+# evaluation batches of 50 split 100 / 81 over two ranks: averaging the ranks' accuracies instead
+# of summing counts would show. The focus sampler is shrunk so that it scores candidates every 3
+# steps and steers from the first update on; other samplers ignore focus settings.
 BASE = ["train.epochs=2", "train.batch_size=128", "train.checkpoint_every=3", "data.search_val_size=181",
-        "focus.update_every=4", "focus.eval_images=64"]
-SAMPLERS = ["uniform", "sandwich", "focus"]
-FOCUS = [*BASE, "train.sampler=focus"]
+        "train.eval_batch_size=50", "focus.update_every=3", "focus.eval_candidates=4", "focus.eval_images=64",
+        "focus.policy_steps=3", "focus.min_tau=-1", "focus.stable_updates=1"]
+RUNS = {
+    "uniform": [*BASE, "train.sampler=uniform"],
+    "sandwich": [*BASE, "train.sampler=sandwich"],  # 3 backward passes, one gradient sync
+    # picks by minibatch loss (averaged over ranks), then trains largest, smallest and the pick,
+    # the last two distilled from the largest's logits
+    "attentive-distill": [*BASE, "train.sampler=attentive", "train.sandwich=true", "train.distill=kl"],
+    "focus": [*BASE, "train.sampler=focus"],
+}
+FOCUS = RUNS["focus"]
 CHECKPOINT_STEPS = [3, 6, 9, 12, 15, 18]
 
 
@@ -81,9 +90,12 @@ def _assert_equal(a, b, where: str = "") -> None:
 
 
 def _assert_close_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    """Equal up to rounding: a gradient averaged over 2 processes differs from one process's in the
+    last bits, and AdamW, dividing by the root of tiny second moments, turns that into differences
+    of up to a few 1e-5 in weights of order 1e-2 (the learning rate is 2e-3)."""
     assert a.keys() == b.keys()
     for name in a:
-        torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5, msg=name)
+        torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-4, msg=name)
 
 
 # -- one process: the helpers change nothing ------------------------------------------------------
@@ -140,21 +152,21 @@ def test_fingerprint_sees_every_bit_and_collective_failures_are_recognised():
 def two_processes(tmp_path_factory) -> tuple[Path, dict[str, list[dict]]]:
     """Uninterrupted 2-process runs with each sampler (one torchrun job), recorded per rank."""
     folder = tmp_path_factory.mktemp("two-processes")
-    _run(_torchrun(2, WORKER, folder / "record", folder / "runs", ",".join(SAMPLERS), *BASE))
-    return folder / "runs", {sampler: _records(folder / "record" / sampler) for sampler in SAMPLERS}
+    _run(_torchrun(2, WORKER, folder / "record", folder / "runs", json.dumps(RUNS)))
+    return folder / "runs", {name: _records(folder / "record" / name) for name in RUNS}
 
 
-@pytest.mark.parametrize("sampler", ["uniform", "sandwich"])  # sandwich: 3 backward passes, one gradient sync
-def test_two_processes_train_the_weights_one_process_trains(two_processes, sampler, tmp_path):
+@pytest.mark.parametrize("name", ["uniform", "sandwich", "attentive-distill"])
+def test_two_processes_train_the_weights_one_process_trains(two_processes, name, tmp_path):
     runs, records = two_processes
-    ranks = records[sampler]
-    single = record_run(tmp_path / "record", tmp_path / "one", [*BASE, f"train.sampler={sampler}"])
+    ranks = records[name]
+    single = record_run(tmp_path / "record", tmp_path / "one", RUNS[name])
     assert ranks[0]["archs"] == ranks[1]["archs"] == single["archs"]  # the same subnets, step by step
     assert list(ranks[0]["states"]) == list(single["states"]) == CHECKPOINT_STEPS
     for step in CHECKPOINT_STEPS:  # both ranks hold the same weights and sampler state at every checkpoint
         _assert_equal(ranks[0]["states"][step], ranks[1]["states"][step], f"step {step}")
         _assert_close_weights(ranks[0]["states"][step]["model"], single["states"][step]["model"])
-    for one, two in zip(_summary(tmp_path / "one"), _summary(runs / sampler)):  # exact counts over 90 + 91
+    for one, two in zip(_summary(tmp_path / "one"), _summary(runs / name)):  # exact counts over 90 + 91
         for column in ("val_top1_largest", "val_top1_smallest"):
             assert one[column] == two[column]
         assert float(one["train_loss"]) == pytest.approx(float(two["train_loss"]), rel=1e-5)
@@ -174,6 +186,7 @@ def test_focus_sampler_stays_identical_on_every_rank(two_processes):
         assert (collectives["sum"], collectives["mean"], collectives["any"]) == (3.0, 1.5, True)
         assert "disagree on a rank-local value" in collectives["disagreement"]
         assert collectives["from_main"] == "rank 0"
+        assert record["scoring_as_one_process"] == {"score": True, "top1": True, "loss": True, "distill": True}
 
 
 def _rank_pid(parent: int, rank: int) -> int:

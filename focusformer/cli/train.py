@@ -106,7 +106,8 @@ def _train_in(args: argparse.Namespace, ranks: Ranks) -> int:
         flags = {key: getattr(args, flag) for flag, key in _FLAG_OVERRIDES.items() if getattr(args, flag) is not None}
         config = load_config(args.config, args.overrides, flags)
         # Rank 0's name: ranks starting a second apart would otherwise stamp different ones.
-        output = ranks.from_main(args.output or Path("runs") / f"{config.space.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+        default = Path("runs") / f"{config.space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        output = ranks.from_main(args.output or default)
         ensure_writable_output(output, [CHECKPOINT_FILE], args.overwrite,
                                hint="pass --resume to continue it or --overwrite to start over")
         trainer = Trainer(config, output, progress=not args.no_progress, ranks=ranks)

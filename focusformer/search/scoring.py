@@ -9,6 +9,7 @@ scores whose differences between candidates scored on the same images are far le
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Iterator, Sequence
 
 import torch
@@ -31,9 +32,10 @@ class CandidateScorer:
 
     ``dataset`` is a held-out split (search-val, or test for final reports only). The split
     is already a seeded random subset of its source, so its first images are a random sample.
-    Under several processes (``ranks``) each rank scores its own part of those images; correct
-    counts are summed over ranks and per-image scores put together, so every rank gets the
-    same, exact result.
+    Under several processes (``ranks``) each rank scores its own run of whole batches, the very
+    batches one process would score (a kernel's rounding can depend on the batch), and correct
+    counts and per-image scores are put together over ranks: every rank gets what one process
+    gets, bit for bit.
     """
 
     def __init__(self, supernet: Supernet, dataset: Dataset, device: torch.device,
@@ -44,7 +46,8 @@ class CandidateScorer:
         self.ranks = ranks or Ranks()
         size = len(dataset) if max_images is None else min(max_images, len(dataset))
         self.num_images = size
-        self.shard = shard = self.ranks.shard(size)
+        batches = self.ranks.shard(math.ceil(size / batch_size))
+        self.shard = shard = range(batches.start * batch_size, min(batches.stop * batch_size, size))
         self.dataset = dataset if len(shard) == len(dataset) else Subset(dataset, shard)
         self._cached: tuple[torch.Tensor, torch.Tensor] | None = None
         first_image, _ = dataset[0]
