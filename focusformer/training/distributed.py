@@ -41,8 +41,9 @@ from ..evaluation import default_device
 #: How long a collective waits for the other ranks before the run fails (torch's own default for gloo).
 DEFAULT_TIMEOUT = timedelta(minutes=30)
 _ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
-#: Words in the messages of collectives that failed for want of a peer.
-_BACKEND_MARKERS = ("gloo", "NCCL", "c10d", "Connection reset by peer", "Connection closed by peer", "Timed out")
+#: Words in the messages of gloo collectives that failed for want of a peer (NCCL's failures and
+#: timeouts arrive as ``DistError``).
+_BACKEND_MARKERS = ("gloo/transport", "Connection reset by peer", "Connection closed by peer", "Timed out")
 
 
 class DistributedError(FocusformerError):
@@ -247,8 +248,9 @@ def distributed_session(timeout: timedelta = DEFAULT_TIMEOUT) -> Iterator[Ranks]
 
 
 def is_collective_failure(exc: BaseException) -> bool:
-    """A collective failed because a peer died or timed out. DDP's gradient all-reduce reports
-    that as a plain RuntimeError from the backend (gloo: 'Connection reset by peer')."""
+    """A collective failed because a peer died or timed out. DDP's gradient all-reduce over gloo
+    reports that as a plain RuntimeError ('[.../gloo/transport/tcp/pair.cc] ... Connection reset
+    by peer')."""
     return isinstance(exc, dist.DistError) or (
         isinstance(exc, RuntimeError) and any(marker in str(exc) for marker in _BACKEND_MARKERS)
     )
