@@ -26,6 +26,8 @@ SamplerName = Literal["focus", "uniform", "sandwich", "attentive"]
 RewardName = Literal["distill", "loss", "top1"]
 DistillName = Literal["none", "kl", "alpha"]
 DEFAULT_CONFIG = "digits"
+#: ``train.scale_lr`` scales ``train.lr`` by global batch / this, as DeiT does.
+DEIT_BASE_BATCH = 512
 _SECTIONS = ("space", "data", "train", "focus", "attentive")
 
 
@@ -58,9 +60,13 @@ class TrainConfig:
     """DeiT's recipe as AutoFormer uses it; augmentations marked RGB apply to 3-channel data only."""
 
     epochs: int = 40
+    #: The global batch: under torchrun it is split evenly over the processes, so a config
+    #: trains the same run with any number of them.
     batch_size: int = 64
-    #: Peak learning rate (absolute: scale it with the batch size yourself, DeiT uses 5e-4 x batch/512).
+    #: Peak learning rate: absolute, or with ``scale_lr`` the rate at a global batch of 512.
     lr: float = 5e-4
+    #: DeiT's linear scaling: the peak learning rate is ``lr x batch_size / 512``.
+    scale_lr: bool = False
     min_lr: float = 1e-5
     warmup_epochs: int = 5
     warmup_lr: float = 1e-6
@@ -132,6 +138,11 @@ class TrainConfig:
                 parse_budgets(self.target_budgets)
             except ConfigError as exc:
                 raise ConfigError(f"train.target_budgets: {exc}") from None
+
+    @property
+    def peak_lr(self) -> float:
+        """The learning rate the schedule peaks at: ``lr``, scaled by the global batch with ``scale_lr``."""
+        return self.lr * self.batch_size / DEIT_BASE_BATCH if self.scale_lr else self.lr
 
     @property
     def budgets(self) -> tuple[float, ...]:

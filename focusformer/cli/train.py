@@ -5,12 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..training.checkpoint import CHECKPOINT_FILE
-from ..config import DEFAULT_CONFIG, load_config, shipped_configs
+from ..config import DEFAULT_CONFIG, DEIT_BASE_BATCH, Config, load_config, shipped_configs
 from ..errors import FocusformerError
 from .common import ArgumentParser, ensure_writable_output, positive_float, positive_int, run_command
+
+if TYPE_CHECKING:
+    from ..training.distributed import Ranks
 
 PROG = "focusformer-train"
 
@@ -63,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overwrite", action="store_true",
                         help="allow --output to point at a directory that already holds a run")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--dist-timeout", type=positive_float, default=30.0, metavar="MINUTES",
+                        help="under torchrun: how long a process waits for the others before the run fails "
+                             "(default: %(default)g)")
     return parser
 
 
@@ -73,8 +81,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from ..training.trainer import Trainer, TrainingInterrupted  # imported late so --help stays fast
+    from ..training.distributed import distributed_session  # imported late so --help stays fast
 
+    with distributed_session(timedelta(minutes=args.dist_timeout)) as ranks:
+        return _train_in(args, ranks)
+
+
+def _train_in(args: argparse.Namespace, ranks: Ranks) -> int:
+    """Train on this process's share; under torchrun every rank runs this, rank 0 alone prints."""
+    from ..training.trainer import Trainer, TrainingInterrupted
+
+    say = print if ranks.is_main else (lambda *_, **__: None)
     if args.resume is not None:
         changed = [f"--{name.replace('_', '-')}" for name in ("output", "overwrite", *_FLAG_OVERRIDES)
                    if getattr(args, name) not in (None, False)]
@@ -82,24 +99,35 @@ def _train(args: argparse.Namespace) -> int:
             raise FocusformerError(
                 f"--resume reuses the run's own config; drop {(changed + ['--set'])[0]}"
             )
-        trainer = Trainer.resume(args.resume, progress=not args.no_progress)
-        print(f"resuming {args.resume} at step {trainer.step} (epoch {trainer.epoch + 1}, "
-              f"step {trainer.step_in_epoch} of {trainer.steps_per_epoch})")
+        trainer = Trainer.resume(args.resume, progress=not args.no_progress, ranks=ranks)
+        say(f"resuming {args.resume} at step {trainer.step} (epoch {trainer.epoch + 1}, "
+            f"step {trainer.step_in_epoch} of {trainer.steps_per_epoch}); {_scale(trainer.config, ranks)}")
     else:
         flags = {key: getattr(args, flag) for flag, key in _FLAG_OVERRIDES.items() if getattr(args, flag) is not None}
         config = load_config(args.config, args.overrides, flags)
-        output = args.output or Path("runs") / f"{config.space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        # Rank 0's name: ranks starting a second apart would otherwise stamp different ones.
+        default = Path("runs") / f"{config.space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        output = ranks.from_main(args.output or default)
         ensure_writable_output(output, [CHECKPOINT_FILE], args.overwrite,
                                hint="pass --resume to continue it or --overwrite to start over")
-        trainer = Trainer(config, output, progress=not args.no_progress)
-        print(f"training {config.space.name} ({config.train.sampler} sampler, {config.train.epochs} epochs, "
-              f"device {trainer.device}) -> {output}")
+        trainer = Trainer(config, output, progress=not args.no_progress, ranks=ranks)
+        say(f"training {config.space.name} ({config.train.sampler} sampler, {config.train.epochs} epochs, "
+            f"device {trainer.device}) -> {output}; {_scale(config, ranks)}")
     try:
         trainer.fit()
     except TrainingInterrupted as stopped:
-        print(f"{PROG}: {stopped}", file=sys.stderr)
+        if ranks.is_main:
+            print(f"{PROG}: {stopped}", file=sys.stderr)
         return 128 + stopped.signum
     return 0
+
+
+def _scale(config: Config, ranks: Ranks) -> str:
+    """World size, global batch and the learning rate the schedule peaks at."""
+    train = config.train
+    per_rank = f" = {ranks.world_size} processes x {train.batch_size // ranks.world_size}" if ranks.distributed else ""
+    scaled = f" (train.lr {train.lr:g} x {train.batch_size}/{DEIT_BASE_BATCH})" if train.scale_lr else ""
+    return f"global batch {train.batch_size}{per_rank}, peak lr {train.peak_lr:.3g}{scaled}"
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ scores whose differences between candidates scored on the same images are far le
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Iterator, Sequence
 
 import torch
@@ -19,6 +20,7 @@ from ..config import RewardName
 from ..evaluation import autocast, eval_loader
 from ..spaces.base import AnyArch
 from ..spaces.supernet import Supernet
+from ..training.distributed import Ranks
 
 #: Image subsets up to this size are decoded once and kept in memory as one tensor.
 _CACHE_LIMIT_BYTES = 1 << 30
@@ -30,29 +32,37 @@ class CandidateScorer:
 
     ``dataset`` is a held-out split (search-val, or test for final reports only). The split
     is already a seeded random subset of its source, so its first images are a random sample.
+    Under several processes (``ranks``) each rank scores its own run of whole batches, the very
+    batches one process would score (a kernel's rounding can depend on the batch), and correct
+    counts and per-image scores are put together over ranks: every rank gets what one process
+    gets, bit for bit.
     """
 
     def __init__(self, supernet: Supernet, dataset: Dataset, device: torch.device,
                  batch_size: int = 256, max_images: int | None = None, amp: bool = True,
-                 num_workers: int = 0) -> None:
+                 num_workers: int = 0, ranks: Ranks | None = None) -> None:
         self.supernet, self.device, self.batch_size, self.amp = supernet, device, batch_size, amp
         self.num_workers = num_workers
+        self.ranks = ranks or Ranks()
         size = len(dataset) if max_images is None else min(max_images, len(dataset))
-        self.dataset = dataset if size == len(dataset) else Subset(dataset, range(size))
         self.num_images = size
+        batches = self.ranks.shard(math.ceil(size / batch_size))
+        self.shard = shard = range(batches.start * batch_size, min(batches.stop * batch_size, size))
+        self.dataset = dataset if len(shard) == len(dataset) else Subset(dataset, shard)
         self._cached: tuple[torch.Tensor, torch.Tensor] | None = None
         first_image, _ = dataset[0]
-        if first_image.numel() * first_image.element_size() * size <= _CACHE_LIMIT_BYTES:
-            images, labels = zip(*(self.dataset[i] for i in range(size)))
+        if len(shard) and first_image.numel() * first_image.element_size() * len(shard) <= _CACHE_LIMIT_BYTES:
+            images, labels = zip(*(self.dataset[i] for i in range(len(shard))))
             self._cached = torch.stack(images).to(device), torch.as_tensor(labels).to(device)
 
     def _batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         if self._cached is not None:
             images, labels = self._cached
-            for start in range(0, self.num_images, self.batch_size):
+            for start in range(0, len(images), self.batch_size):
                 yield images[start:start + self.batch_size], labels[start:start + self.batch_size]
         else:
-            for images, labels in eval_loader(self.dataset, self.batch_size, self.num_workers):
+            for images, labels in eval_loader(self.dataset, self.batch_size, self.num_workers,
+                                              pin_memory=self.device.type == "cuda"):
                 yield images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
 
     @torch.no_grad()
@@ -64,7 +74,7 @@ class CandidateScorer:
                     with autocast(self.device, self.amp):
                         logits = self.supernet(images, arch)
                     correct[k] += (logits.argmax(-1) == labels).sum()
-        return (100.0 * correct.double() / self.num_images).tolist()
+        return (100.0 * self.ranks.sum(correct).double() / self.num_images).tolist()
 
     @torch.no_grad()
     def per_image(self, archs: Sequence[AnyArch], reward: RewardName) -> torch.Tensor:
@@ -73,7 +83,8 @@ class CandidateScorer:
         ``top1``: 100 for a correct prediction, else 0. ``loss``: minus the cross-entropy.
         ``distill``: minus KL(largest subnet || candidate), the in-place-distillation loss.
         """
-        columns = []
+        scores = torch.zeros(len(archs), self.num_images, device=self.device)
+        first = self.shard.start
         with _eval_mode(self.supernet):
             for images, labels in self._batches():
                 teacher = None
@@ -92,8 +103,9 @@ class CandidateScorer:
                     else:
                         log_q = F.log_softmax(logits, dim=-1)
                         rows.append(-(teacher.exp() * (teacher - log_q)).sum(-1))
-                columns.append(torch.stack(rows).cpu())
-        return torch.cat(columns, dim=1)
+                scores[:, first:first + len(labels)] = torch.stack(rows)
+                first += len(labels)
+        return self.ranks.sum(scores).cpu()  # other ranks' columns are zeros here: the sum is exact
 
 
 @contextlib.contextmanager

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from ..config import Config
 from ..data import load_data
 from ..errors import CheckpointError, DataError, FocusformerError
-from ..evaluation import autocast, default_device
+from ..evaluation import autocast
 from ..fileio import atomic_write_text
 from ..sampling.budgets import BandTally, budget_bands
 from ..sampling.strategies import ScoreFn, build_strategy
@@ -44,6 +44,7 @@ from .checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
+from .distributed import Ranks
 from .reports import CONFIG_FILE, FINAL_FILE, SUMMARY_FILE, EpochRecord, final_report, write_summary
 from .signals import StopRequest
 
@@ -74,10 +75,17 @@ class TrainingDiverged(FocusformerError):
 
 
 class EpochBatches(Sampler[list[int]]):
-    """The batches of one epoch: a seeded permutation cut into full batches, from batch ``start`` on."""
+    """The batches of one epoch: a seeded permutation cut into full batches, from batch ``start`` on.
 
-    def __init__(self, num_items: int, batch_size: int, seed: int, start: int = 0) -> None:
+    ``batch_size`` is the global batch; under ``ranks`` each rank takes its contiguous share of
+    every batch, so the ranks together see exactly the batches a single process would.
+    """
+
+    def __init__(self, num_items: int, batch_size: int, seed: int, start: int = 0,
+                 ranks: Ranks | None = None) -> None:
         self.num_items, self.batch_size, self.seed, self.start = num_items, batch_size, seed, start
+        self.ranks = ranks or Ranks()
+        self.share = self.ranks.split_batch(batch_size)
 
     def __len__(self) -> int:
         return self.num_items // self.batch_size - self.start
@@ -85,20 +93,27 @@ class EpochBatches(Sampler[list[int]]):
     def __iter__(self) -> Iterator[list[int]]:
         order = torch.randperm(self.num_items, generator=torch.Generator().manual_seed(self.seed)).tolist()
         for batch in range(self.start, self.num_items // self.batch_size):
-            yield order[batch * self.batch_size:(batch + 1) * self.batch_size]
+            first = batch * self.batch_size + self.ranks.rank * self.share
+            yield order[first:first + self.share]
 
 
 class Trainer:
-    """Trains a :class:`Supernet` on ``config`` and writes its run directory."""
+    """Trains a :class:`Supernet` on ``config`` and writes its run directory.
+
+    Under ``ranks`` (several torchrun processes) every rank builds the same trainer, trains its
+    share of each global batch through DistributedDataParallel, and rank 0 alone writes.
+    """
 
     def __init__(self, config: Config, output_dir: str | Path, device: torch.device | None = None,
-                 progress: bool = True) -> None:
+                 progress: bool = True, ranks: Ranks | None = None) -> None:
         self.config = config
         self.output_dir = Path(output_dir)
-        self.device = device or default_device()
-        self.progress = progress
+        self.ranks = ranks or Ranks()
+        self.device = device or self.ranks.device
+        self.progress = progress and self.ranks.is_main
         train = config.train
-        random_seed(train.seed)
+        self.ranks.split_batch(train.batch_size, even=train.mixup > 0 or train.cutmix > 0)  # fails early if not
+        random_seed(train.seed)  # the same on every rank: identical supernet and sampler initialisation
         self.data = load_data(config.data, config.space, train, seed=train.seed)
         self.steps_per_epoch = len(self.data.train) // train.batch_size
         if self.steps_per_epoch == 0:
@@ -106,9 +121,10 @@ class Trainer:
                 f"the train split has {len(self.data.train)} images, fewer than train.batch_size {train.batch_size}"
             )
         self.supernet = Supernet(config.space, drop_path_rate=train.drop_path).to(self.device)
+        self.model = self.ranks.wrap(self.supernet)  # what training steps run; the supernet itself elsewhere
         self.val_scorer = self._scorer(self.data.search_val)
         self.optimizer = create_optimizer_v2(
-            self.supernet, opt=train.optimizer, lr=train.lr, weight_decay=train.weight_decay
+            self.supernet, opt=train.optimizer, lr=train.peak_lr, weight_decay=train.weight_decay
         )
         self.scheduler = CosineLRScheduler(
             self.optimizer,
@@ -153,11 +169,12 @@ class Trainer:
         )
 
     @classmethod
-    def resume(cls, run_dir: str | Path, device: torch.device | None = None, progress: bool = True) -> Trainer:
-        """Rebuild a trainer from ``run_dir/last.pt`` exactly where it stopped."""
+    def resume(cls, run_dir: str | Path, device: torch.device | None = None, progress: bool = True,
+               ranks: Ranks | None = None) -> Trainer:
+        """Rebuild a trainer from ``run_dir/last.pt`` exactly where it stopped (with any number of ranks)."""
         payload = load_checkpoint(run_dir)
         config = config_from_checkpoint(payload, run_dir)
-        trainer = cls(config, run_dir, device=device, progress=progress)
+        trainer = cls(config, run_dir, device=device, progress=progress, ranks=ranks)
         trainer._load_state(payload)
         return trainer
 
@@ -204,8 +221,9 @@ class Trainer:
         """
         epochs = self.config.train.epochs
         stop = epochs if until_epoch is None else min(until_epoch, epochs)
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.output_dir / CONFIG_FILE, self.config.to_yaml())
+        if self.ranks.is_main:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.output_dir / CONFIG_FILE, self.config.to_yaml())
         with StopRequest() as stop_request:
             for _ in range(self.epoch, stop):
                 self._epoch_started = time.perf_counter() - self.epoch_progress.seconds
@@ -241,7 +259,11 @@ class Trainer:
 
     def _save(self) -> None:
         self.epoch_progress.seconds = time.perf_counter() - self._epoch_started
-        save_checkpoint(self.output_dir / CHECKPOINT_FILE, self._state())
+        state = self._state()
+        self.ranks.check_same((state["model"], state["strategy"]),
+                              f"the weights and sampler state at step {self.step}")
+        if self.ranks.is_main:
+            save_checkpoint(self.output_dir / CHECKPOINT_FILE, state)
 
     @property
     def step_in_epoch(self) -> int:
@@ -253,34 +275,37 @@ class Trainer:
         # The order is a function of (seed, epoch) alone; a resumed epoch skips the batches it
         # already trained on without loading them, so no augmentation randomness is consumed.
         epoch_seed = train.seed * 100_003 + self.epoch
-        batches = EpochBatches(len(self.data.train), train.batch_size, seed=epoch_seed, start=self.step_in_epoch)
+        batches = EpochBatches(len(self.data.train), train.batch_size, seed=epoch_seed, start=self.step_in_epoch,
+                               ranks=self.ranks)
         # The loader's own generator seeds its workers; without one it would draw from the global
         # RNG, and a resumed epoch would then draw once more than the original run did.
         loader = DataLoader(self.data.train, batch_sampler=batches, num_workers=self.config.data.num_workers,
                             pin_memory=self.device.type == "cuda",
-                            generator=torch.Generator().manual_seed(epoch_seed + 1))
+                            generator=torch.Generator().manual_seed(self.ranks.rank_seed(epoch_seed + 1)))
         bar = tqdm(loader, desc=f"epoch {self.epoch + 1}/{train.epochs}", unit="step", initial=self.step_in_epoch,
                    total=self.steps_per_epoch, disable=not self.progress, leave=False, dynamic_ncols=True)
-        every = train.checkpoint_every
+        every, stop = train.checkpoint_every, False
         for images, labels in bar:
             loss = self._train_step(images, labels)
             status = self.strategy.status()
             bar.set_postfix_str(f"loss={loss:.3f}, lr={self.optimizer.param_groups[0]['lr']:.2e}"
                                 f"{', ' if status else ''}{status}")
             end_of_epoch = self.step_in_epoch == self.steps_per_epoch
-            if stop_request.requested and not end_of_epoch:
+            stop = self.ranks.any(stop_request.requested)  # every rank stops after the same step
+            if stop and not end_of_epoch:
                 self._save()
                 raise TrainingInterrupted(stop_request.signum, self.epoch, self.step, self.output_dir)
             if every and self.step % every == 0 and not end_of_epoch:
                 self._save()
         bar.close()
-        if stop_request.requested:  # at an epoch's end: finish it (summary row, checkpoint) first
+        if stop:  # at an epoch's end: finish it (summary row, checkpoint) first
             self._finish_epoch()
             raise TrainingInterrupted(stop_request.signum, self.epoch, self.step, self.output_dir)
 
     def _train_step(self, images: torch.Tensor, labels: torch.Tensor) -> float:
         """One optimizer step; returns its loss. A non-finite loss or gradient skips the update."""
         train = self.config.train
+        self.ranks.seed_step(train.seed, self.step)
         images = images.to(self.device, non_blocking=True)
         targets = labels.to(self.device, non_blocking=True)
         if self.mixup is not None:
@@ -291,22 +316,24 @@ class Trainer:
             self.band_tally.add(self.config.space.count(arch, "macs"))
         space = self.config.space
         archs = [space.largest(), space.smallest(), *picks] if train.sandwich else picks
+        self.ranks.check_same(archs, f"the subnets of step {self.step + 1}")
         step_loss, finite, teacher = 0.0, True, None
         for index, arch in enumerate(archs):
-            with autocast(self.device, train.amp):
-                logits = self.supernet(images, arch)
-                if teacher is not None:
-                    loss = distillation_loss(train.distill, logits, teacher)
-                else:
-                    loss = self.criterion(logits, targets)
-                loss = loss / len(archs)
-            if index == 0 and train.distill != "none":
-                teacher = logits.detach()  # the largest subnet: every step with distillation starts with it
-            value = loss.item()
-            if not math.isfinite(value):
-                finite = False
-                break
-            loss.backward()
+            with self.ranks.gradient_sync(self.model, sync=index == len(archs) - 1):
+                with autocast(self.device, train.amp):
+                    logits = self.model(images, arch)
+                    if teacher is not None:
+                        loss = distillation_loss(train.distill, logits, teacher)
+                    else:
+                        loss = self.criterion(logits, targets)
+                    loss = loss / len(archs)
+                if index == 0 and train.distill != "none":
+                    teacher = logits.detach()  # the largest subnet: every step with distillation starts with it
+                value = self.ranks.mean(loss.detach()).item()  # the global batch's loss, on every rank
+                if not math.isfinite(value):
+                    finite = False
+                    break
+                loss.backward()
             step_loss += value
         if finite and train.clip_grad is not None:
             finite = math.isfinite(nn.utils.clip_grad_norm_(self.supernet.parameters(), train.clip_grad).item())
@@ -330,8 +357,9 @@ class Trainer:
             values = []
             for arch in archs:
                 with autocast(self.device, self.config.train.amp):
-                    values.append(float(self.criterion(self.supernet(images, arch), targets)))
-            return values
+                    values.append(self.criterion(self.supernet(images, arch), targets).float())
+            # Each rank holds its own share of the batch: every rank must choose by the whole batch's loss.
+            return self.ranks.mean(torch.stack(values)).tolist()
 
         return losses
 
@@ -351,17 +379,20 @@ class Trainer:
     # -- evaluation and reports ---------------------------------------------------------------
     def _scorer(self, dataset, max_images: int | None = None) -> CandidateScorer:
         return CandidateScorer(self.supernet, dataset, self.device, self.config.train.eval_batch_size,
-                               max_images, self.config.train.amp, self.config.data.num_workers)
+                               max_images, self.config.train.amp, self.config.data.num_workers, self.ranks)
 
     def search_val_top1(self, arch: AnyArch) -> float:
         return self.val_scorer.score([arch])[0]
 
     def _write_summary(self) -> None:
-        write_summary(self.output_dir / SUMMARY_FILE, self.history)
+        if self.ranks.is_main:
+            write_summary(self.output_dir / SUMMARY_FILE, self.history)
 
     def _write_final_report(self) -> None:
         """Test top-1 of the largest and smallest subnets: the only place the test set is used."""
         report = final_report(self.config.space, self.val_scorer, self._scorer(self.data.test))
+        if not self.ranks.is_main:
+            return
         atomic_write_text(self.output_dir / FINAL_FILE, json.dumps(report, indent=2) + "\n")
         self._log(
             f"test top-1: largest {report['largest']['test_top1']:.2f}%, "
@@ -369,4 +400,5 @@ class Trainer:
         )
 
     def _log(self, message: str) -> None:
-        tqdm.write(message)
+        if self.ranks.is_main:
+            tqdm.write(message)

@@ -1,0 +1,76 @@
+"""Benchmark (issue #12): training throughput of focusformer's trainer under torchrun, per process and in total.
+
+Builds the trainer of a shipped config as ``focusformer-train`` does (under torchrun: the process
+group, DistributedDataParallel, each rank's share of every global batch), then times ``--steps``
+training steps (after ``--warmup`` untimed ones) on the config's real training data; nothing is
+written. Every process trains the same subnets in the same order (``--sampler uniform`` by default:
+training steps only, no candidate scoring), so runs with different numbers of processes time the
+same work. Rank 0 prints the world size, the global and per-process batch, and images/s in total
+and per process.
+
+On a 2-core machine, 2 processes of one thread each against 1 process with both threads (and with
+one)::
+
+    OMP_NUM_THREADS=1 python -m torch.distributed.run --standalone --nproc-per-node 2 \\
+        benchmarks/bench_ddp.py --config fashion-mnist
+    OMP_NUM_THREADS=2 python benchmarks/bench_ddp.py --config fashion-mnist
+    OMP_NUM_THREADS=1 python benchmarks/bench_ddp.py --config fashion-mnist
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+
+import torch
+from torch.utils.data import DataLoader
+
+from focusformer.config import load_config
+from focusformer.training.distributed import distributed_session
+from focusformer.training.trainer import EpochBatches, Trainer
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default="fashion-mnist")
+    parser.add_argument("--sampler", default="uniform", choices=["uniform", "sandwich", "focus"])
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    parser.add_argument("--json", metavar="PATH", help="rank 0 also saves the results as JSON")
+    args = parser.parse_args(argv)
+    with distributed_session() as ranks, tempfile.TemporaryDirectory() as unused:
+        config = load_config(args.config, [f"train.sampler={args.sampler}", *args.overrides])
+        trainer = Trainer(config, unused, progress=False, ranks=ranks)
+        batch = config.train.batch_size
+        if args.warmup + args.steps > trainer.steps_per_epoch:
+            parser.error(f"--warmup + --steps must fit in one epoch ({trainer.steps_per_epoch} steps)")
+        batches = EpochBatches(len(trainer.data.train), batch, seed=config.train.seed, ranks=ranks)
+        loader = iter(DataLoader(trainer.data.train, batch_sampler=batches))
+        trainer.supernet.train()
+        for _ in range(args.warmup):
+            trainer._train_step(*next(loader))
+        ranks.any(False)  # start the clock together
+        start = time.perf_counter()
+        for _ in range(args.steps):
+            trainer._train_step(*next(loader))
+        ranks.any(False)
+        seconds = time.perf_counter() - start
+        total = args.steps * batch / seconds
+        result = {"config": args.config, "sampler": args.sampler, "world_size": ranks.world_size,
+                  "torch_threads": torch.get_num_threads(), "global_batch": batch,
+                  "batch_per_process": batch // ranks.world_size, "steps": args.steps, "seconds": seconds,
+                  "images_per_s": total, "images_per_s_per_process": total / ranks.world_size}
+        if ranks.is_main:
+            print(f"{args.config}, {args.sampler}: {ranks.world_size} process(es) x {torch.get_num_threads()} "
+                  f"thread(s), global batch {batch} ({batch // ranks.world_size} per process), {args.steps} steps "
+                  f"in {seconds:.1f} s: {total:.1f} images/s, {total / ranks.world_size:.1f} per process")
+            if args.json:
+                with open(args.json, "w") as handle:
+                    json.dump(result, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()

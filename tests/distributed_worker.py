@@ -1,0 +1,104 @@
+"""Trains like ``focusformer-train`` and records, per rank, what the tests in test_distributed.py compare.
+
+Run under torchrun, ``torchrun --standalone --nproc-per-node 2 tests/distributed_worker.py RECORD RUNS
+JSON``, it trains one digits run per entry of JSON, ``{"name": ["section.key=value", ...]}`` (one
+torchrun start for all: starting is what costs most here), into ``RUNS/<name>``; :func:`record_run`
+is one such run, in-process for a single process. Each rank saves ``RECORD/<name>/rank<r>.pt``
+with the subnets it trained at every step, its weights and strategy state at every checkpoint,
+the files it wrote, and what the :class:`Ranks` collectives gave it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+
+from focusformer.config import load_config
+from focusformer.search.scoring import CandidateScorer
+from focusformer.training import trainer as training
+from focusformer.training.distributed import DistributedError, Ranks, distributed_session
+
+_WRITERS = ("save_checkpoint", "atomic_write_text", "write_summary")
+
+
+def record_run(record: Path, run: Path, overrides: Sequence[str], ranks: Ranks | None = None) -> dict[str, Any]:
+    ranks = ranks or Ranks()
+    writes: list[str] = []
+    originals = {name: getattr(training, name) for name in _WRITERS}
+    for name, write in originals.items():
+        setattr(training, name, _recording(write, name, writes))
+    try:
+        trainer = training.Trainer(load_config("digits", overrides), run, progress=False, ranks=ranks)
+        archs: list[list[dict]] = []
+        states: dict[int, dict[str, Any]] = {}
+        choose, save = trainer.strategy.archs_for_step, trainer._save
+
+        def recording_choose(step: int, minibatch_loss=None) -> list:
+            chosen = choose(step, minibatch_loss)
+            archs.append([arch.to_dict() for arch in chosen])
+            return chosen
+
+        def recording_save() -> None:
+            save()
+            states[trainer.step] = {"model": trainer.supernet.state_dict(), "strategy": trainer.strategy.state_dict()}
+
+        trainer.strategy.archs_for_step, trainer._save = recording_choose, recording_save
+        trainer.fit()
+    finally:
+        for name, write in originals.items():
+            setattr(training, name, write)
+    result = {"archs": archs, "states": states, "writes": writes, "collectives": _collectives(ranks),
+              "scoring_as_one_process": _scoring_as_one_process(trainer, ranks)}
+    record.mkdir(parents=True, exist_ok=True)
+    torch.save(result, record / f"rank{ranks.rank}.pt")
+    return result
+
+
+def _recording(write: Callable, name: str, writes: list[str]) -> Callable:
+    @functools.wraps(write)
+    def recorded(path, *args, **kwargs):
+        writes.append(f"{name}:{Path(path).name}")
+        return write(path, *args, **kwargs)
+
+    return recorded
+
+
+def _scoring_as_one_process(trainer: training.Trainer, ranks: Ranks) -> dict[str, bool]:
+    """Whether scoring split over the ranks gives, bit for bit, what one process scoring all gives."""
+    space, data = trainer.config.space, trainer.data.search_val
+    archs = [space.largest(), space.smallest(), space.sample(0)]
+    split, whole = (CandidateScorer(trainer.supernet, data, trainer.device, batch_size=50, ranks=r)
+                    for r in (ranks, None))
+    same = {"score": split.score(archs) == whole.score(archs)}
+    for reward in ("top1", "loss", "distill"):
+        same[reward] = torch.equal(split.per_image(archs, reward), whole.per_image(archs, reward))
+    return same
+
+
+def _collectives(ranks: Ranks) -> dict[str, Any]:
+    """What the helpers give for rank-local values: sums, means, any, and a disagreement caught."""
+    local = torch.tensor([float(ranks.rank + 1)])
+    try:
+        ranks.check_same(ranks.rank, "a rank-local value")
+        disagreement = ""
+    except DistributedError as exc:
+        disagreement = str(exc)
+    return {
+        "sum": ranks.sum(local.clone()).item(),
+        "mean": ranks.mean(local).item(),
+        "any": ranks.any(ranks.rank == ranks.world_size - 1),
+        "disagreement": disagreement,
+        "from_main": ranks.from_main(f"rank {ranks.rank}"),
+    }
+
+
+if __name__ == "__main__":
+    record, runs, specs = Path(sys.argv[1]), Path(sys.argv[2]), json.loads(sys.argv[3])
+    with distributed_session() as session:
+        for name, overrides in specs.items():
+            record_run(record / name, runs / name, overrides, session)
