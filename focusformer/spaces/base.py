@@ -28,6 +28,8 @@ from .decisions import INACTIVE, DecisionPlan
 if TYPE_CHECKING:
     from torch import nn
 
+    from .timing import Probe
+
 CostKind = Literal["macs", "params"]
 #: A family's arch: a frozen, hashable dataclass (``Arch``, ``ViTASArch``, ...).
 AnyArch = Any
@@ -135,6 +137,14 @@ class SearchSpace(ABC):
     def has_identity(self) -> bool:
         """Whether layers may be identities (then uniform sampling can be calibrated to a budget)."""
         return False
+
+    def timing_base(self, network: NetworkValues) -> Probe:
+        """The dense model of ``network`` with no layers (what ``base_cost`` counts), to time on a device."""
+        raise ConfigError(f"the {self.family} family cannot be timed for a latency table")
+
+    def timing_layer(self, layer: int, network: NetworkValues, values: LayerValues) -> tuple[Probe, ...]:
+        """The dense modules whose run times add up to layer ``layer``'s with ``values`` (none if absent)."""
+        raise ConfigError(f"the {self.family} family cannot be timed for a latency table")
 
     def decision_plan(self) -> DecisionPlan:
         return _decision_plan(self)
