@@ -80,3 +80,28 @@ def ensure_writable_output(directory: Path, existing: Sequence[str], overwrite: 
         raise FocusformerError(f"cannot create output directory {directory}: {exc.strerror}") from None
     if not os.access(directory, os.W_OK | os.X_OK):
         raise FocusformerError(f"output directory {directory} is not writable")
+
+
+#: Files only a training run's directory holds (a config.yaml alone is not enough: users keep
+#: their own configs under that name).
+RUN_MARKERS = ("last.pt", "summary.csv", "final.json")
+
+
+def enclosing_run(path: Path) -> Path | None:
+    """The training-run directory ``path`` is, or lies inside, if any."""
+    path = path.resolve()
+    for directory in (path, *path.parents):
+        if any((directory / name).is_file() for name in RUN_MARKERS):
+            return directory
+    return None
+
+
+def check_not_in_run(path: Path, flag: str, overwrite: bool = False, can_overwrite: bool = True) -> None:
+    """Refuse an output that is a training run's directory or lies inside one, unless ``overwrite``:
+    a run's directory belongs to the run (``results/`` aside, which commands manage themselves)."""
+    run = enclosing_run(path)
+    if run is None or overwrite:
+        return
+    where = "is" if run == path.resolve() else "is inside"
+    hint = " (or pass --overwrite to write there anyway)" if can_overwrite else ""
+    raise FocusformerError(f"{flag} {path} {where} the training run {run}; choose a path outside it{hint}")

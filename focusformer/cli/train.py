@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 from ..training.checkpoint import CHECKPOINT_FILE
-from ..config import DEFAULT_CONFIG, load_config, shipped_configs
+from ..training.reports import CONFIG_FILE
+from ..config import DEFAULT_CONFIG, check_applicable, load_config, shipped_configs
 from ..errors import FocusformerError
 from .common import ArgumentParser, ensure_writable_output, positive_float, positive_int, run_command
 
@@ -65,6 +66,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 
+def _given_settings(args: argparse.Namespace) -> dict[str, str]:
+    """Config keys set on the command line, each with the flag that set it."""
+    given = {key.strip(): f"--set {key.strip()}" for key, _, _ in (o.partition("=") for o in args.overrides)}
+    for flag, key in _FLAG_OVERRIDES.items():
+        if getattr(args, flag) is not None:
+            given[key] = f"--{flag.replace('_', '-')}"
+    return given
+
+
+def _check_config_kept(args: argparse.Namespace, output: Path) -> None:
+    """A run writes its resolved config to ``OUTPUT/config.yaml``: refuse when that is the --config file."""
+    written = output / CONFIG_FILE
+    if written.exists() and Path(args.config).exists() and written.samefile(args.config) and not args.overwrite:
+        raise FocusformerError(f"--output {output} would overwrite the --config file {written} with the resolved "
+                               "config; choose another --output (or pass --overwrite)")
+
+
 def _train(args: argparse.Namespace) -> int:
     from ..training.trainer import Trainer, TrainingInterrupted  # imported late so --help stays fast
 
@@ -81,7 +99,11 @@ def _train(args: argparse.Namespace) -> int:
     else:
         flags = {key: getattr(args, flag) for flag, key in _FLAG_OVERRIDES.items() if getattr(args, flag) is not None}
         config = load_config(args.config, args.overrides, flags)
+        check_applicable(config, _given_settings(args))
+        if args.overwrite and args.output is None:
+            raise FocusformerError("--overwrite applies only with --output (the default output is a new directory)")
         output = args.output or Path("runs") / f"{config.space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        _check_config_kept(args, output)
         ensure_writable_output(output, [CHECKPOINT_FILE], args.overwrite,
                                hint="pass --resume to continue it or --overwrite to start over")
         trainer = Trainer(config, output, progress=not args.no_progress)

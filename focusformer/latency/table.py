@@ -25,6 +25,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping
 
+import torch
+
 from ..errors import ConfigError
 from ..fileio import atomic_write_text
 from ..spaces import SearchSpace
@@ -32,7 +34,7 @@ from ..spaces.base import AnyArch
 from ..spaces.costs import LayeredCost
 from ..spaces.timing import Probe, ProbeKey
 from ..typed import from_mapping, to_mapping
-from .timer import TimingSettings
+from .timer import TimingSettings, device_name
 
 FORMAT_VERSION = 1
 
@@ -72,7 +74,8 @@ class LatencyTable:
         if space == self.space:
             return
         mine, theirs = self.space.to_dict(), space.to_dict()
-        differing = next((k for k in dict.fromkeys([*theirs, *mine]) if mine.get(k) != theirs.get(k)), "space")
+        keys = dict.fromkeys(["family", *theirs, *mine])
+        differing = next((k for k in keys if mine.get(k) != theirs.get(k)), "space")
         raise ConfigError(
             f"{source} was built for space {self.space.name!r} ({self.space.family}), not for this one "
             f"({space.name!r}, {space.family}): {differing} differs ({mine.get(differing)!r} there, "
@@ -162,6 +165,15 @@ class LatencyTable:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ConfigError(f"{path}: not a readable latency table ({exc})") from None
         return cls.from_dict(data, str(path))
+
+    def unavailable_here(self) -> str | None:
+        """Why subnets cannot be timed here as the table was (another device), or None if they can."""
+        if self.settings.device == "cuda" and not torch.cuda.is_available():
+            return f"this machine has no CUDA device (the table is for {self.device_name})"
+        here = device_name(self.settings.device)
+        if here != self.device_name:
+            return f"this machine's {self.settings.device} is {here}, the table's is {self.device_name}"
+        return None
 
     def describe(self) -> str:
         """One line: the device and how it was timed."""
