@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .errors import CheckpointError, ConfigError
-from .fileio import atomic_write_text, atomic_writer
+from .fileio import atomic_write_text, atomic_writer, read_json
 from .onnx_export import ONNX_FILE, export_onnx
 from .spaces.counts import count_macs, count_params
 from .spaces import SearchSpace
@@ -45,12 +45,7 @@ def arch_record(arch: AnyArch, space: SearchSpace) -> dict[str, Any]:
 def read_arch_file(path: str | Path, space: SearchSpace) -> AnyArch:
     """Read an arch from JSON (a bare arch or an exported ``arch.json``) and validate it."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: not a readable JSON arch ({exc})") from None
+    data = read_json(path, "no such file", "not a readable JSON arch")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a JSON object with the arch's fields ({type(space).__name__})")
     arch_keys = {k: v for k, v in data.items() if k not in _METADATA_KEYS}

@@ -15,7 +15,14 @@ from pathlib import Path
 from ..config import load_config, shipped_configs
 from ..errors import ConfigError
 from ..spaces import SearchSpace
-from .common import ArgumentParser, check_not_in_run, check_output_dir, positive_int, run_command
+from .common import (
+    ArgumentParser,
+    check_not_in_run,
+    check_output_dir,
+    nonnegative_int,
+    positive_int,
+    run_command,
+)
 
 PROG = "focusformer-latency"
 RUN_CONFIG = "config.yaml"
@@ -43,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--warmup", type=positive_int, default=10, help="untimed passes per module (default: %(default)s)")
     build.add_argument("--repeats", type=positive_int, default=50,
                        help="timed passes per module, the median kept (default: %(default)s)")
-    build.add_argument("--calibration", type=_count, default=10, metavar="N",
+    build.add_argument("--calibration", type=nonnegative_int, default=10, metavar="N",
                        help="subnets timed whole (smallest, largest, random) to fit measured = scale x summed + "
                             "offset; 0: plain sums (default: %(default)s)")
     build.add_argument("--seed", type=int, default=0, help="seed of the calibration subnets (default: %(default)s)")
@@ -52,16 +59,6 @@ def build_parser() -> argparse.ArgumentParser:
                        help="replace an existing file, or write inside a training run's directory")
     build.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 0 or a positive integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or a positive integer, got {value}")
-    return value
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ import torch
 from tqdm import tqdm
 
 from ..spaces import SearchSpace
-from ..spaces.base import AnyArch
+from ..spaces.base import AnyArch, spanning_archs
 from ..spaces.costs import LayeredCost
 from ..spaces.timing import Probe, ProbeKey
 from .table import Calibration, LatencyTable
@@ -50,20 +50,6 @@ def time_subnets(space: SearchSpace, archs: Sequence[AnyArch], settings: TimingS
     return time_modules([(space.build_subnet(arch), image_shape(space)) for arch in archs], settings)
 
 
-def calibration_archs(space: SearchSpace, count: int, seed: int) -> list[AnyArch]:
-    """The smallest and largest archs, then uniform samples, ``count`` distinct ones in all (fewer
-    if the space has fewer): the fit then spans the whole latency range."""
-    rng = np.random.default_rng(seed)
-    archs = list(dict.fromkeys([space.smallest(), space.largest()]))[:count]
-    for _ in range(50 * count):
-        if len(archs) >= count:
-            break
-        arch = space.sample(rng)
-        if arch not in archs:
-            archs.append(arch)
-    return archs
-
-
 def fit_calibration(summed: Sequence[float], measured: Sequence[float]) -> Calibration:
     """Least-squares ``measured = scale x summed + offset``; the offset alone where that line would
     not be positive over the sums (all sums equal, a negative slope, or below zero at the smallest)."""
@@ -96,7 +82,7 @@ def build_table(space: SearchSpace, settings: TimingSettings, calibration_subnet
     table = LatencyTable(space, settings, device_name(settings.device), torch.__version__, measurements)
     if calibration_subnets < 1:
         return table
-    archs = calibration_archs(space, calibration_subnets, seed)
+    archs = spanning_archs(space, calibration_subnets, seed)  # the fit then spans the whole range
     summed = [table.predict(arch) for arch in archs]
     measured = time_subnets(space, archs, settings)
     return replace(table, calibration=fit_calibration(summed, measured))

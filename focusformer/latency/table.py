@@ -28,7 +28,7 @@ from typing import Any, Mapping
 import torch
 
 from ..errors import ConfigError
-from ..fileio import atomic_write_text
+from ..fileio import atomic_write_text, read_json
 from ..spaces import SearchSpace
 from ..spaces.base import AnyArch
 from ..spaces.costs import LayeredCost
@@ -158,12 +158,8 @@ class LatencyTable:
     @classmethod
     def load(cls, path: str | Path) -> LatencyTable:
         path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: no such latency table (build one with focusformer-latency build)") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"{path}: not a readable latency table ({exc})") from None
+        data = read_json(path, "no such latency table (build one with focusformer-latency build)",
+                         "not a readable latency table")
         return cls.from_dict(data, str(path))
 
     def unavailable_here(self) -> str | None:

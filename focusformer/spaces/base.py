@@ -242,6 +242,22 @@ def _cost_model(space: SearchSpace, kind: CostKind) -> LayeredCost:
     )
 
 
+def spanning_archs(space: SearchSpace, count: int, seed: int) -> list[Any]:
+    """``count`` distinct archs: the smallest, the largest, then seeded uniform samples (fewer only if
+    the space has fewer distinct archs reachable in a generous number of draws)."""
+    archs = list(dict.fromkeys([space.smallest(), space.largest()]))[:count]
+    seen = set(archs)
+    rng = np.random.default_rng(seed)
+    for _ in range(50 * count):
+        if len(archs) >= count:
+            break
+        arch = space.sample(rng)
+        if arch not in seen:
+            seen.add(arch)
+            archs.append(arch)
+    return archs
+
+
 def check_choice(field: str, value: Any, choices: tuple) -> None:
     if value not in choices:
         allowed = ", ".join(f"{c:g}" if isinstance(c, float) else str(c) for c in choices)
