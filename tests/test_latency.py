@@ -207,3 +207,28 @@ def test_build_times_every_module_and_fits_a_calibration(space_of):
     assert all(math.isfinite(ms) and ms > 0 for ms in table.measurements.values())
     assert table.calibration.subnets == 3 and table.calibration.scale > 0
     assert table.cost_model(space).min_cost > 0
+
+
+def test_chunks_are_brought_to_one_level(space_of, monkeypatch):
+    """Timed in several chunks (a large space), each chunk's times are scaled by how the calibration
+    subnets, timed with every chunk, ran: a machine twice as slow during chunk 2 changes nothing."""
+    from focusformer.latency import build
+
+    def weights(module):
+        return sum(t.numel() for t in module.parameters())
+
+    calls = []
+
+    def fake_time_modules(modules, settings):  # every module's "time" is its size, times the call's level
+        calls.append(len(modules))
+        return [len(calls) * 1e-4 * weights(module) for module, _ in modules]
+
+    monkeypatch.setattr(build, "time_modules", fake_time_modules)
+    monkeypatch.setattr(build, "CHUNK_BYTES", 40_000)
+    space = space_of("digits")
+    table = build.build_table(space, TimingSettings("cpu"), calibration_subnets=4)
+    assert len(calls) > 2  # several chunks
+    probes = collect_probes(space)
+    for key, ms in table.measurements.items():
+        assert ms == pytest.approx(1e-4 * weights(probes[key].build()))
+    assert table.calibration.subnets == 4

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from ..spaces import SearchSpace
@@ -16,8 +17,8 @@ from ..spaces.timing import Probe, ProbeKey
 from .table import Calibration, LatencyTable
 from .timer import TimingSettings, check_device, device_name, time_modules
 
-#: Probes built and timed together (round-robin); bounds the memory of large spaces' modules.
-CHUNK = 64
+#: Weights of the probes built and timed together (round-robin): bounds the memory large spaces need.
+CHUNK_BYTES = 1 << 30
 
 
 def collect_probes(space: SearchSpace) -> dict[ProbeKey, Probe]:
@@ -68,21 +69,47 @@ def _mape(predicted: np.ndarray, measured: np.ndarray) -> float:
 
 def build_table(space: SearchSpace, settings: TimingSettings, calibration_subnets: int = 10, seed: int = 0,
                 progress: bool = False) -> LatencyTable:
-    """Time every probe of ``space`` on ``settings.device``, then fit the calibration on
-    ``calibration_subnets`` subnets timed whole (0: none, plain sums)."""
+    """Time every probe of ``space`` on ``settings.device`` and fit the calibration on
+    ``calibration_subnets`` subnets timed whole (0: none, plain sums).
+
+    The calibration subnets are timed in the same round-robin as the probes, so the fit compares
+    timings taken under the same machine load. A space whose modules would not fit in memory at
+    once is timed in chunks, each with those subnets again; a chunk's times are scaled by how much
+    slower or faster the subnets ran than in the first chunk, so every module counts alike.
+    """
     check_device(settings.device)
-    probes = list(collect_probes(space).values())
+    archs = spanning_archs(space, max(calibration_subnets, 1), seed)  # the fit then spans the whole range
+    subnets = [(space.build_subnet(arch), image_shape(space)) for arch in archs]
     measurements: dict[ProbeKey, float] = {}
+    reference: list[float] = []
+    probes = list(collect_probes(space).values())
     with tqdm(total=len(probes), desc="timing modules", unit="module", disable=not progress) as bar:
-        for start in range(0, len(probes), CHUNK):
-            chunk = probes[start:start + CHUNK]
-            times = time_modules([(probe.build(), probe.input_shape) for probe in chunk], settings)
-            measurements.update((probe.key, ms) for probe, ms in zip(chunk, times))
+        for chunk in _chunks(probes, CHUNK_BYTES):
+            times = time_modules(subnets + [(module, probe.input_shape) for probe, module in chunk], settings)
+            whole, parts = times[:len(subnets)], times[len(subnets):]
+            reference = reference or whole
+            level = sum(reference) / sum(whole)
+            measurements.update((probe.key, level * ms) for (probe, _), ms in zip(chunk, parts))
             bar.update(len(chunk))
     table = LatencyTable(space, settings, device_name(settings.device), torch.__version__, measurements)
     if calibration_subnets < 1:
         return table
-    archs = spanning_archs(space, calibration_subnets, seed)  # the fit then spans the whole range
     summed = [table.predict(arch) for arch in archs]
-    measured = time_subnets(space, archs, settings)
-    return replace(table, calibration=fit_calibration(summed, measured))
+    return replace(table, calibration=fit_calibration(summed, reference))
+
+
+def _chunks(probes: Sequence[Probe], max_bytes: int) -> Iterator[list[tuple[Probe, nn.Module]]]:
+    """The probes with their modules, built in order, in chunks of at most ``max_bytes`` of weights
+    (at least one module each)."""
+    chunk: list[tuple[Probe, nn.Module]] = []
+    size = 0
+    for probe in probes:
+        module = probe.build()
+        bytes_ = sum(t.numel() * t.element_size() for t in module.parameters())
+        if chunk and size + bytes_ > max_bytes:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append((probe, module))
+        size += bytes_
+    if chunk:
+        yield chunk
