@@ -99,7 +99,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (ignored on cuda)")
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=50)
-    parser.add_argument("--calibration", type=int, default=10)
+    parser.add_argument("--calibration", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1, help="seed of the timed subnets (the fit's is 0)")
     parser.add_argument("--save", metavar="DIR", help="also write each table to DIR/<config>.json")
     args = parser.parse_args()

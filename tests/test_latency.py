@@ -195,8 +195,10 @@ def test_calibration_fit():
     fit = fit_calibration(summed, [1.3 * s + 0.2 for s in summed])
     assert (fit.scale, fit.offset_ms) == (pytest.approx(1.3), pytest.approx(0.2))
     assert fit.mape_fitted == pytest.approx(0, abs=1e-9) and fit.mape_summed > 10
-    flat = fit_calibration([1.0, 1.0], [1.5, 1.7])  # no spread: an offset alone
-    assert (flat.scale, flat.offset_ms) == (1.0, pytest.approx(0.6))
+    flat = fit_calibration([1.0, 1.0], [1.5, 1.7])  # no spread: a scale alone
+    assert (flat.scale, flat.offset_ms) == (pytest.approx(1.6), 0.0)
+    falling = fit_calibration([1.0, 2.0, 3.0], [3.0, 2.0, 0.5])  # noise, not a line: positive all the same
+    assert falling.offset_ms == 0.0 and falling.scale == pytest.approx(1.0)
 
 
 def test_build_times_every_module_and_fits_a_calibration(space_of):

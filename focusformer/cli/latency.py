@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--warmup", type=positive_int, default=10, help="untimed passes per module (default: %(default)s)")
     build.add_argument("--repeats", type=positive_int, default=50,
                        help="timed passes per module, the median kept (default: %(default)s)")
-    build.add_argument("--calibration", type=nonnegative_int, default=10, metavar="N",
+    build.add_argument("--calibration", type=nonnegative_int, default=20, metavar="N",
                        help="subnets timed whole (smallest, largest, random) to fit measured = scale x summed + "
                             "offset; 0: plain sums (default: %(default)s)")
     build.add_argument("--seed", type=int, default=0, help="seed of the calibration subnets (default: %(default)s)")

@@ -52,10 +52,11 @@ def time_subnets(space: SearchSpace, archs: Sequence[AnyArch], settings: TimingS
 
 
 def fit_calibration(summed: Sequence[float], measured: Sequence[float]) -> Calibration:
-    """Least-squares ``measured = scale x summed + offset``; the offset alone where that line would
-    not be positive over the sums (all sums equal, a negative slope, or below zero at the smallest)."""
+    """Least-squares ``measured = scale x summed + offset``; where that line would not be positive
+    over the sums (all sums equal, a negative slope, or below zero at the smallest), the median
+    ratio ``measured / summed`` as the scale alone."""
     x, y = np.asarray(summed, dtype=float), np.asarray(measured, dtype=float)
-    scale, offset = 1.0, float(np.mean(y - x))
+    scale, offset = float(np.median(y / x)), 0.0
     if len(x) >= 2 and np.ptp(x) > 0:
         fitted_scale, fitted_offset = np.polyfit(x, y, 1)
         if fitted_scale > 0 and fitted_scale * x.min() + fitted_offset > 0:
@@ -67,7 +68,7 @@ def _mape(predicted: np.ndarray, measured: np.ndarray) -> float:
     return float(100 * np.mean(np.abs(predicted - measured) / measured))
 
 
-def build_table(space: SearchSpace, settings: TimingSettings, calibration_subnets: int = 10, seed: int = 0,
+def build_table(space: SearchSpace, settings: TimingSettings, calibration_subnets: int = 20, seed: int = 0,
                 progress: bool = False) -> LatencyTable:
     """Time every probe of ``space`` on ``settings.device`` and fit the calibration on
     ``calibration_subnets`` subnets timed whole (0: none, plain sums).
