@@ -93,8 +93,9 @@ class LatencyTable:
         return LayeredCost.build(
             space.decision_plan(),
             layer_options=space.layer_options,
-            base_cost=lambda network: fit.scale * self.summed([space.timing_base(network)]) + fit.offset_ms,
-            layer_cost=lambda layer, network, values: fit.scale * self.summed(space.timing_layer(layer, network, values)),
+            base_cost=lambda network: _on_grid(fit.scale * self.summed([space.timing_base(network)]) + fit.offset_ms),
+            layer_cost=lambda layer, network, values: _on_grid(
+                fit.scale * self.summed(space.timing_layer(layer, network, values))),
             network_valid=space.network_valid,
             layer_signature=space.layer_signature,
         )
@@ -176,6 +177,16 @@ class LatencyTable:
         threads = "" if self.settings.threads is None else f", {self.settings.threads} thread(s)"
         return (f"{self.settings.device} ({self.device_name}{threads}), batch {self.settings.batch_size}, "
                 f"torch {self.torch_version}")
+
+
+#: Cost terms are multiples of 2^-20 ms (about 1 ns): floats add such numbers exactly, so a
+#: subnet's cost is the same however its terms are summed, and the bounds the sampler and the
+#: searches decide on agree bit for bit with the totals (as MACs, whole numbers, do).
+GRID = 2.0**-20
+
+
+def _on_grid(ms: float) -> float:
+    return round(ms / GRID) * GRID
 
 
 def _read_measurements(entries: Any, where: str) -> dict[ProbeKey, float]:
