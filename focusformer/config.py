@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, Mapping, Optional, Sequence
+from typing import Any, Callable, Literal, Mapping, Optional, Sequence
 
 import yaml
 
@@ -268,6 +268,36 @@ class Config:
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def _rgb_augmented(config: Config) -> bool:
+    data = config.data
+    return data.dataset in ("cifar10", "cifar100") or (data.dataset == "imagefolder" and config.space.in_chans == 3)
+
+
+#: Settings that do something for some configs only: (key, or section prefix ending in ".";
+#: whether it applies to a config; why not).
+_APPLIES_TO: tuple[tuple[str, Callable[[Config], bool], str], ...] = (
+    ("data.data_dir", lambda c: c.data.dataset != "digits", "digits is bundled with scikit-learn and reads no directory"),
+    ("data.download", lambda c: c.data.dataset in ("cifar10", "cifar100"), "only cifar10 and cifar100 are downloaded"),
+    ("data.digits_test_fraction", lambda c: c.data.dataset == "digits",
+     "only digits ships without a test split to cut"),
+    ("train.randaugment", _rgb_augmented, "RandAugment runs on RGB data only (cifar, or imagefolder with in_chans 3)"),
+    ("train.random_erasing", _rgb_augmented,
+     "random erasing runs on RGB data only (cifar, or imagefolder with in_chans 3)"),
+    ("focus.", lambda c: c.train.sampler == "focus", "focus settings are for the focus sampler only"),
+    ("attentive.", lambda c: c.train.sampler == "attentive", "attentive settings are for the attentive sampler only"),
+)
+
+
+def check_applicable(config: Config, given: Mapping[str, str]) -> None:
+    """ConfigError for the first setting in ``given`` (config key -> the flag that set it) that would
+    do nothing for ``config``: a flag silently ignored is worse than one refused."""
+    for key, flag in given.items():
+        for target, applies, why in _APPLIES_TO:
+            matches = key.startswith(target) if target.endswith(".") else key == target
+            if matches and not applies(config):
+                raise ConfigError(f"{flag}: {why}, so it would do nothing for this config; drop it")
 
 
 def shipped_configs() -> list[str]:

@@ -1,4 +1,4 @@
-"""Standalone subnet files: ``model.safetensors`` plus ``arch.json``.
+"""Standalone subnet files: ``model.safetensors`` (or ``model.onnx``) plus ``arch.json``.
 
 ``arch.json`` holds the arch's own keys (so it is also a valid ``--arch`` file),
 its MACs and parameter count, and the search space that fixes everything else
@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .errors import CheckpointError, ConfigError
-from .fileio import atomic_write_text, atomic_writer
+from .fileio import atomic_write_text, atomic_writer, read_json
+from .onnx_export import ONNX_FILE, export_onnx
 from .spaces.counts import count_macs, count_params
 from .spaces import SearchSpace
 from .spaces.base import AnyArch
@@ -25,6 +26,9 @@ FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 ARCH_FILE = "arch.json"
 _METADATA_KEYS = ("macs", "params", "space", "format_version")
+
+ExportFormat = Literal["safetensors", "onnx"]
+EXPORT_FORMATS: tuple[str, ...] = ("safetensors", "onnx")
 
 
 def arch_record(arch: AnyArch, space: SearchSpace) -> dict[str, Any]:
@@ -41,12 +45,7 @@ def arch_record(arch: AnyArch, space: SearchSpace) -> dict[str, Any]:
 def read_arch_file(path: str | Path, space: SearchSpace) -> AnyArch:
     """Read an arch from JSON (a bare arch or an exported ``arch.json``) and validate it."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: not a readable JSON arch ({exc})") from None
+    data = read_json(path, "no such file", "not a readable JSON arch")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a JSON object with the arch's fields ({type(space).__name__})")
     arch_keys = {k: v for k, v in data.items() if k not in _METADATA_KEYS}
@@ -63,9 +62,29 @@ def save_subnet(model: nn.Module, directory: str | Path) -> Path:
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic_writer(directory / WEIGHTS_FILE) as tmp:
         save_file(state, str(tmp), metadata={"format": "pt", "focusformer_format": str(FORMAT_VERSION)})
+    _write_arch_file(model, directory)
+    return directory
+
+
+def export_files(fmt: ExportFormat) -> tuple[str, str]:
+    """The files an export in format ``fmt`` writes."""
+    return (ONNX_FILE if fmt == "onnx" else WEIGHTS_FILE), ARCH_FILE
+
+
+def save_export(model: nn.Module, directory: str | Path, fmt: ExportFormat = "safetensors") -> Path:
+    """:func:`save_subnet`, or for ``onnx`` a standalone ``model.onnx`` (dynamic batch) and ``arch.json``."""
+    if fmt != "onnx":
+        return save_subnet(model, directory)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    export_onnx(model, directory / ONNX_FILE)
+    _write_arch_file(model, directory)
+    return directory
+
+
+def _write_arch_file(model: nn.Module, directory: Path) -> None:
     record = arch_record(model.arch, model.space)
     atomic_write_text(directory / ARCH_FILE, json.dumps(record, indent=2) + "\n")
-    return directory
 
 
 def load_subnet(directory: str | Path) -> nn.Module:

@@ -1,15 +1,16 @@
-"""Atomic file writes: write a temporary file beside the target, fsync, then rename.
-
-A crash leaves either the old file or the new one, never a half-written one.
-"""
+"""Atomic file writes (a temporary file beside the target, fsync, then rename: a crash leaves
+either the old file or the new one, never a half-written one), and reading JSON input files."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
+
+from .errors import ConfigError
 
 
 @contextlib.contextmanager
@@ -41,3 +42,14 @@ def _fsync_directory(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def read_json(path: Path, missing: str, unreadable: str) -> Any:
+    """The JSON in ``path``; ConfigError ``"PATH: missing"`` if there is no such file, and
+    ``"PATH: unreadable (why)"`` if it cannot be read or parsed."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: {missing}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: {unreadable} ({exc})") from None

@@ -32,7 +32,7 @@ from .spaces.counts import count_macs  # noqa: E402
 from .search.pareto import pareto_front  # noqa: E402
 from .search.results import RESULTS_DIR, SearchResult  # noqa: E402
 from .spaces import SearchSpace
-from .spaces.base import AnyArch  # noqa: E402
+from .spaces.base import AnyArch, spanning_archs  # noqa: E402
 
 #: Figure formats, chosen by the output file's extension.
 FIGURE_FORMATS = ("png", "pdf", "svg")
@@ -73,17 +73,7 @@ def cloud_archs(space: SearchSpace, size: int, seed: int) -> list[AnyArch]:
     """
     if size < 1:
         raise FocusformerError(f"the cloud needs at least 1 subnet, got {size}")
-    archs = list(dict.fromkeys([space.smallest(), space.largest()]))[:size]
-    seen = set(archs)
-    rng = np.random.default_rng(seed)
-    for _ in range(50 * size):
-        if len(archs) >= size:
-            break
-        arch = space.sample(rng)
-        if arch not in seen:
-            seen.add(arch)
-            archs.append(arch)
-    return archs
+    return spanning_archs(space, size, seed)
 
 
 def cloud_path(run_dir: str | Path, split: str, size: int, seed: int, images: int) -> Path:

@@ -12,18 +12,21 @@ import numpy as np
 import pytest
 
 from focusformer.cli import export as export_cli
+from focusformer.cli import latency as latency_cli
 from focusformer.cli import plot as plot_cli
 from focusformer.cli import search as search_cli
 from focusformer.cli import specialize as specialize_cli
 from focusformer.cli import train as train_cli
-from focusformer.config import load_config
+from focusformer.config import load_config, resolve_config_path
 from focusformer.training.trainer import Trainer
+from latency_checks import synthetic_table
 
 COMMANDS = {"train": train_cli, "specialize": specialize_cli, "search": search_cli, "export": export_cli,
-            "plot": plot_cli}
+            "plot": plot_cli, "latency": latency_cli}
 
 # (case id, command, arguments, what the message must say). {focus}, {uniform}, {tmp}, {fmnist},
-# {bad_yaml}, {export}, {arch_bad_json}, {arch_outside} and {file} are filled in below.
+# {bad_yaml}, {export}, {arch_bad_json}, {arch_outside}, {file}, {lut}, {vitas_lut} and {own_config}
+# (a directory holding the user's own config.yaml) are filled in below.
 CASES = [
     ("config-missing", "train", ["--config", "{tmp}/nope.yaml"], "no such config file"),
     ("config-unknown-name", "train", ["--config", "imagenet-huge"], "shipped:"),
@@ -85,6 +88,50 @@ CASES = [
     ("plot-format", "plot", ["{focus}", "--output", "{tmp}/f.gif"], "unsupported figure format"),
     ("plot-labels", "plot", ["{focus}", "{uniform}", "--labels", "a", "--output", "{tmp}/f.png"], "labels"),
     ("plot-cloud-zero", "plot", ["{focus}", "--cloud", "0", "--output", "{tmp}/f.png"], "at least 1"),
+    # Flags that would do nothing for the config or command, refused rather than ignored (issue #13).
+    ("data-dir-for-digits", "train", ["--data-dir", "{tmp}/no-data"],
+     "--data-dir: digits is bundled with scikit-learn and reads no directory"),
+    ("download-not-cifar", "train", ["--set", "data.download=true"], "only cifar10 and cifar100 are downloaded"),
+    ("rgb-augmentation-on-gray", "train", ["--set", "train.random_erasing=0.5"], "RGB data only"),
+    ("focus-setting-not-focus", "train", ["--sampler", "uniform", "--set", "focus.band=0.2"],
+     "for the focus sampler only"),
+    ("overwrite-without-export", "specialize", ["--checkpoint", "{focus}", "--budget", "300K", "--overwrite"],
+     "--overwrite applies only with --export"),
+    ("format-without-export", "specialize", ["--checkpoint", "{focus}", "--budget", "300K", "--format", "onnx"],
+     "--format applies only with --export"),
+    ("lut-without-latency", "specialize", ["--checkpoint", "{focus}", "--budget", "300K", "--lut", "{lut}"],
+     "--lut applies only with --latency"),
+    ("evolution-flag-random-search", "search", ["--checkpoint", "{focus}", "--budget", "300K", "--method", "random",
+                                                 "--population", "5"], "--population applies only with --method evolution"),
+    ("candidates-evolution-search", "search", ["--checkpoint", "{focus}", "--budget", "300K", "--candidates", "20"],
+     "--candidates applies only with --method random"),
+    ("threads-on-cuda", "latency", ["build", "--space", "digits", "--device", "cuda", "--threads", "2", "--output",
+                                    "{tmp}/lut.json"], "--threads applies only with --device cpu"),
+    # Outputs that would land in a training run's directory or overwrite an input (issue #13).
+    ("export-into-run", "export", ["--checkpoint", "{focus}", "--largest", "--output", "{focus}"],
+     "is the training run"),
+    ("export-inside-run", "export", ["--checkpoint", "{focus}", "--largest", "--output", "{focus}/largest"],
+     "is inside the training run"),
+    ("specialize-export-into-run", "specialize", ["--checkpoint", "{focus}", "--budget", "300K", "--export",
+                                                  "{focus}"], "is the training run"),
+    ("plot-into-run", "plot", ["{focus}", "--output", "{focus}/pareto.png"], "is inside the training run"),
+    ("lut-into-run", "latency", ["build", "--space", "digits", "--output", "{uniform}/lut.json"],
+     "is inside the training run"),
+    ("lut-exists", "latency", ["build", "--space", "digits", "--output", "{lut}"], "pass --overwrite"),
+    ("output-overwrites-config", "train", ["--config", "{own_config}/config.yaml", "--output", "{own_config}"],
+     "would overwrite the --config file"),
+    # Latency budgets.
+    ("latency-without-lut", "specialize", ["--checkpoint", "{focus}", "--latency", "1ms"], "needs --lut"),
+    ("latency-without-unit", "specialize", ["--checkpoint", "{focus}", "--latency", "2.5", "--lut", "{lut}"],
+     "a number and a unit"),
+    ("latency-out-of-range", "specialize", ["--checkpoint", "{focus}", "--latency", "1s", "--lut", "{lut}"],
+     "outside this space's range"),
+    ("lut-for-another-space", "specialize", ["--checkpoint", "{focus}", "--latency", "1ms", "--lut", "{vitas_lut}"],
+     "was built for space 'vitas-digits'"),
+    ("lut-missing", "search", ["--checkpoint", "{focus}", "--latency", "1ms", "--lut", "{tmp}/no.json"],
+     "no such latency table"),
+    ("lut-unknown-space", "latency", ["build", "--space", "{tmp}/nope.yaml", "--output", "{tmp}/lut.json"],
+     "no such config file"),
 ]
 
 
@@ -115,9 +162,15 @@ def places(tmp_path_factory) -> dict[str, str]:
     (root / "bad.json").write_text("{embed_dim: 24")
     (root / "outside.json").write_text('{"embed_dim": 25, "depth": 2, "num_heads": [3, 3], "mlp_ratio": [2, 2]}')
     (root / "a-file").write_text("not a directory")
+    lut = synthetic_table(load_config("digits").space).save(root / "lut.json")
+    vitas_lut = synthetic_table(load_config("vitas-digits").space).save(root / "vitas-lut.json")
+    own_config = root / "own-config"
+    own_config.mkdir()
+    (own_config / "config.yaml").write_text(resolve_config_path("digits").read_text())
     return {"focus": str(focus), "uniform": str(uniform), "fmnist": str(fmnist), "bad_yaml": str(root / "bad.yaml"),
             "corrupt": str(root / "corrupt"), "export": str(export), "arch_bad_json": str(root / "bad.json"),
-            "arch_outside": str(root / "outside.json"), "file": str(root / "a-file"), "root": str(root)}
+            "arch_outside": str(root / "outside.json"), "file": str(root / "a-file"), "lut": str(lut),
+            "vitas_lut": str(vitas_lut), "own_config": str(own_config), "root": str(root)}
 
 
 def _snapshot(root: Path) -> dict[str, str]:
@@ -153,3 +206,13 @@ def test_readme_lists_every_case():
     listed = set(re.findall(r"^\| `([a-z0-9-]+)` \|", table, flags=re.M))
     assert listed == {case for case, *_ in CASES}
     assert len(CASES) >= 30
+
+
+def test_train_overwrite_needs_an_output(tmp_path, capsys, monkeypatch):
+    """Without --output a run goes to a new directory, so --overwrite would do nothing: refused."""
+    monkeypatch.chdir(tmp_path)
+    assert train_cli.main(["--overwrite", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("focusformer-train: error: --overwrite applies only with --output "
+                   "(the default output is a new directory)")
+    assert not (tmp_path / "runs").exists()

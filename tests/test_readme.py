@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import re
+import shlex
 from pathlib import Path
 
 import yaml
@@ -38,3 +40,27 @@ def test_readme_lists_every_shipped_config():
 
     for name in shipped_configs():
         assert f"`{name}`" in README
+
+
+def test_every_readme_command_line_parses():
+    """Each ``focusformer-*`` line of README's bash blocks is accepted by that command's parser."""
+    lines = [line.split("  #")[0].strip() for block in _bash_blocks() for line in block.splitlines()]
+    commands = [shlex.split(line) for line in lines if line.startswith("focusformer-")]
+    assert {argv[0] for argv in commands} >= {"focusformer-train", "focusformer-specialize", "focusformer-search",
+                                               "focusformer-plot", "focusformer-export", "focusformer-latency"}
+    for argv in commands:
+        module = importlib.import_module(f"focusformer.cli.{argv[0].removeprefix('focusformer-')}")
+        module.build_parser().parse_args(argv[1:])  # a usage error exits, failing the test
+
+
+def test_readme_deploys_in_two_commands():
+    """latency build, then specialize with a latency budget on that table, exported as ONNX."""
+    block = next(b for b in _bash_blocks() if "focusformer-latency build" in b)
+    build, specialize = (shlex.split(line) for line in block.strip().splitlines())
+    lut = build[build.index("--output") + 1]
+    assert build[:2] == ["focusformer-latency", "build"]
+    assert specialize[0] == "focusformer-specialize" and "--latency" in specialize
+    assert specialize[specialize.index("--lut") + 1] == lut
+    assert specialize[specialize.index("--format") + 1] == "onnx" and "--export" in specialize
+    assert build[build.index("--space") + 1] == specialize[specialize.index("--checkpoint") + 1]
+

@@ -105,7 +105,7 @@ def test_within_budget_matches_independent_count(space_of, kind):
     for _ in range(50):
         arch = space.sample(rng)
         c = cost(arch, space, kind)
-        assert _Costs(space, kind).cost(arch) == c
+        assert _Costs(space, Budget(c, kind)).cost(arch) == c
         assert within_budget(arch, space, Budget(c, kind))
         assert not within_budget(arch, space, Budget(c - 1, kind))
 
@@ -180,7 +180,7 @@ def test_children_are_new_and_within_budget(space_of, name, kind):
     for budget in budgets_across(space, kind, n=8):
         parents = list({sample_within_budget(space, budget, rng) for _ in range(6)})
         seen = set(parents)
-        children = _new_children(parents, seen, space, _Costs(space, kind), budget.value, config, rng)
+        children = _new_children(parents, seen, space, _Costs(space, budget), budget.value, config, rng)
         assert_valid_and_within(children, space, budget)
         assert len(set(children)) == len(children)
         assert not seen & set(children)
@@ -191,7 +191,7 @@ def test_children_are_new_and_within_budget(space_of, name, kind):
 @pytest.mark.parametrize("kind", KINDS)
 def test_repair_keeps_in_budget_archs_and_fixes_over_budget_ones(space_of, kind):
     space = space_of("autoformer-tiny")
-    costs = _Costs(space, kind)
+    costs = _Costs(space, Budget(1.0, kind))
     low, high = cost_range(space, kind)
     rng = np.random.default_rng(6)
     for _ in range(100):

@@ -10,18 +10,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..budget import Budget, check_in_range, parse_budget, parse_budgets
+from ..budget import Budget, check_in_range, parse_budget, parse_budgets, parse_latencies
 from ..training.checkpoint import config_from_checkpoint, load_checkpoint, supernet_from_payload
 from ..config import Config
 from ..data import load_data
+from ..errors import ConfigError
 from ..evaluation import default_device
-from ..export import ARCH_FILE, WEIGHTS_FILE, save_subnet
+from ..export import EXPORT_FORMATS, ExportFormat, export_files, save_export
+from ..latency import LatencyTable, time_modules
+from ..latency.build import image_shape
+from ..onnx_export import require_onnx
 from ..spaces.counts import count_macs, count_params
 from ..search.results import SearchResult, append_results, format_table
 from ..search.scoring import CandidateScorer
 from ..spaces.base import AnyArch
 from ..spaces.supernet import Supernet
-from .common import check_output_dir, ensure_writable_output, positive_int
+from .common import check_not_in_run, check_output_dir, ensure_writable_output, positive_int
 
 
 def add_budget_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,18 +35,36 @@ def add_budget_arguments(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--budget", help="a MAC budget: 1.2G, 350M or 1.2e9")
     which.add_argument("--budgets", help="several MAC budgets: 300M,600M,1.2G")
     which.add_argument("--params", help="a parameter budget: 6M")
+    which.add_argument("--latency", metavar="TIME[,TIME...]",
+                       help="latency budgets on a latency table (--lut): 2.5ms, or several: 1ms,2.5ms")
+    parser.add_argument("--lut", type=Path, metavar="LUT.json",
+                        help="the latency table of the device you deploy on (focusformer-latency build)")
     parser.add_argument("--val-images", type=positive_int, metavar="N",
                         help="score candidates on the first N search-val images (default: all)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the search (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     parser.add_argument("--export", type=Path, metavar="DIR",
-                        help="write the winner as model.safetensors + arch.json (one subfolder per budget)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an earlier export in DIR")
+                        help="write the winner as model.safetensors (or model.onnx) + arch.json "
+                             "(one subfolder per budget)")
+    parser.add_argument("--format", choices=EXPORT_FORMATS,
+                        help="--export's format: safetensors (the default) or a standalone ONNX model with a "
+                             "dynamic batch size (needs the onnx extra)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an earlier export in DIR, or export inside a training run's directory")
     parser.add_argument("--no-test", action="store_true", help="skip the test-set top-1 of the winners")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
 def budgets_from_args(args: argparse.Namespace) -> list[Budget]:
+    """The budgets asked for; first, one-line errors for flags that would do nothing."""
+    for flag, needs in (("lut", "latency"), ("format", "export"), ("overwrite", "export")):
+        if getattr(args, flag) not in (None, False) and getattr(args, needs) is None:
+            raise ConfigError(f"--{flag} applies only with --{needs}; drop it or add --{needs}")
+    if args.latency is not None:
+        if args.lut is None:
+            raise ConfigError("--latency needs --lut LUT.json, the latency table of your device "
+                              "(build one with focusformer-latency build)")
+        return parse_latencies(args.latency, LatencyTable.load(args.lut))
     if args.params is not None:
         return [parse_budget(args.params, "params")]
     if args.budgets is not None:
@@ -65,18 +87,29 @@ class LoadedRun:
                candidates: int) -> SearchResult:
         space = self.config.space
         test = None if self.test_scorer is None else self.test_scorer.score([arch])[0]
+        predicted = measured = None
+        if budget.lut is not None:
+            predicted = budget.lut.predict(arch)
+            if budget.lut.unavailable_here() is None:
+                model = self.supernet.extract(arch)
+                (measured,) = time_modules([(model, image_shape(space))], budget.lut.settings)
         return SearchResult(method, budget, arch, count_macs(arch, space), count_params(arch, space),
-                            val_top1, test, seconds, candidates)
+                            val_top1, test, seconds, candidates, predicted, measured)
 
 
 def open_checkpoint(args: argparse.Namespace, budgets: list[Budget]) -> tuple[dict[str, Any], Config]:
     """The run's checkpoint and config, once every budget is known to be in the space's range."""
     payload = load_checkpoint(args.checkpoint)
     config = config_from_checkpoint(payload, args.checkpoint)
-    space = config.space
+    lut = budgets[0].lut
+    if lut is not None:
+        lut.check_space(config.space, source=str(args.lut))
     for budget in budgets:
-        count = count_macs if budget.kind == "macs" else count_params
-        check_in_range(budget, count(space.smallest(), space), count(space.largest(), space))
+        costs = budget.cost_model(config.space)
+        check_in_range(budget, costs.min_cost, costs.max_cost)
+    if lut is not None and lut.unavailable_here() is not None:
+        print(f"note: the winners' latency is predicted only, not measured: {lut.unavailable_here()}",
+              file=sys.stderr)
     return payload, config
 
 
@@ -92,11 +125,20 @@ def load_run(args: argparse.Namespace, payload: dict[str, Any], config: Config) 
     return LoadedRun(run_dir, payload, config, supernet, val, test)
 
 
+def export_format(args: argparse.Namespace) -> ExportFormat:
+    return args.format or "safetensors"
+
+
 def check_export_target(args: argparse.Namespace) -> None:
-    """Fail before any work if ``--export`` would overwrite an earlier export."""
-    if args.export is not None:
-        check_output_dir(args.export, [WEIGHTS_FILE, ARCH_FILE], args.overwrite,
-                         hint="pass --overwrite to replace it or choose another --export")
+    """Fail before any work if ``--export`` would overwrite an earlier export, write into a training
+    run's directory, or needs the onnx extra that is missing."""
+    if args.export is None:
+        return
+    if export_format(args) == "onnx":
+        require_onnx()
+    check_not_in_run(args.export, "--export", args.overwrite)
+    check_output_dir(args.export, export_files(export_format(args)), args.overwrite,
+                     hint="pass --overwrite to replace it or choose another --export")
 
 
 def report(args: argparse.Namespace, run: LoadedRun, results: list[SearchResult]) -> None:
@@ -112,8 +154,8 @@ def report(args: argparse.Namespace, run: LoadedRun, results: list[SearchResult]
     if args.export is not None:
         for r in results:
             target = args.export if len(results) == 1 else args.export / r.budget.label
-            ensure_writable_output(target, [WEIGHTS_FILE, ARCH_FILE], args.overwrite,
+            ensure_writable_output(target, export_files(export_format(args)), args.overwrite,
                                    hint="pass --overwrite to replace it")
-            save_subnet(run.supernet.extract(r.arch).cpu(), target)
+            save_export(run.supernet.extract(r.arch).cpu(), target, export_format(args))
         if not args.json:
             print(f"exported {len(results)} subnet(s) to {args.export}")

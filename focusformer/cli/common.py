@@ -35,12 +35,20 @@ def run_command(prog: str, body: Callable[[], int | None]) -> int:
 
 
 def positive_int(text: str) -> int:
+    return _int_at_least(text, 1, "a positive integer")
+
+
+def nonnegative_int(text: str) -> int:
+    return _int_at_least(text, 0, "0 or a positive integer")
+
+
+def _int_at_least(text: str, minimum: int, expected: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {value}")
     return value
 
 
@@ -80,3 +88,28 @@ def ensure_writable_output(directory: Path, existing: Sequence[str], overwrite: 
         raise FocusformerError(f"cannot create output directory {directory}: {exc.strerror}") from None
     if not os.access(directory, os.W_OK | os.X_OK):
         raise FocusformerError(f"output directory {directory} is not writable")
+
+
+#: Files only a training run's directory holds (a config.yaml alone is not enough: users keep
+#: their own configs under that name).
+RUN_MARKERS = ("last.pt", "summary.csv", "final.json")
+
+
+def enclosing_run(path: Path) -> Path | None:
+    """The training-run directory ``path`` is, or lies inside, if any."""
+    path = path.resolve()
+    for directory in (path, *path.parents):
+        if any((directory / name).is_file() for name in RUN_MARKERS):
+            return directory
+    return None
+
+
+def check_not_in_run(path: Path, flag: str, overwrite: bool = False, can_overwrite: bool = True) -> None:
+    """Refuse an output that is a training run's directory or lies inside one, unless ``overwrite``:
+    a run's directory belongs to the run (``results/`` aside, which commands manage themselves)."""
+    run = enclosing_run(path)
+    if run is None or overwrite:
+        return
+    where = "is" if run == path.resolve() else "is inside"
+    hint = " (or pass --overwrite to write there anyway)" if can_overwrite else ""
+    raise FocusformerError(f"{flag} {path} {where} the training run {run}; choose a path outside it{hint}")

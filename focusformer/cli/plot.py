@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from ..errors import FocusformerError
-from .common import ArgumentParser, run_command
+from .common import ArgumentParser, check_not_in_run, run_command
 
 PROG = "focusformer-plot"
 SPLIT_CHOICES = ("search-val", "test")
@@ -86,6 +86,7 @@ def _plot(args: argparse.Namespace) -> None:
     labels = _labels(args)
     budgets = [b.value for b in parse_budgets(args.budgets)] if args.budgets else []
     _check_output(args.output)
+    check_not_in_run(args.output, "--output", can_overwrite=False)
 
     runs = []  # check every run before scoring any
     for run in args.runs:

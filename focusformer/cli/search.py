@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from ..budget import Budget
+from ..errors import ConfigError
 from ..search.evolution import EvolutionConfig, evolution_search, random_search
 from .budgeted import (
     add_budget_arguments,
@@ -24,6 +25,10 @@ from .budgeted import (
 from .common import ArgumentParser, positive_int, run_command
 
 PROG = "focusformer-search"
+EVOLUTION_FLAGS = ("population", "generations", "parents", "mutations", "crossovers", "depth_mutation",
+                   "layer_mutation")
+#: Random search's default: as many subnets as evolution scores with its defaults.
+RANDOM_CANDIDATES = 1050
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,18 +41,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_budget_arguments(parser)
     parser.add_argument("--method", choices=["evolution", "random"], default="evolution")
-    parser.add_argument("--population", type=positive_int, default=defaults.population)
-    parser.add_argument("--generations", type=positive_int, default=defaults.generations)
-    parser.add_argument("--parents", type=positive_int, default=defaults.parents, help="top-k kept as parents")
-    parser.add_argument("--mutations", type=int, default=defaults.mutations, help="children by mutation per generation")
-    parser.add_argument("--crossovers", type=int, default=defaults.crossovers,
-                        help="children by crossover per generation")
-    parser.add_argument("--depth-mutation", type=float, default=defaults.depth_mutation,
-                        help="probability to resample the depth")
-    parser.add_argument("--layer-mutation", type=float, default=defaults.layer_mutation,
-                        help="probability to resample the embed dim and each layer's heads and MLP ratio")
-    parser.add_argument("--candidates", type=positive_int, default=1050,
-                        help="random search: subnets to score (default: as many as evolution's defaults)")
+    evolution = parser.add_argument_group("evolution (--method evolution)")
+    evolution.add_argument("--population", type=positive_int, help=f"default: {defaults.population}")
+    evolution.add_argument("--generations", type=positive_int, help=f"default: {defaults.generations}")
+    evolution.add_argument("--parents", type=positive_int, help=f"top-k kept as parents (default: {defaults.parents})")
+    evolution.add_argument("--mutations", type=int,
+                           help=f"children by mutation per generation (default: {defaults.mutations})")
+    evolution.add_argument("--crossovers", type=int,
+                           help=f"children by crossover per generation (default: {defaults.crossovers})")
+    evolution.add_argument("--depth-mutation", type=float,
+                           help=f"probability to resample the depth (default: {defaults.depth_mutation})")
+    evolution.add_argument("--layer-mutation", type=float,
+                           help="probability to resample the embed dim and each layer's heads and MLP ratio "
+                                f"(default: {defaults.layer_mutation})")
+    random = parser.add_argument_group("random search (--method random)")
+    random.add_argument("--candidates", type=positive_int,
+                        help=f"subnets to score (default: {RANDOM_CANDIDATES}, as many as evolution's defaults)")
     parser.add_argument("--restart", action="store_true",
                         help="start afresh instead of continuing a recorded search with the same settings")
     return parser
@@ -59,15 +68,24 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _state_path(run_dir: Path, args: argparse.Namespace, budget: Budget) -> Path:
-    return run_dir / "results" / f"search-{args.method}-{budget.label}-seed{args.seed}.state.json"
+    table = "" if budget.lut is None else f"-lut{budget.lut.fingerprint[:8]}"  # one state per latency table
+    return run_dir / "results" / f"search-{args.method}-{budget.label}{table}-seed{args.seed}.state.json"
+
+
+def _evolution_config(args: argparse.Namespace) -> EvolutionConfig:
+    """Evolution's settings from the flags (validated: a bad value is a one-line error before any work);
+    a flag of the other method would do nothing, and is refused."""
+    given = {name: getattr(args, name) for name in EVOLUTION_FLAGS if getattr(args, name) is not None}
+    if args.method == "random" and given:
+        raise ConfigError(f"--{next(iter(given)).replace('_', '-')} applies only with --method evolution")
+    if args.method == "evolution" and args.candidates is not None:
+        raise ConfigError("--candidates applies only with --method random (evolution scores "
+                          "population + generations x (mutations + crossovers) subnets)")
+    return EvolutionConfig(**given)
 
 
 def _search(args: argparse.Namespace) -> None:
-    evolution = EvolutionConfig(
-        population=args.population, generations=args.generations, parents=args.parents,
-        mutations=args.mutations, crossovers=args.crossovers,
-        depth_mutation=args.depth_mutation, layer_mutation=args.layer_mutation,
-    )  # validates: a bad value is a one-line error before any work
+    evolution = _evolution_config(args)
     budgets = budgets_from_args(args)
     check_export_target(args)
     payload, config = open_checkpoint(args, budgets)
@@ -83,7 +101,8 @@ def _search(args: argparse.Namespace) -> None:
             outcome = evolution_search(config.space, budget, run.val_scorer.score, evolution, args.seed,
                                        state_path=state, progress=not args.no_progress)
         else:
-            outcome = random_search(config.space, budget, run.val_scorer.score, args.candidates, args.seed,
+            candidates = args.candidates or RANDOM_CANDIDATES
+            outcome = random_search(config.space, budget, run.val_scorer.score, candidates, args.seed,
                                     state_path=state, progress=not args.no_progress)
         seconds = time.perf_counter() - start
         results.append(run.result(args.method, budget, outcome.best, outcome.best_score, seconds, outcome.scored))

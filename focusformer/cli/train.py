@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..training.checkpoint import CHECKPOINT_FILE
-from ..config import DEFAULT_CONFIG, DEIT_BASE_BATCH, Config, load_config, shipped_configs
+from ..training.reports import CONFIG_FILE
+from ..config import DEFAULT_CONFIG, DEIT_BASE_BATCH, Config, check_applicable, load_config, shipped_configs
 from ..errors import FocusformerError
 from .common import ArgumentParser, ensure_writable_output, positive_float, positive_int, run_command
 
@@ -80,6 +81,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 
+def _given_settings(args: argparse.Namespace) -> dict[str, str]:
+    """Config keys set on the command line, each with the flag that set it."""
+    given = {key.strip(): f"--set {key.strip()}" for key, _, _ in (o.partition("=") for o in args.overrides)}
+    for flag, key in _FLAG_OVERRIDES.items():
+        if getattr(args, flag) is not None:
+            given[key] = f"--{flag.replace('_', '-')}"
+    return given
+
+
+def _check_config_kept(args: argparse.Namespace, output: Path) -> None:
+    """A run writes its resolved config to ``OUTPUT/config.yaml``: refuse when that is the --config file."""
+    written = output / CONFIG_FILE
+    if written.exists() and Path(args.config).exists() and written.samefile(args.config) and not args.overwrite:
+        raise FocusformerError(f"--output {output} would overwrite the --config file {written} with the resolved "
+                               "config; choose another --output (or pass --overwrite)")
+
+
 def _train(args: argparse.Namespace) -> int:
     from ..training.distributed import distributed_session  # imported late so --help stays fast
 
@@ -105,9 +123,13 @@ def _train_in(args: argparse.Namespace, ranks: Ranks) -> int:
     else:
         flags = {key: getattr(args, flag) for flag, key in _FLAG_OVERRIDES.items() if getattr(args, flag) is not None}
         config = load_config(args.config, args.overrides, flags)
+        check_applicable(config, _given_settings(args))
+        if args.overwrite and args.output is None:
+            raise FocusformerError("--overwrite applies only with --output (the default output is a new directory)")
         # Rank 0's name: ranks starting a second apart would otherwise stamp different ones.
         default = Path("runs") / f"{config.space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         output = ranks.from_main(args.output or default)
+        _check_config_kept(args, output)
         ensure_writable_output(output, [CHECKPOINT_FILE], args.overwrite,
                                hint="pass --resume to continue it or --overwrite to start over")
         trainer = Trainer(config, output, progress=not args.no_progress, ranks=ranks)

@@ -24,7 +24,7 @@ from torch import nn
 from ..budget import Budget, BudgetKind, check_in_range
 from ..errors import ConfigError
 from ..spaces import INACTIVE, SearchSpace
-from ..spaces.costs import PartialArchs
+from ..spaces.costs import LayeredCost, PartialArchs
 
 def one_hot_codes(codes: torch.Tensor, space: SearchSpace) -> torch.Tensor:
     """One-hot features of encodings ``(n, L)``: one block per slot, all zeros where INACTIVE."""
@@ -77,9 +77,18 @@ class ArchSampler(nn.Module):
             offsets.append(offsets[-1] + n)
         self._slot_offsets = offsets
 
-    def check_budget(self, budget: float, kind: BudgetKind = "macs") -> None:
+    def cost_table(self, kind: BudgetKind = "macs", costs: LayeredCost | None = None) -> LayeredCost:
+        """``costs`` if given (a latency table's), else the space's exact table for ``kind``."""
+        if costs is not None:
+            return costs
+        if kind not in self.bounds:
+            raise ConfigError(f"a {kind} budget needs its cost table (a latency table for latency)")
+        return self.bounds[kind]
+
+    def check_budget(self, budget: float, kind: BudgetKind = "macs", costs: LayeredCost | None = None) -> None:
         """Raise ConfigError, naming the valid range, if no arch fits ``budget`` or it exceeds the largest."""
-        check_in_range(Budget(budget, kind), self.bounds[kind].min_cost, self.bounds[kind].max_cost)
+        table = self.cost_table(kind, costs)
+        check_in_range(Budget(budget, kind), table.min_cost, table.max_cost)
 
     @staticmethod
     def _budget_features(normalised: torch.Tensor) -> torch.Tensor:
@@ -93,22 +102,24 @@ class ArchSampler(nn.Module):
         greedy: bool = False,
         kind: BudgetKind = "macs",
         temperature: float = 1.0,
+        costs: LayeredCost | None = None,
         uniform: bool = False,
         forced: torch.Tensor | None = None,
     ) -> SamplerOutput:
         """One arch per budget, each within its budget. Differentiable through ``log_prob``.
 
-        ``kind="params"`` constrains parameters instead of MACs; the policy, trained on MAC
-        budgets, is then conditioned on the budget's position within the params range.
+        ``kind="params"`` constrains parameters instead of MACs, and ``kind="latency"`` milliseconds
+        on a latency table (``costs``, its cost model); the policy, trained on MAC budgets, is then
+        conditioned on the budget's position within that kind's range.
         ``temperature`` above 1 flattens every decision's distribution (for diverse candidates).
         ``uniform`` ignores the policy: every decision is uniform over the allowed choices
         (exploration draws aimed at the same target band). ``forced`` (codes ``(n, L)``) makes
         the given decisions instead of sampling, to read their log-probability under this policy.
         """
         budgets = torch.as_tensor(budgets, dtype=torch.float64).reshape(-1)
-        bounds = self.bounds[kind]
+        bounds = self.cost_table(kind, costs)
         if (budgets < bounds.min_cost).any():
-            self.check_budget(float(budgets.min()), kind)
+            self.check_budget(float(budgets.min()), kind, bounds)
         n, device = budgets.shape[0], self.heads[0].weight.device
         rows = torch.arange(n)
         cost_range = bounds.max_cost - bounds.min_cost

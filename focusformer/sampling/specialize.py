@@ -62,15 +62,16 @@ def specialize(sampler: ArchSampler, budget: Budget, score: ScoreFn, num_candida
     itself, and a repeated arch is a wasted check, so while fewer than ``num_candidates`` distinct
     archs have been drawn, further draws use the next of ``WIDENING_TEMPERATURES``.
     """
-    sampler.check_budget(budget.value, budget.kind)
+    costs = budget.cost_model(sampler.space)
+    sampler.check_budget(budget.value, budget.kind, costs)
     generator = torch.Generator().manual_seed(seed)
     budgets = torch.full((num_candidates,), budget.value, dtype=torch.float64)
     decode = sampler.space.decode
-    candidates = [decode(sampler.sample(budgets[:1], greedy=True, kind=budget.kind).codes[0].numpy())]
+    candidates = [decode(sampler.sample(budgets[:1], greedy=True, kind=budget.kind, costs=costs).codes[0].numpy())]
     for temperature in WIDENING_TEMPERATURES:
         if len(candidates) >= num_candidates:
             break
-        drawn = sampler.sample(budgets, generator=generator, kind=budget.kind, temperature=temperature)
+        drawn = sampler.sample(budgets, generator=generator, kind=budget.kind, temperature=temperature, costs=costs)
         candidates = list(dict.fromkeys(candidates + [decode(code.numpy()) for code in drawn.codes]))
     candidates = tuple(candidates[:num_candidates])
     scores = tuple(score(candidates))

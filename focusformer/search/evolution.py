@@ -1,4 +1,4 @@
-"""Architecture search under a MAC or parameter budget: AutoFormer's evolution and random search.
+"""Architecture search under a MAC, parameter or latency budget: AutoFormer's evolution and random search.
 
 Both searches look for the subnet with the best score (search-val top-1 with inherited
 weights) among the subnets of a space whose cost is within a :class:`~focusformer.budget.Budget`.
@@ -72,7 +72,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..budget import Budget, format_count
+from ..budget import Budget, format_count, format_latency
 from ..errors import ConfigError
 from ..fileio import atomic_write_text
 from ..spaces import INACTIVE
@@ -148,13 +148,13 @@ class _Costs:
     """Exact cost (MACs or params) of a space's archs, and walks through its decisions within a
     limit, on the same exact bounds the sampler masks with (:class:`~focusformer.spaces.costs.PartialArchs`)."""
 
-    def __init__(self, space: SearchSpace, kind: str) -> None:
+    def __init__(self, space: SearchSpace, budget: Budget) -> None:
         self.space = space
-        self.model = space.cost_model(kind)
-        self.min_cost, self.max_cost = int(self.model.min_cost), int(self.model.max_cost)
+        self.model = budget.cost_model(space)
+        self.min_cost, self.max_cost = self.model.min_cost, self.model.max_cost
 
-    def cost(self, arch: AnyArch) -> int:
-        return int(self.model.count(self.space.encode(arch)[None])[0])
+    def cost(self, arch: AnyArch) -> float:
+        return float(self.model.count(self.space.encode(arch)[None])[0])
 
     def walk(self, limit: float, rng: np.random.Generator, preferred: AnyArch | None = None) -> AnyArch:
         """An arch within ``limit``, decided in order (the network-wide decisions, then each layer's).
@@ -175,29 +175,37 @@ class _Costs:
 
 def _checked_costs(space: SearchSpace, budget: Budget) -> _Costs:
     """The cost tables for ``budget``'s kind; ConfigError if no subnet of ``space`` fits it."""
-    if budget.kind not in ("macs", "params"):
-        raise ConfigError(f"budget kind {budget.kind!r}: must be 'macs' or 'params'")
+    _check_kind(budget)
     value = budget.value
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
             or not math.isfinite(value):
         raise ConfigError(f"budget {value!r}: must be a finite number")
-    costs = _Costs(space, budget.kind)
+    costs = _Costs(space, budget)
     if value < costs.min_cost:
+        if budget.kind == "latency":
+            low, high = format_latency(costs.min_cost), format_latency(costs.max_cost)
+            raise ConfigError(f"budget {budget} is below the smallest subnet of space {space.name!r} on its latency "
+                              f"table; valid budgets: {low} (smallest subnet) to {high} (largest) or more")
         unit = "MACs" if budget.kind == "macs" else "params"
+        low, high = int(costs.min_cost), int(costs.max_cost)
         raise ConfigError(
             f"budget {format_count(value)} {unit} is below the smallest subnet of space {space.name!r}; "
-            f"valid budgets: {format_count(costs.min_cost)} (smallest subnet, {costs.min_cost} {unit}) "
-            f"to {format_count(costs.max_cost)} (largest, {costs.max_cost} {unit}) or more"
+            f"valid budgets: {format_count(low)} (smallest subnet, {low} {unit}) "
+            f"to {format_count(high)} (largest, {high} {unit}) or more"
         )
     return costs
+
+
+def _check_kind(budget: Budget) -> None:
+    if budget.kind not in ("macs", "params", "latency"):
+        raise ConfigError(f"budget kind {budget.kind!r}: must be 'macs', 'params' or 'latency'")
 
 
 def within_budget(arch: AnyArch, space: SearchSpace, budget: Budget) -> bool:
     """Whether ``arch`` (which must be an arch of ``space``, else ConfigError) costs at most ``budget``."""
     space.validate(arch)
-    if budget.kind not in ("macs", "params"):
-        raise ConfigError(f"budget kind {budget.kind!r}: must be 'macs' or 'params'")
-    return _Costs(space, budget.kind).cost(arch) <= budget.value
+    _check_kind(budget)
+    return _Costs(space, budget).cost(arch) <= budget.value
 
 
 def sample_within_budget(space: SearchSpace, budget: Budget, rng: np.random.Generator) -> AnyArch:
@@ -331,7 +339,7 @@ def _rng_from_state(state: Any) -> np.random.Generator:
 
 
 def _settings(search: str, space: SearchSpace, budget: Budget, seed: int, **extra: Any) -> dict[str, Any]:
-    settings = {"search": search, "seed": int(seed), "budget": {"value": float(budget.value), "kind": budget.kind},
+    settings = {"search": search, "seed": int(seed), "budget": budget.record(),
                 "space": space.to_dict(), **extra}
     return json.loads(json.dumps(settings))  # as it reads back from the file
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..budget import Budget, format_count
+from ..budget import Budget, format_count, format_latency
 from ..errors import ConfigError
 from ..spaces import SearchSpace
 from ..spaces.base import AnyArch
@@ -30,6 +30,8 @@ class SearchResult:
     test_top1: float | None  # test top-1 (percent) of the returned subnet: a final report only
     seconds: float  # wall time of the search for this budget, scoring included
     candidates: int  # subnets scored
+    latency_ms: float | None = None  # latency budgets: predicted by the latency table
+    measured_ms: float | None = None  # latency budgets: measured end to end on the table's device
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -43,6 +45,8 @@ class SearchResult:
             "test_top1": self.test_top1,
             "seconds": self.seconds,
             "candidates": self.candidates,
+            "latency_ms": self.latency_ms,
+            "measured_latency_ms": self.measured_ms,
         }
 
     @classmethod
@@ -57,16 +61,27 @@ class SearchResult:
             test_top1=None if data.get("test_top1") is None else float(data["test_top1"]),
             seconds=float(data["seconds"]),
             candidates=int(data.get("candidates", 0)),
+            latency_ms=_optional_float(data.get("latency_ms")),
+            measured_ms=_optional_float(data.get("measured_latency_ms")),
         )
 
 
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
 def format_table(results: Iterable[SearchResult]) -> str:
-    header = ("method", "budget", "MACs", "params", "val top-1", "test top-1", "seconds", "scored", "arch")
+    results = list(results)
+    timed = any(r.latency_ms is not None for r in results)
+    header = ("method", "budget", "MACs", "params", *(("latency", "measured") if timed else ()),
+              "val top-1", "test top-1", "seconds", "scored", "arch")
     rows = [header]
     for r in results:
         test = "-" if r.test_top1 is None else f"{r.test_top1:.2f}"
-        rows.append((r.method, str(r.budget), format_count(r.macs), format_count(r.params), f"{r.val_top1:.2f}",
-                     test, f"{r.seconds:.1f}", str(r.candidates), str(r.arch)))
+        latency = tuple("-" if ms is None else format_latency(ms) for ms in (r.latency_ms, r.measured_ms))
+        rows.append((r.method, str(r.budget), format_count(r.macs), format_count(r.params),
+                     *(latency if timed else ()), f"{r.val_top1:.2f}", test, f"{r.seconds:.1f}",
+                     str(r.candidates), str(r.arch)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths)) + "  " + row[-1] for row in rows]
     return "\n".join(lines)

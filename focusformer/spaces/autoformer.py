@@ -29,9 +29,10 @@ from .counts import (
     vit_stem_and_head_params,
 )
 from .decisions import Decision, DecisionPlan
-from .dense import BlockLayout, DenseLayout, SubnetViT
+from .dense import BlockLayout, DenseLayout, SubnetViT, vit_base_probe, vit_layer_probes
 from .elastic import ElasticBlock, ElasticLayerNorm, ElasticLinear, ElasticPatchEmbed, EntangledQKV
 from .supernet import Supernet, fresh
+from .timing import Probe
 
 @dataclass(frozen=True)
 class Arch(ArchBase):
@@ -154,6 +155,17 @@ class AutoFormerSpace(SearchSpace):
         if kind == "macs":
             return attention_macs(self.num_tokens, e, width) + mlp_macs(self.num_tokens, e, hidden)
         return attention_params(e, width) + mlp_params(e, hidden)
+
+    def timing_base(self, network: tuple) -> Probe:
+        _, e = network
+        return vit_base_probe(DenseLayout(self.image_size, self.in_chans, self.patch_size, self.num_classes, e, ()))
+
+    def timing_layer(self, layer: int, network: tuple, values: tuple) -> tuple[Probe, ...]:
+        heads, ratio = values
+        if heads is None:
+            return ()
+        _, e = network
+        return vit_layer_probes(self.num_tokens, e, BlockLayout(heads, self.head_dim, int(e * ratio)))
 
     # -- archs --------------------------------------------------------------------------------
     def largest(self) -> Arch:

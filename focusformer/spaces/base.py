@@ -28,6 +28,8 @@ from .decisions import INACTIVE, DecisionPlan
 if TYPE_CHECKING:
     from torch import nn
 
+    from .timing import Probe
+
 CostKind = Literal["macs", "params"]
 #: A family's arch: a frozen, hashable dataclass (``Arch``, ``ViTASArch``, ...).
 AnyArch = Any
@@ -136,6 +138,14 @@ class SearchSpace(ABC):
         """Whether layers may be identities (then uniform sampling can be calibrated to a budget)."""
         return False
 
+    def timing_base(self, network: NetworkValues) -> Probe:
+        """The dense model of ``network`` with no layers (what ``base_cost`` counts), to time on a device."""
+        raise ConfigError(f"the {self.family} family cannot be timed for a latency table")
+
+    def timing_layer(self, layer: int, network: NetworkValues, values: LayerValues) -> tuple[Probe, ...]:
+        """The dense modules whose run times add up to layer ``layer``'s with ``values`` (none if absent)."""
+        raise ConfigError(f"the {self.family} family cannot be timed for a latency table")
+
     def decision_plan(self) -> DecisionPlan:
         return _decision_plan(self)
 
@@ -230,6 +240,22 @@ def _cost_model(space: SearchSpace, kind: CostKind) -> LayeredCost:
         network_valid=space.network_valid,
         layer_signature=space.layer_signature,
     )
+
+
+def spanning_archs(space: SearchSpace, count: int, seed: int) -> list[Any]:
+    """``count`` distinct archs: the smallest, the largest, then seeded uniform samples (fewer only if
+    the space has fewer distinct archs reachable in a generous number of draws)."""
+    archs = list(dict.fromkeys([space.smallest(), space.largest()]))[:count]
+    seen = set(archs)
+    rng = np.random.default_rng(seed)
+    for _ in range(50 * count):
+        if len(archs) >= count:
+            break
+        arch = space.sample(rng)
+        if arch not in seen:
+            seen.add(arch)
+            archs.append(arch)
+    return archs
 
 
 def check_choice(field: str, value: Any, choices: tuple) -> None:

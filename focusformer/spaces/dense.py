@@ -10,7 +10,7 @@ layers dropped) are such models; a family describes its subnet as a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -18,6 +18,8 @@ import torch
 from timm.layers import Mlp, PatchEmbed, trunc_normal_
 from timm.models.vision_transformer import Attention, Block
 from torch import nn
+
+from .timing import Probe, Residual
 
 #: LayerNorm as timm's VisionTransformer builds it.
 ViTLayerNorm = partial(nn.LayerNorm, eps=1e-6)
@@ -92,3 +94,24 @@ def _block(dim: int, layout: BlockLayout, drop_path: float) -> Block:
 class _NoMlp(nn.Identity):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
+
+
+def vit_base_probe(layout: DenseLayout) -> Probe:
+    """The model of ``layout`` without its blocks: patch embedding, tokens, final norm and head."""
+    stem = replace(layout, blocks=())
+    key = ("vit-base", layout.patch_size, layout.embed_dim)
+    return Probe(key, (layout.in_chans, layout.image_size, layout.image_size), lambda: SubnetViT(stem, None, None))
+
+
+def vit_layer_probes(tokens: int, embed: int, layout: BlockLayout) -> tuple[Probe, Probe]:
+    """One block of a :class:`SubnetViT` as its two residual halves, norm and attention, then norm
+    and MLP: timed apart, the attention half is shared by every MLP width and the reverse."""
+    attention = ("vit-attention", tokens, embed, layout.num_heads, layout.head_dim)
+    mlp = ("vit-mlp", tokens, embed, layout.mlp_hidden_dim)
+
+    def half(which: str) -> nn.Module:
+        block = _block(embed, layout, 0.0)
+        return Residual(block.norm1, block.attn) if which == "attention" else Residual(block.norm2, block.mlp)
+
+    return (Probe(attention, (tokens, embed), lambda: half("attention")),
+            Probe(mlp, (tokens, embed), lambda: half("mlp")))

@@ -44,7 +44,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Iterable, Literal
+from typing import Iterable, Iterator, Literal
 
 import numpy as np
 import torch
@@ -67,6 +67,7 @@ from .counts import (
 from .decisions import Decision, DecisionPlan
 from .elastic import ElasticBlock, ElasticLayerNorm, ElasticLinear, ElasticPatchEmbed, EntangledQKV, SharedMapValue
 from .supernet import Supernet, drop_path_schedule, fresh
+from .timing import Probe
 
 Op = Literal["identity", "layer", "shared"]
 OPS: tuple[str, ...] = ("identity", "layer", "shared")
@@ -269,6 +270,22 @@ class PSViTSpace(SearchSpace):
             sharing = shared_attention_params(width, width) + mlp_params(width, hidden)
         return plain + (sharing if op == "shared" else 0)
 
+    def timing_base(self, network: tuple) -> Probe:
+        widths = tuple(network[: self.num_stages])
+        arch = self.arch_from_values(network, (("identity",),) * (self.num_stages * self.cells_per_stage))
+        image = (self.in_chans, self.image_size, self.image_size)
+        return Probe(("psvit-base", *widths), image, lambda: PSViTSubnet(self, arch))
+
+    def timing_layer(self, layer: int, network: tuple, values: tuple) -> tuple[Probe, ...]:
+        (op,) = values
+        if op == "identity":
+            return ()
+        stage = layer // self.cells_per_stage
+        width, ratio = network[stage], network[self.num_stages + stage]
+        hidden, tokens = int(width * ratio), self.tokens(stage)
+        return (Probe((f"psvit-{op}", tokens, width, hidden), (tokens, width),
+                      lambda: PSViTCell(op, width, hidden, self.head_dim)),)
+
     # -- archs --------------------------------------------------------------------------------
     def _arch(self, widths: tuple[int, ...], ratio: float, op: str) -> PSViTArch:
         return PSViTArch(tuple(PSViTStage(w, ratio, (op,) * self.cells_per_stage) for w in widths))
@@ -411,16 +428,23 @@ class _PSViTBody:
             if s:
                 x = self.pools[s - 1](x, stage.width)
             sizes = (stage.width // head_dim, stage.width, stage.mlp_hidden_dim)
-            attn_map = None
-            for block, role in blocks[s]:
-                if role == "plain" and not self.explicit_attention:
-                    x = block(x, *sizes, next(drop_probs))
-                else:
-                    x, attn_map = block.forward_explicit(x, *sizes, next(drop_probs),
-                                                         attn_map if role == "second" else None)
+            x = run_blocks(blocks[s], x, sizes, drop_probs, self.explicit_attention)
         x = self.norm.elastic(x)
         x = x[:, 0] if self.space.has_class_token else x.mean(dim=1)
         return F.linear(x, *self.head.sliced(self.space.num_classes, x.shape[-1]))
+
+
+def run_blocks(blocks: Iterable[tuple[ElasticBlock, str]], x: torch.Tensor, sizes: tuple[int, int, int],
+               drop_probs: Iterator[float], explicit_attention: bool) -> torch.Tensor:
+    """Run one stage's blocks (with their roles, see ``stage_blocks``) at ``sizes`` (heads, width,
+    MLP width); a ``second`` block reuses the attention map of the block before it."""
+    attn_map = None
+    for block, role in blocks:
+        if role == "plain" and not explicit_attention:
+            x = block(x, *sizes, next(drop_probs))
+        else:
+            x, attn_map = block.forward_explicit(x, *sizes, next(drop_probs), attn_map if role == "second" else None)
+    return x
 
 
 def _roles(cells: Iterable[str]) -> list[tuple[int, str, str]]:
@@ -508,3 +532,19 @@ class PSViTSubnet(nn.Module, _PSViTBody):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.run(images, self.arch)
+
+
+class PSViTCell(nn.Module):
+    """One cell of a dense subnet on its own (a layer, or a pair sharing one attention map), to time."""
+
+    def __init__(self, op: str, width: int, hidden: int, head_dim: int) -> None:
+        super().__init__()
+        make = {"layer": _plain_block, "sharing": _sharing_block}
+        roles = _roles([op])
+        self.blocks = nn.ModuleList(make[name](width, hidden) for _, name, _ in roles)
+        self.roles = [role for _, _, role in roles]
+        self.sizes = (width // head_dim, width, hidden)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        no_drop = itertools.repeat(0.0)
+        return run_blocks(zip(self.blocks, self.roles), x, self.sizes, no_drop, explicit_attention=True)

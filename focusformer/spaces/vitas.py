@@ -42,9 +42,10 @@ from .counts import (
     vit_stem_and_head_params,
 )
 from .decisions import Decision, DecisionPlan
-from .dense import BlockLayout, DenseLayout, SubnetViT
+from .dense import BlockLayout, DenseLayout, SubnetViT, vit_base_probe, vit_layer_probes
 from .elastic import ElasticBlock, ElasticLayerNorm, ElasticLinear, ElasticPatchEmbed, EntangledQKV, PrivateQK
 from .supernet import Supernet, fresh
+from .timing import Probe
 
 #: The ``num_heads`` decision's value for an identity layer.
 IDENTITY = 0
@@ -185,6 +186,17 @@ class ViTASSpace(SearchSpace):
             tokens = self.num_tokens(p)
             return attention_macs(tokens, e, qkv // 3) + mlp_macs(tokens, e, mlp)
         return attention_params(e, qkv // 3) + mlp_params(e, mlp)
+
+    def timing_base(self, network: tuple) -> Probe:
+        p, e = network
+        return vit_base_probe(DenseLayout(self.image_size, self.in_chans, p, self.num_classes, e, ()))
+
+    def timing_layer(self, layer: int, network: tuple, values: tuple) -> tuple[Probe, ...]:
+        heads, qkv, mlp = values
+        if heads == IDENTITY:
+            return ()
+        p, e = network
+        return vit_layer_probes(self.num_tokens(p), e, BlockLayout(heads, qkv // 3 // heads, mlp))
 
     # -- archs --------------------------------------------------------------------------------
     def largest(self) -> ViTASArch:

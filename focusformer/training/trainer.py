@@ -136,7 +136,8 @@ class Trainer:
         )
         self.strategy = build_strategy(config, train.epochs * self.steps_per_epoch, self._training_scorer())
         macs = config.space.cost_model("macs")
-        self.band_tally = BandTally(budget_bands(macs.min_cost, macs.max_cost, train.budgets, config.focus.band))
+        band = config.attentive.band if train.sampler == "attentive" else config.focus.band
+        self.band_tally = BandTally(budget_bands(macs.min_cost, macs.max_cost, train.budgets, band))
         self.mixup = self._build_mixup()
         self.criterion: nn.Module = (
             SoftTargetCrossEntropy() if self.mixup else nn.CrossEntropyLoss(label_smoothing=train.label_smoothing)

@@ -1,0 +1,118 @@
+"""Benchmark: a latency table's predictions against the end-to-end latency of random subnets.
+
+For each config, on this machine: build a latency table exactly as ``focusformer-latency build``
+does (``focusformer.latency.build_table``: every distinct module timed round-robin, warm-up,
+repeats, median; then the calibration fitted on ``--calibration`` subnets timed whole), then time
+two sets of subnets end to end (their exported dense models, round-robin, the table's settings):
+
+* ``uniform``: the family's own uniform sampling (``space.sample``), a narrow band of latencies;
+* ``budgets``: one subnet within each of N latency budgets spread over the table's range
+  (``sample_within_budget``), what specialize and search pick from.
+
+Both are drawn with other seeds than the calibration subnets, so the fit is not scored on its own
+data. Printed per config and set: Kendall tau of predicted against measured latency (the same for
+plain sums and calibrated predictions: the fit is increasing), and the mean absolute percentage
+error (MAPE) of the plain sums and of the calibrated predictions. The ``retest`` row times the
+``uniform`` set a second time and scores the first timing against it: the agreement of the
+measurement with itself, a ceiling for any prediction on this machine at this time. Goal (issue
+#13): tau >= 0.9 and MAPE <= 10% on CPU at batch size 1. Nothing is asserted; this only prints.
+Run::
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_latency.py --configs fashion-mnist vitas-fashion-mnist \\
+        psvit-1d-fashion-mnist psvit-2d-fashion-mnist --subnets 60
+
+``--save DIR`` also writes each table as ``DIR/<config>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.stats import kendalltau
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_throughput import machine_header  # noqa: E402
+
+from focusformer.budget import Budget  # noqa: E402
+from focusformer.config import load_config  # noqa: E402
+from focusformer.latency import LatencyTable, TimingSettings, build_table, time_subnets  # noqa: E402
+from focusformer.search.evolution import sample_within_budget  # noqa: E402
+
+
+def subnet_sets(table: LatencyTable, count: int, seed: int) -> dict[str, list]:
+    space = table.space
+    costs = table.cost_model(space)
+    rng = np.random.default_rng(seed)
+    uniform = [space.sample(rng) for _ in range(count)]
+    budgets = np.linspace(costs.min_cost, costs.max_cost, count)
+    spread = [sample_within_budget(space, Budget(float(b), "latency", table), rng) for b in budgets]
+    return {"uniform": uniform, "budgets": spread}
+
+
+def mape(predicted: np.ndarray, measured: np.ndarray) -> float:
+    return float(100 * np.mean(np.abs(predicted - measured) / measured))
+
+
+def bench(config: str, settings: TimingSettings, args: argparse.Namespace) -> list[list[str]]:
+    space = load_config(config).space
+    start = time.perf_counter()
+    table = build_table(space, settings, args.calibration, seed=0)
+    built = time.perf_counter() - start
+    if args.save:
+        table.save(Path(args.save) / f"{config}.json")
+    fit = table.calibration
+    print(f"{config}: {len(table.measurements)} modules, table built in {built:.1f}s; fit on {fit.subnets} "
+          f"subnets: measured = {fit.scale:.3f} x summed + {fit.offset_ms:.3f} ms")
+    sets = subnet_sets(table, args.subnets, seed=args.seed)
+    archs = [arch for group in sets.values() for arch in group]
+    start = time.perf_counter()
+    measured = np.array(time_subnets(space, archs, settings))
+    again = np.array(time_subnets(space, sets["uniform"], settings))
+    print(f"  {len(archs) + len(again)} subnets timed end to end in {time.perf_counter() - start:.1f}s")
+    calibrated = np.array([table.predict(arch) for arch in archs])
+    summed = (calibrated - fit.offset_ms) / fit.scale
+    rows, offset = [], 0
+    for name, group in sets.items():
+        part = slice(offset, offset + len(group))
+        offset += len(group)
+        m, s, c = measured[part], summed[part], calibrated[part]
+        rows.append([config, name, str(len(group)), f"{m.min():.2f}-{m.max():.2f}",
+                     f"{kendalltau(c, m)[0]:.3f}", f"{mape(s, m):.1f}", f"{mape(c, m):.1f}"])
+    first = measured[: len(again)]
+    rows.append([config, "retest", str(len(again)), f"{again.min():.2f}-{again.max():.2f}",
+                 f"{kendalltau(first, again)[0]:.3f}", "", f"{mape(first, again):.1f}"])
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", nargs="+", default=["fashion-mnist", "vitas-fashion-mnist",
+                                                         "psvit-1d-fashion-mnist", "psvit-2d-fashion-mnist"])
+    parser.add_argument("--subnets", type=int, default=60, help="subnets per set (default: %(default)s)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads (ignored on cuda)")
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--calibration", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=1, help="seed of the timed subnets (the fit's is 0)")
+    parser.add_argument("--save", metavar="DIR", help="also write each table to DIR/<config>.json")
+    args = parser.parse_args()
+    threads = None if args.device == "cuda" else args.threads
+    settings = TimingSettings(args.device, args.batch_size, threads, args.warmup, args.repeats)
+    print("\n".join(machine_header(torch.device(args.device))))
+    print(f"timing: {settings}")
+    rows = [["config", "subnets", "n", "measured ms", "Kendall tau", "MAPE summed %", "MAPE calibrated %"]]
+    for config in args.configs:
+        rows += bench(config, settings, args)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    print("\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows))
+
+
+if __name__ == "__main__":
+    main()
