@@ -21,7 +21,10 @@ Run::
     OMP_NUM_THREADS=1 python benchmarks/bench_latency.py --configs fashion-mnist vitas-fashion-mnist \\
         psvit-1d-fashion-mnist psvit-2d-fashion-mnist --subnets 60
 
-``--save DIR`` also writes each table as ``DIR/<config>.json``.
+``--save DIR`` also writes each table as ``DIR/<config>.json``. ``--marginal`` (PSViT configs) instead
+compares, stage by stage, what one cell adds to a model whose other cells are identities (its
+marginal cost, end to end) with the same cell timed apart (its module in the table), all in one
+round-robin.
 """
 
 from __future__ import annotations
@@ -40,8 +43,10 @@ from bench_throughput import machine_header  # noqa: E402
 
 from focusformer.budget import Budget  # noqa: E402
 from focusformer.config import load_config  # noqa: E402
-from focusformer.latency import LatencyTable, TimingSettings, build_table, time_subnets  # noqa: E402
+from focusformer.latency import LatencyTable, TimingSettings, build_table, time_modules, time_subnets  # noqa: E402
+from focusformer.latency.build import image_shape  # noqa: E402
 from focusformer.search.evolution import sample_within_budget  # noqa: E402
+from focusformer.spaces import PSViTArch, PSViTStage  # noqa: E402
 
 
 def subnet_sets(table: LatencyTable, count: int, seed: int) -> dict[str, list]:
@@ -89,6 +94,31 @@ def bench(config: str, settings: TimingSettings, args: argparse.Namespace) -> li
     return rows
 
 
+def marginal(config: str, settings: TimingSettings) -> list[list[str]]:
+    """PSViT: one ``layer`` or ``shared`` cell per stage in an otherwise all-identity model at the
+    widest widths, against the same cell timed apart."""
+    space = load_config(config).space
+    widths, ratio = [choices[-1] for choices in space.widths], space.mlp_ratio[-1]
+    rest = ("identity",) * (space.cells_per_stage - 1)
+
+    def arch(stage: int, op: str) -> PSViTArch:
+        return PSViTArch(tuple(PSViTStage(w, ratio, ((op if s == stage else "identity"),) + rest)
+                               for s, w in enumerate(widths)))
+
+    cases = [(stage, op) for stage in range(space.num_stages) for op in ("layer", "shared")]
+    archs = [arch(-1, "identity")] + [arch(stage, op) for stage, op in cases]
+    probes = []
+    for stage, op in cases:
+        network, layers = space.arch_values(arch(stage, op))
+        layer = stage * space.cells_per_stage
+        probes += list(space.timing_layer(layer, network, layers[layer]))
+    times = time_modules([(space.build_subnet(a), image_shape(space)) for a in archs]
+                         + [(p.build(), p.input_shape) for p in probes], settings)
+    whole, apart = times[:len(archs)], times[len(archs):]
+    return [[config, str(stage), op, f"{whole[i + 1] - whole[0]:.3f}", f"{apart[i]:.3f}",
+             f"{apart[i] / (whole[i + 1] - whole[0]):.2f}"] for i, (stage, op) in enumerate(cases)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", nargs="+", default=["fashion-mnist", "vitas-fashion-mnist",
@@ -102,14 +132,21 @@ def main() -> None:
     parser.add_argument("--calibration", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1, help="seed of the timed subnets (the fit's is 0)")
     parser.add_argument("--save", metavar="DIR", help="also write each table to DIR/<config>.json")
+    parser.add_argument("--marginal", action="store_true",
+                        help="PSViT configs: each cell's marginal cost in the model against the cell timed apart")
     args = parser.parse_args()
     threads = None if args.device == "cuda" else args.threads
     settings = TimingSettings(args.device, args.batch_size, threads, args.warmup, args.repeats)
     print("\n".join(machine_header(torch.device(args.device))))
     print(f"timing: {settings}")
-    rows = [["config", "subnets", "n", "measured ms", "Kendall tau", "MAPE summed %", "MAPE calibrated %"]]
-    for config in args.configs:
-        rows += bench(config, settings, args)
+    if args.marginal:
+        rows = [["config", "stage", "cell", "marginal ms (in model)", "timed apart ms", "apart / marginal"]]
+        for config in args.configs:
+            rows += marginal(config, settings)
+    else:
+        rows = [["config", "subnets", "n", "measured ms", "Kendall tau", "MAPE summed %", "MAPE calibrated %"]]
+        for config in args.configs:
+            rows += bench(config, settings, args)
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     print("\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows))
 
