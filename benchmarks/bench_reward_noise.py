@@ -18,26 +18,16 @@ budget and reward:
 from __future__ import annotations
 
 import argparse
-import itertools
-import statistics
 
-import numpy as np
 import torch
 
 from focusformer.budget import parse_budgets
 from focusformer.data import load_data
 from focusformer.evaluation import default_device
 from focusformer.sampling.sampler import ArchSampler
+from focusformer.sampling.strategies import reward_spread_and_noise
 from focusformer.search.scoring import CandidateScorer
 from focusformer.training.checkpoint import config_from_checkpoint, load_checkpoint, load_supernet
-
-
-def noise_and_spread(matrix: torch.Tensor) -> tuple[float, float]:
-    """(spread of mean scores, median paired standard error) of a ``(k, images)`` score matrix."""
-    means = matrix.mean(1)
-    n = matrix.shape[1]
-    errors = [float((matrix[i] - matrix[j]).std() / n ** 0.5) for i, j in itertools.combinations(range(len(matrix)), 2)]
-    return float(means.std()), statistics.median(errors)
 
 
 def main() -> None:
@@ -70,7 +60,7 @@ def main() -> None:
         for reward in ("top1", "loss", "distill"):
             matrix = scorer.per_image(archs, reward)
             for size in sizes:
-                spread, se = noise_and_spread(matrix[:, :size])
+                spread, se = reward_spread_and_noise(matrix[:, :size])
                 print(f"| {budget.label} | {reward} | {size} | {spread:.4f} | {se:.4f} | {spread / se:.2f} |")
 
 

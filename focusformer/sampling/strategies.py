@@ -147,16 +147,18 @@ class FocusStrategy:
         return torch.as_tensor(self.budgets.draw(self.rng, n), dtype=torch.float64)
 
     @torch.no_grad()
-    def best_proposals(self, budgets: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Per budget, the best of ``best_of`` policy samples by the predictor: codes ``(n, L)``."""
+    def best_proposals(self, budgets: torch.Tensor, generator: torch.Generator, tally: bool = True) -> torch.Tensor:
+        """Per budget, the best of ``best_of`` policy samples by the predictor: codes ``(n, L)``.
+        ``tally`` counts the samples in the epoch's hit-rate and entropy columns."""
         k = self.config.best_of
         out = self.sampler.sample(budgets.repeat_interleave(k), generator=generator)
         self.predictor.eval()
         predicted = self.predictor(out.codes).view(-1, k)
         best = predicted.argmax(1) + torch.arange(len(budgets)) * k
-        self.tallies.proposed += len(budgets) * k
-        self.tallies.in_band += int((out.macs >= (1 - self.config.band) * budgets.repeat_interleave(k)).sum())
-        self.tallies.entropy_sum += float(out.normalised_entropy.sum())
+        if tally:
+            self.tallies.proposed += len(budgets) * k
+            self.tallies.in_band += int((out.macs >= (1 - self.config.band) * budgets.repeat_interleave(k)).sum())
+            self.tallies.entropy_sum += float(out.normalised_entropy.sum())
         return out.codes[best]
 
     def _plan(self, n: int) -> list[_Proposal]:
@@ -246,9 +248,7 @@ class FocusStrategy:
         """Distinct archs among 100 steered proposals for budgets of the deployment distribution."""
         generator = torch.Generator().manual_seed(0)  # its own stream: training's is untouched
         budgets = torch.as_tensor(self.budgets.draw(np.random.default_rng(0), 100), dtype=torch.float64)
-        proposed, in_band, entropy = self.tallies.proposed, self.tallies.in_band, self.tallies.entropy_sum
-        codes = self.best_proposals(budgets, generator)
-        self.tallies.proposed, self.tallies.in_band, self.tallies.entropy_sum = proposed, in_band, entropy
+        codes = self.best_proposals(budgets, generator, tally=False)
         return len({tuple(code.tolist()) for code in codes})
 
     def epoch_metrics(self) -> dict[str, float]:
@@ -342,7 +342,7 @@ def reward_spread_and_noise(per_image: torch.Tensor) -> tuple[float, float]:
     if len(i) == 0:
         return float("nan"), float("nan")
     errors = (per_image[i] - per_image[j]).std(1) / n ** 0.5
-    return float(per_image.mean(1).std()), float(errors.median())
+    return float(per_image.mean(1).std()), float(errors.quantile(0.5))
 
 
 class AttentiveStrategy:
