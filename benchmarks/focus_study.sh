@@ -31,5 +31,5 @@ job() {
 }
 export -f job
 export TRAIN
-printf '%s\n' "uniform 0" "uniform 1" "focus 0" "uniform 2" "focus 1" "focus 2" \
+printf '%s\n' "uniform 0" "uniform 1" "focus 0" "focus 1" "focus 2" "uniform 2" \
   "attentive 0" "attentive 1" "attentive 2" | xargs -P "$LANES" -L 1 bash -c 'job $0 $1'

@@ -15,7 +15,8 @@ import torch
 from focusformer import ConfigError, count_params
 from focusformer.budget import Budget, parse_latencies, parse_latency
 from focusformer.latency import LatencyTable, TimingSettings, build_table
-from focusformer.latency.build import collect_probes, fit_calibration
+from focusformer.latency.build import Timings, collect_probes, fit_calibration
+from focusformer.latency.table import Calibration, KindScale
 from focusformer.sampling.sampler import ArchSampler
 from focusformer.search.evolution import EvolutionConfig, evolution_search, random_search, sample_within_budget
 from focusformer.spaces.psvit import PSViTArch
@@ -213,13 +214,68 @@ def test_budgets_at_the_ends_of_the_range_are_feasible(name, space_of):
 
 def test_calibration_fit():
     summed = [1.0, 2.0, 3.0, 4.0]
-    fit = fit_calibration(summed, [1.3 * s + 0.2 for s in summed])
-    assert (fit.scale, fit.offset_ms) == (pytest.approx(1.3), pytest.approx(0.2))
+    fit = fit_calibration([{"m": s} for s in summed], [1.3 * s + 0.2 for s in summed])
+    assert (fit.scale, fit.offset_ms) == (pytest.approx(1.3), pytest.approx(0.2)) and fit.kind_scales == ()
     assert fit.mape_fitted == pytest.approx(0, abs=1e-9) and fit.mape_summed > 10
-    flat = fit_calibration([1.0, 1.0], [1.5, 1.7])  # no spread: a scale alone
-    assert (flat.scale, flat.offset_ms) == (pytest.approx(1.6), 0.0)
-    falling = fit_calibration([1.0, 2.0, 3.0], [3.0, 2.0, 0.5])  # noise, not a line: positive all the same
+    assert fit.mape_held_out == pytest.approx(0, abs=1e-9)
+    flat = fit_calibration([{"m": 1.0}, {"m": 1.0}], [1.5, 1.7])  # no spread: a scale alone
+    assert (flat.scale, flat.offset_ms) == (pytest.approx(1.6), 0.0) and flat.mape_held_out is None
+    falling = fit_calibration([{"m": s} for s in (1.0, 2.0, 3.0)], [3.0, 2.0, 0.5])  # noise, not a line
     assert falling.offset_ms == 0.0 and falling.scale == pytest.approx(1.0)
+
+
+def test_kinds_off_by_different_factors_get_their_own_scales():
+    """Cells whose apart-timed cost is 30% too high next to MLPs timed right: one scale cannot fit
+    both, and the per-kind fit recovers each factor (and is what the held-out error prefers)."""
+    rng = np.random.default_rng(0)
+    parts = [{"base": b, "cell": c, "mlp": m} for b, c, m in rng.uniform([0.1, 0.1, 0.1], [0.4, 2, 2], (20, 3))]
+    measured = [0.9 * p["base"] + 0.7 * p["cell"] + 1.05 * p["mlp"] + 0.03 for p in parts]
+    fit = fit_calibration(parts, measured)
+    assert {k.kind: k.scale for k in fit.kind_scales} == {
+        "base": pytest.approx(0.9, rel=1e-6), "cell": pytest.approx(0.7, rel=1e-6), "mlp": pytest.approx(1.05, rel=1e-6)}
+    assert fit.mape_fitted == pytest.approx(0, abs=1e-6) and fit.mape_held_out < 1e-4
+    line = fit_calibration([{"m": sum(p.values())} for p in parts], measured)
+    assert line.mape_held_out > 1 and fit.scale == pytest.approx(line.scale)  # unseen kinds: the line's scale
+
+
+def test_per_kind_scales_are_kept_only_where_they_predict_held_out_subnets_better():
+    """Every kind off by the same factor plus noise: extra scales only fit the noise, so the single
+    scale is kept; and too few subnets for the unknowns never try them."""
+    rng = np.random.default_rng(1)
+    parts = [dict(zip("abcde", rng.uniform(0.1, 1.0, 5))) for _ in range(12)]
+    measured = [1.2 * sum(p.values()) * (1 + rng.normal(0, 0.05)) for p in parts]
+    assert fit_calibration(parts, measured).kind_scales == ()
+    exact = [0.5 * p["a"] + 2 * (p["b"] + p["c"] + p["d"] + p["e"]) for p in parts[:7]]
+    assert fit_calibration(parts[:7], exact).kind_scales == ()  # 7 subnets < 5 scales + offset + 2
+
+
+def test_a_fit_that_would_price_cheap_subnets_below_zero_falls_back_to_a_scale(space_of):
+    """Calibration subnets all far above the space's cheapest: a line through them (here 3 x sum - 25)
+    goes negative there, so the table keeps the median ratio alone and every prediction stays positive."""
+    space = space_of("psvit-digits")
+    plain = dataclasses.replace(synthetic_table(space), calibration=Calibration())
+    sums = [10.0, 11.0, 12.0, 13.0]
+    measured = [3 * x - 25 for x in sums]
+    assert fit_calibration([{"m": x} for x in sums], measured).offset_ms == pytest.approx(-25)
+    table = Timings(plain, [{"psvit-layer": x} for x in sums], measured).calibrated()
+    assert table.calibration.offset_ms == 0 and table.calibration.scale == pytest.approx(np.median(
+        [m / x for m, x in zip(measured, sums)]))
+    assert table.cost_model(space).min_cost > 0
+
+
+def test_a_table_predicts_with_its_kind_scales(space_of, tmp_path):
+    space = space_of("psvit-digits")
+    calibration = Calibration(1.1, 0.02, subnets=9, kind_scales=(KindScale("psvit-layer", 0.8),
+                                                                 KindScale("psvit-shared", 1.4)))
+    table = dataclasses.replace(synthetic_table(space), calibration=calibration)
+    factor = {"psvit-layer": 0.8, "psvit-shared": 1.4}
+    rng = np.random.default_rng(0)
+    for arch in [space.largest(), *(space.sample(rng) for _ in range(20))]:
+        keys = expected_keys(arch, space)
+        expected = sum(factor.get(key[0], 1.1) * synthetic_ms(key) for key in keys) + 0.02
+        assert table.predict(arch) == pytest.approx(expected, abs=len(keys) * 2.0**-20)
+    again = LatencyTable.load(table.save(tmp_path / "lut.json"))
+    assert again.calibration == calibration and again.predict(arch) == table.predict(arch)
 
 
 def test_build_times_every_module_and_fits_a_calibration(space_of):

@@ -51,8 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--repeats", type=positive_int, default=50,
                        help="timed passes per module, the median kept (default: %(default)s)")
     build.add_argument("--calibration", type=nonnegative_int, default=20, metavar="N",
-                       help="subnets timed whole (smallest, largest, random) to fit measured = scale x summed + "
-                            "offset; 0: plain sums (default: %(default)s)")
+                       help="subnets timed whole (smallest, largest, random) to fit measured = the modules' times, "
+                            "scaled per kind of module, + offset; 0: plain sums (default: %(default)s)")
     build.add_argument("--seed", type=int, default=0, help="seed of the calibration subnets (default: %(default)s)")
     build.add_argument("--output", type=Path, required=True, metavar="LUT.json")
     build.add_argument("--overwrite", action="store_true",
@@ -103,12 +103,9 @@ def _build(args: argparse.Namespace) -> None:
     table.save(args.output)
     costs = table.cost_model(space)
     fit = table.calibration
-    calibrated = (f"calibrated on {fit.subnets} subnets: measured = {fit.scale:.3f} x summed + "
-                  f"{fit.offset_ms:.3f} ms (MAPE {fit.mape_summed:.1f}% summed, {fit.mape_fitted:.1f}% fitted)"
-                  if fit.subnets else "not calibrated (plain sums)")
     print(f"{space.name} on {table.describe()}: {len(table.measurements)} modules timed in "
           f"{time.perf_counter() - start:.1f}s; subnets {costs.min_cost:.3g} to {costs.max_cost:.3g} ms; "
-          f"{calibrated} -> {args.output}")
+          f"{fit.describe()} -> {args.output}")
 
 
 if __name__ == "__main__":

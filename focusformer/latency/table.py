@@ -3,11 +3,13 @@
 The table holds the median time of every distinct module a space's subnets are made of (its
 family's probes, :mod:`focusformer.spaces.timing`). A subnet's predicted latency is
 
-    scale x (base[g] + sum over layers of the layer's probes) + offset
+    sum over the arch's probes (base[g], then each layer's) of scale[kind] x time + offset
 
-where ``scale`` and ``offset`` are fitted when the table is built, on whole subnets timed end
+where a probe's *kind* is the first part of its key (``vit-attention``, ``psvit-layer``, ...)
+and the scales and the offset are fitted when the table is built, on whole subnets timed end
 to end (timed alone, a module runs with its weights hot in cache and without the calls
-around it, so plain sums come out biased; the fit is stored with the table). That is a
+around it, so plain sums come out biased, and not by the same factor for every kind of
+module; the fit is stored with the table). That is a
 :class:`~focusformer.spaces.costs.LayeredCost`, so latency is a budget kind like MACs and
 parameters: the sampler masks with it, and the searches sample, mutate and repair within it.
 
@@ -23,7 +25,7 @@ import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping, Optional
 
 import torch
 
@@ -40,8 +42,18 @@ FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True)
+class KindScale:
+    """The scale of one kind of module (a probe key's first part), fitted apart from the others."""
+
+    kind: str
+    scale: float
+
+
+@dataclass(frozen=True)
 class Calibration:
-    """``measured = scale x summed + offset_ms``, fitted on ``subnets`` subnets timed whole."""
+    """``measured = sum of scale[kind] x module time + offset_ms``, fitted on ``subnets`` subnets
+    timed whole: ``kind_scales`` where the modules' kinds were fitted apart, ``scale`` for every
+    other kind (all of them when ``kind_scales`` is empty)."""
 
     scale: float = 1.0
     offset_ms: float = 0.0
@@ -49,11 +61,29 @@ class Calibration:
     #: Mean absolute percentage error of the plain sums, and of the fit, on those subnets.
     mape_summed: float = 0.0
     mape_fitted: float = 0.0
+    kind_scales: tuple[KindScale, ...] = ()
+    #: The fit's error on each calibration subnet when fitted on the others (leave-one-out;
+    #: None under three subnets).
+    mape_held_out: Optional[float] = None
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.scale) and self.scale > 0 and math.isfinite(self.offset_ms)):
-            raise ConfigError(f"calibration: scale must be positive and offset finite, got {self.scale}, "
+        scales = [self.scale, *(k.scale for k in self.kind_scales)]
+        if not (all(math.isfinite(s) and s > 0 for s in scales) and math.isfinite(self.offset_ms)):
+            raise ConfigError(f"calibration: scales must be positive and the offset finite, got {scales}, "
                               f"{self.offset_ms}")
+
+    def scale_of(self, kind: str) -> float:
+        return next((k.scale for k in self.kind_scales if k.kind == kind), self.scale)
+
+    def describe(self) -> str:
+        """The fit in one line (or that there is none)."""
+        if not self.subnets:
+            return "not calibrated (plain sums)"
+        scales = (" + ".join(f"{k.scale:.3f} x {k.kind}" for k in self.kind_scales) if self.kind_scales
+                  else f"{self.scale:.3f} x summed")
+        held_out = "" if self.mape_held_out is None else f", {self.mape_held_out:.1f}% held out"
+        return (f"calibrated on {self.subnets} subnets: measured = {scales} + {self.offset_ms:.3f} ms "
+                f"(MAPE {self.mape_summed:.1f}% summed, {self.mape_fitted:.1f}% fitted{held_out})")
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,19 +123,37 @@ class LatencyTable:
         return LayeredCost.build(
             space.decision_plan(),
             layer_options=space.layer_options,
-            base_cost=lambda network: _on_grid(fit.scale * self.summed([space.timing_base(network)]) + fit.offset_ms),
+            base_cost=lambda network: _on_grid(self._calibrated([space.timing_base(network)]) + fit.offset_ms),
             layer_cost=lambda layer, network, values: _on_grid(
-                fit.scale * self.summed(space.timing_layer(layer, network, values))),
+                self._calibrated(space.timing_layer(layer, network, values))),
             network_valid=space.network_valid,
             layer_signature=space.layer_signature,
         )
 
-    def summed(self, probes: tuple[Probe, ...] | list[Probe]) -> float:
-        """The plain sum of the probes' measured times (no calibration)."""
-        try:
-            return sum(self.measurements[probe.key] for probe in probes)
-        except KeyError as exc:
-            raise ConfigError(f"latency table has no measurement for {list(exc.args[0])}; rebuild it") from None
+    def _calibrated(self, probes: Iterable[Probe]) -> float:
+        return sum(self.calibration.scale_of(kind) * ms for kind, ms in self.by_kind(probes).items())
+
+    def by_kind(self, probes: Iterable[Probe]) -> dict[str, float]:
+        """The plain sums (no calibration) of the probes' measured times, by kind of probe."""
+        sums: dict[str, float] = {}
+        for probe in probes:
+            try:
+                ms = self.measurements[probe.key]
+            except KeyError:
+                raise ConfigError(f"latency table has no measurement for {list(probe.key)}; rebuild it") from None
+            kind = probe_kind(probe.key)
+            sums[kind] = sums.get(kind, 0.0) + ms
+        return sums
+
+    def probes(self, arch: AnyArch) -> list[Probe]:
+        """The modules ``arch`` is made of, as the table adds them up."""
+        network, layers = self.space.arch_values(arch)
+        return [self.space.timing_base(network),
+                *(probe for i, values in enumerate(layers) for probe in self.space.timing_layer(i, network, values))]
+
+    def summed(self, arch: AnyArch) -> float:
+        """The plain sum of the measured times of ``arch``'s modules (no calibration)."""
+        return sum(self.by_kind(self.probes(arch)).values())
 
     def predict(self, arch: AnyArch) -> float:
         """Predicted milliseconds of ``arch`` (an arch of the table's space)."""
@@ -183,6 +231,11 @@ class LatencyTable:
 #: subnet's cost is the same however its terms are summed, and the bounds the sampler and the
 #: searches decide on agree bit for bit with the totals (as MACs, whole numbers, do).
 GRID = 2.0**-20
+
+
+def probe_kind(key: ProbeKey) -> str:
+    """What a probe computes, without its sizes: the first part of its key."""
+    return str(key[0])
 
 
 def _on_grid(ms: float) -> float:
