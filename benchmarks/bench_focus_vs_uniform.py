@@ -12,7 +12,9 @@ sampler trained it, is evaluated by the same procedures:
 
 Runs are given as groups, ``name=RUN,RUN,...``, one run per seed; the first group is the
 reference, and every other group is paired with it by seed: the mean paired difference and
-its standard error (std of the differences / sqrt(pairs)). Per-run results are cached in
+its standard error (std of the differences / sqrt(pairs)). Runs whose summary.csv has a learned
+sampler's columns (focus) also get their mechanics: steered share, predictor tau, entropy as a
+share of the uniform policy's, distinct archs per 100 proposals, reward spread and SE. Per-run results are cached in
 RUN/results/bench-*.json, so adding runs does not redo finished ones. Nothing is asserted.
 
     python benchmarks/bench_focus_vs_uniform.py \\
@@ -24,6 +26,7 @@ RUN/results/bench-*.json, so adding runs does not redo finished ones. Nothing is
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
 import json
 import statistics
@@ -100,6 +103,24 @@ def paired(values: list[float], reference: list[float], digits: int = 2) -> str:
     return f"{statistics.mean(diffs):+.{digits}f} ± {se:.{digits}f}"
 
 
+#: summary.csv columns of a learned sampler's mechanics (issue #9), shown per run when present.
+MECHANICS = ("steered_share", "predictor_tau", "sampler_entropy", "distinct_per_100", "budget_hit_rate",
+             "reward_spread", "reward_se")
+
+
+def mechanics(run: Path) -> dict[str, float] | None:
+    """Means over the last five epochs of the run's sampler columns; None without them (uniform)."""
+    with open(run / "summary.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))[-5:]
+    if not rows or MECHANICS[0] not in rows[0]:
+        return None
+    means = {}
+    for column in MECHANICS:
+        values = [float(row[column]) for row in rows if row.get(column) not in (None, "", "nan")]
+        means[column] = statistics.mean(values) if values else float("nan")
+    return means
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", nargs="+", required=True, metavar="NAME=RUN,RUN,...",
@@ -158,6 +179,14 @@ def main() -> None:
                                 [x["budgets"][b.label]["evolution"] for _, x in have]))
         print(f"| {name} - {reference_name} | {len(pairs)} pairs | " + " | ".join(cells) + " |")
     print(f"\n(specialized differences are against the {reference_name} run's evolution winner of the same seed)")
+    learned = [(name, run, mechanics(run)) for name, runs in groups.items() for run in runs]
+    learned = [(name, run, m) for name, run, m in learned if m is not None]
+    if learned:
+        print("\nsampler mechanics, summary.csv, mean of the last five epochs:\n")
+        print("| method | run | " + " | ".join(MECHANICS) + " |")
+        print("|" + "---|" * (2 + len(MECHANICS)))
+        for name, run, m in learned:
+            print(f"| {name} | {run.name} | " + " | ".join(f"{m[c]:.3g}" for c in MECHANICS) + " |")
 
     if args.plot:
         series = []
