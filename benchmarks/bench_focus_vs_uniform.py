@@ -96,11 +96,15 @@ def mean_std(values: list[float]) -> str:
 
 
 def paired(values: list[float], reference: list[float], digits: int = 2) -> str:
+    """Mean paired difference ± its SE, bold beyond 2 SE, and how many pairs are positive."""
     diffs = [a - b for a, b in zip(values, reference)]
     if len(diffs) < 2:
         return "-" if not diffs else f"{diffs[0]:+.{digits}f}"
-    se = statistics.stdev(diffs) / len(diffs) ** 0.5
-    return f"{statistics.mean(diffs):+.{digits}f} ± {se:.{digits}f}"
+    mean, se = statistics.mean(diffs), statistics.stdev(diffs) / len(diffs) ** 0.5
+    text = f"{mean:+.{digits}f} ± {se:.{digits}f}"
+    if abs(mean) > 2 * se:
+        text = f"**{text}**"
+    return f"{text} ({sum(d > 0 for d in diffs)}/{len(diffs)} > 0)"
 
 
 #: summary.csv columns of a learned sampler's mechanics (issue #9), shown per run when present.
@@ -178,7 +182,8 @@ def main() -> None:
             cells.append(paired([r["budgets"][b.label]["specialized"] for r, _ in have],
                                 [x["budgets"][b.label]["evolution"] for _, x in have]))
         print(f"| {name} - {reference_name} | {len(pairs)} pairs | " + " | ".join(cells) + " |")
-    print(f"\n(specialized differences are against the {reference_name} run's evolution winner of the same seed)")
+    print(f"\n(specialized differences are against the {reference_name} run's evolution winner of the same seed; "
+          "bold: beyond 2 SE)")
     learned = [(name, run, mechanics(run)) for name, runs in groups.items() for run in runs]
     learned = [(name, run, m) for name, run, m in learned if m is not None]
     if learned:
