@@ -8,7 +8,12 @@ sampler trained it, is evaluated by the same procedures:
   RUN/results/, as ``focusformer-plot`` does);
 * per budget, the same evolution search (AutoFormer's settings by default: population 50,
   20 generations) on search-val, and the test top-1 (10,000 images) of its winner;
-* for runs with a learned sampler (focus), also ``focusformer-specialize``'s pick.
+* for runs with a learned sampler (focus), also ``focusformer-specialize``'s pick;
+* with ``--common``, the search's noise taken out: per budget, every run's evolution winner (the
+  union over all runs given) is scored on every supernet on the test images, and each run is
+  summarised by its mean over that common set. Every supernet is then judged on the same
+  subnets and images, so a paired difference reflects training alone, not which winner a noisy
+  search happened to pick (scores cached per arch in RUN/results/common-*.json).
 
 Runs are given as groups, ``name=RUN,RUN,...``, one run per seed; the first group is the
 reference, and every other group is paired with it by seed: the mean paired difference and
@@ -20,7 +25,7 @@ RUN/results/bench-*.json, so adding runs does not redo finished ones. Nothing is
     python benchmarks/bench_focus_vs_uniform.py \\
         --runs uniform=runs/focus9/uniform-s0,runs/focus9/uniform-s1,runs/focus9/uniform-s2 \\
                focus=runs/focus9/focus-s0,runs/focus9/focus-s1,runs/focus9/focus-s2 \\
-        --budgets 8M,15M,25M --cloud 100 --val-images 1000 --plot benchmarks/pareto-focus-vs-uniform.png
+        --budgets 8M,15M,25M --cloud 100 --val-images 1000 --common --plot benchmarks/pareto-focus-vs-uniform.png
 """
 
 from __future__ import annotations
@@ -87,6 +92,41 @@ def evaluate_run(run: Path, budgets: list[Budget], args: argparse.Namespace) -> 
     return row
 
 
+def arch_key(arch_dict: dict) -> str:
+    return json.dumps(arch_dict, sort_keys=True)
+
+
+def common_set(rows: dict[str, list[dict]], budgets: list[Budget]) -> dict[str, list[dict]]:
+    """Per budget label, the distinct evolution winners of every run, in a fixed order."""
+    common = {}
+    for b in budgets:
+        found = {arch_key(r["budgets"][b.label]["evolution_arch"]): r["budgets"][b.label]["evolution_arch"]
+                 for mine in rows.values() for r in mine}
+        common[b.label] = [found[k] for k in sorted(found)]
+    return common
+
+
+def score_common(run: Path, common: dict[str, list[dict]]) -> dict[str, float]:
+    """Test top-1 of every arch of the common set on this run's supernet, cached per arch."""
+    payload = load_checkpoint(run)
+    config = config_from_checkpoint(payload, run)
+    tag = hashlib.sha1(json.dumps(checkpoint_id(payload), sort_keys=True).encode()).hexdigest()[:12]
+    cache = run / "results" / f"common-{tag}.json"
+    scores = json.loads(cache.read_text()) if cache.is_file() else {}
+    wanted = {arch_key(a): a for archs in common.values() for a in archs}
+    missing = [k for k in sorted(wanted) if k not in scores]
+    if missing:
+        device = default_device()
+        supernet = load_supernet(run).to(device)
+        splits = load_data(config.data, config.space, config.train, seed=config.train.seed)
+        test = CandidateScorer(supernet, splits.test, device, config.train.eval_batch_size)
+        archs = [config.space.arch_from_dict(wanted[k]) for k in missing]
+        scores.update(zip(missing, test.score(archs)))
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(scores, indent=1) + "\n")
+    return {label: statistics.mean(scores[arch_key(a)] for a in archs) for label, archs in common.items()}
+
+
 def mean_std(values: list[float]) -> str:
     if not values:
         return "-"
@@ -135,6 +175,8 @@ def main() -> None:
     parser.add_argument("--population", type=int, default=50)
     parser.add_argument("--generations", type=int, default=20)
     parser.add_argument("--candidates", type=int, default=32, help="specialize's candidates (focus runs)")
+    parser.add_argument("--common", action="store_true",
+                        help="also score every run's evolution winners on every supernet (search noise removed)")
     parser.add_argument("--plot", type=Path, help="figure: every group's fronts over seeds, budgets marked")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
@@ -154,7 +196,8 @@ def main() -> None:
     print("|" + "---|" * (3 + 2 * len(budgets)))
     for name, mine in rows.items():
         for r in mine:
-            cells = [f"{r['budgets'][b.label].get(m, float('nan')):.2f}" for b in budgets for m in METRICS]
+            cells = [f"{r['budgets'][b.label][m]:.2f}" if m in r["budgets"][b.label] else "-"
+                     for b in budgets for m in METRICS]
             print(f"| {name} | {r['seed']} | {r['hypervolume']:.4f} | " + " | ".join(cells) + " |")
     print("\nmean ± std over seeds; paired difference against the first group, mean ± SE over seeds:\n")
     print("| method | seeds | hypervolume | " + " | ".join(f"{b.label} evolution" for b in budgets)
@@ -184,6 +227,23 @@ def main() -> None:
         print(f"| {name} - {reference_name} | {len(pairs)} pairs | " + " | ".join(cells) + " |")
     print(f"\n(specialized differences are against the {reference_name} run's evolution winner of the same seed; "
           "bold: beyond 2 SE)")
+    if args.common:
+        common = common_set(rows, budgets)
+        sizes = ", ".join(f"{len(archs)} at {label}" for label, archs in common.items())
+        print(f"\ncommon set: every run's evolution winner ({sizes}), each scored on every supernet; "
+              "a run's mean test top-1 over the set; mean ± std over seeds, paired difference mean ± SE:\n")
+        means = {name: {r["seed"]: score_common(Path(r["run"]), common) for r in mine} for name, mine in rows.items()}
+        print("| method | seeds | " + " | ".join(f"{b.label} common" for b in budgets) + " |")
+        print("|" + "---|" * (2 + len(budgets)))
+        for name, mine in means.items():
+            print(f"| {name} | {len(mine)} | "
+                  + " | ".join(mean_std([m[b.label] for m in mine.values()]) for b in budgets) + " |")
+            if name == reference_name:
+                continue
+            seeds = [seed for seed in mine if seed in means[reference_name]]
+            print(f"| {name} - {reference_name} | {len(seeds)} pairs | " + " | ".join(
+                paired([mine[seed][b.label] for seed in seeds], [means[reference_name][seed][b.label] for seed in seeds])
+                for b in budgets) + " |")
     learned = [(name, run, mechanics(run)) for name, runs in groups.items() for run in runs]
     learned = [(name, run, m) for name, run, m in learned if m is not None]
     if learned:

@@ -15,7 +15,7 @@
 #         --runs uniform=runs/focus9/uniform-s0,runs/focus9/uniform-s1,runs/focus9/uniform-s2,runs/focus9/uniform-s3,runs/focus9/uniform-s4 \
 #                focus=runs/focus9/focus-s0,runs/focus9/focus-s1,runs/focus9/focus-s2,runs/focus9/focus-s3,runs/focus9/focus-s4 \
 #                attentive=runs/focus9/attentive-s0,runs/focus9/attentive-s1,runs/focus9/attentive-s2 \
-#         --budgets 8M,15M,25M --cloud 100 --val-images 1000 --plot benchmarks/pareto-focus-vs-uniform.png
+#         --budgets 8M,15M,25M --cloud 100 --val-images 1000 --common --plot benchmarks/pareto-focus-vs-uniform.png
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LANES=${1:-2}
