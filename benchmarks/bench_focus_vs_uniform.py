@@ -53,6 +53,11 @@ from focusformer.training.checkpoint import config_from_checkpoint, load_checkpo
 METRICS = ("evolution", "specialized")
 
 
+def settings_key(settings: dict) -> str:
+    """A short stable name for a cache file: what it was computed from, hashed."""
+    return hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
 def evaluate_run(run: Path, budgets: list[Budget], args: argparse.Namespace) -> dict:
     payload = load_checkpoint(run)
     config = config_from_checkpoint(payload, run)
@@ -62,8 +67,7 @@ def evaluate_run(run: Path, budgets: list[Budget], args: argparse.Namespace) -> 
                                 parents=min(10, args.population))
     settings = {"budgets": [b.value for b in budgets], "cloud": args.cloud, "val_images": args.val_images,
                 "evolution": asdict(evolution), "candidates": args.candidates, "checkpoint": checkpoint_id(payload)}
-    key = hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    cache = run / "results" / f"bench-{key}.json"
+    cache = run / "results" / f"bench-{settings_key(settings)}.json"
     if cache.is_file():
         return json.loads(cache.read_text())
 
@@ -110,8 +114,7 @@ def score_common(run: Path, common: dict[str, list[dict]]) -> dict[str, float]:
     """Test top-1 of every arch of the common set on this run's supernet, cached per arch."""
     payload = load_checkpoint(run)
     config = config_from_checkpoint(payload, run)
-    tag = hashlib.sha1(json.dumps(checkpoint_id(payload), sort_keys=True).encode()).hexdigest()[:12]
-    cache = run / "results" / f"common-{tag}.json"
+    cache = run / "results" / f"common-{settings_key(checkpoint_id(payload))}.json"
     scores = json.loads(cache.read_text()) if cache.is_file() else {}
     wanted = {arch_key(a): a for archs in common.values() for a in archs}
     missing = [k for k in sorted(wanted) if k not in scores]
