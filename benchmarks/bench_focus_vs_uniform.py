@@ -180,9 +180,14 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=32, help="specialize's candidates (focus runs)")
     parser.add_argument("--common", action="store_true",
                         help="also score every run's evolution winners on every supernet (search noise removed)")
+    parser.add_argument("--save-common", type=Path, metavar="FILE",
+                        help="with --common: also write the common set (per budget, its archs) to FILE as JSON, "
+                             "a probe set for bench_recipes.py")
     parser.add_argument("--plot", type=Path, help="figure: every group's fronts over seeds, budgets marked")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
+    if args.save_common and not args.common:
+        parser.error("--save-common needs --common")
     budgets = parse_budgets(args.budgets)
     groups = {}
     for spec in args.runs:
@@ -233,6 +238,9 @@ def main() -> None:
     if args.common:
         common = common_set(rows, budgets)
         sizes = ", ".join(f"{len(archs)} at {label}" for label, archs in common.items())
+        if args.save_common:
+            args.save_common.write_text(json.dumps(common, indent=1) + "\n")
+            print(f"\ncommon set -> {args.save_common}")
         print(f"\ncommon set: every run's evolution winner ({sizes}), each scored on every supernet; "
               "a run's mean test top-1 over the set; mean ± std over seeds, paired difference mean ± SE:\n")
         means = {name: {r["seed"]: score_common(Path(r["run"]), common) for r in mine} for name, mine in rows.items()}

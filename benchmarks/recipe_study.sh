@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Issue #9's levers, explored on short runs: Fashion-MNIST supernets (the shipped fashion-mnist
+# config) trained 5 epochs with seeds 0 and 1, into runs/recipes/<recipe>-s<seed>. Plain uniform
+# sampling for 5 epochs is the families study's runs/families/fashion-mnist-s<seed> (same
+# config, the same command without the flags below). The recipes:
+#
+#   focus                 the default focus sampler (budgets log-uniform over the MAC range)
+#   inband                focus with focus.uniform_share=1: its budgets, uniform draws within
+#                         each budget's band, no steering (separates budgets from steering)
+#   focus-targets         focus trained for the budgets the probe is scored at (8M,15M,25M)
+#   inband-targets        the same budgets, uniform draws in their bands, no steering
+#   uniform-sandwich-kl   uniform + sandwich (largest and smallest every step) + in-place KL
+#                         distillation from the largest subnet
+#   uniform-sandwich      uniform + sandwich, no distillation (the distillation loss's own share)
+#   focus-sandwich-kl     focus under the same sandwich + KL recipe
+#
+# Resumable: run it again to continue runs a kill or a session's end cut off; finished runs are
+# skipped. LANES parallel processes of one thread each (default 2).
+#
+#     bash benchmarks/recipe_study.sh [LANES]
+#
+# Then score every run on the probe set (no search needed; see bench_recipes.py):
+#
+#     python benchmarks/bench_recipes.py --probe benchmarks/probe-fashion-mnist-winners.json \
+#         --runs uniform=runs/families/fashion-mnist-s0,runs/families/fashion-mnist-s1 \
+#                focus=runs/recipes/focus-s0,runs/recipes/focus-s1 ...
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LANES=${1:-2}
+TRAIN=${TRAIN:-.venv/bin/focusformer-train}
+
+job() {
+  local recipe=$1 seed=$2 dir=runs/recipes/$1-s$2 flags
+  local targets="--target-budgets 8M,15M,25M" no_steering="--set focus.uniform_share=1.0"
+  case $recipe in
+    focus)               flags="--sampler focus" ;;
+    inband)              flags="--sampler focus $no_steering" ;;
+    focus-targets)       flags="--sampler focus $targets" ;;
+    inband-targets)      flags="--sampler focus $targets $no_steering" ;;
+    uniform-sandwich-kl) flags="--sampler uniform --sandwich --distill kl" ;;
+    uniform-sandwich)    flags="--sampler uniform --sandwich" ;;
+    focus-sandwich-kl)   flags="--sampler focus --sandwich --distill kl" ;;
+    *) echo "unknown recipe $recipe" >&2; return 1 ;;
+  esac
+  mkdir -p runs/recipes
+  [ -f "$dir/final.json" ] && return 0
+  if [ -f "$dir/last.pt" ]; then
+    OMP_NUM_THREADS=1 $TRAIN --resume "$dir" --no-progress >> "$dir.log" 2>&1
+  else
+    # shellcheck disable=SC2086
+    OMP_NUM_THREADS=1 $TRAIN --config fashion-mnist --epochs 5 $flags --seed "$seed" \
+      --checkpoint-every 50 --output "$dir" --no-progress >> "$dir.log" 2>&1
+  fi
+}
+export -f job
+export TRAIN
+printf '%s\n' "uniform-sandwich-kl 0" "focus 0" "focus-targets 0" "inband-targets 0" "inband 0" \
+  "focus 1" "focus-targets 1" "inband-targets 1" "inband 1" "uniform-sandwich-kl 1" \
+  "uniform-sandwich 0" "uniform-sandwich 1" "focus-sandwich-kl 0" "focus-sandwich-kl 1" \
+  | xargs -P "$LANES" -L 1 bash -c 'job $0 $1'
