@@ -3,18 +3,19 @@
 A cheap way to ask "which recipe trains the better supernet" without searching every run:
 each run's supernet scores the same subnets (a probe file: per budget, a list of archs) on
 all the test images, and a run is summarised per budget by its mean test top-1 over the
-probe's archs. The shipped probe, ``benchmarks/probe-fashion-mnist-winners.json``, is the
+probe's archs. Two probes are shipped: ``benchmarks/probe-fashion-mnist-winners.json``, the
 10 distinct evolution winners per budget of issue #9's 15-epoch study (written by
-``bench_focus_vs_uniform.py --common --save-common``): the subnets searches choose.
+``bench_focus_vs_uniform.py --common --save-common``): the subnets searches chose, many of them
+well under their budget; and ``probe-fashion-mnist-inband.json``, 10 archs drawn within each
+budget's band [0.9 B, B] (``make_probe.py``): where a supernet trained for those budgets aims.
 
 Runs are given as groups, ``name=RUN,RUN,...``, one run per seed; every other group is paired
-with the first by seed (mean paired difference ± SE, bold beyond 2 SE). The training cost of
-each group is shown too: mean seconds per epoch from summary.csv (comparable only between
-runs trained on the same machine with the same threads). Scores are cached per arch in
+with the first by seed (mean paired difference ± SE, bold beyond 2 SE). Scores are cached per arch in
 RUN/results/common-*.json (shared with ``bench_focus_vs_uniform.py --common``). Nothing is
 asserted.
 
-    python benchmarks/bench_recipes.py --probe benchmarks/probe-fashion-mnist-winners.json \\
+    python benchmarks/bench_recipes.py \\
+        --probe benchmarks/probe-fashion-mnist-winners.json benchmarks/probe-fashion-mnist-inband.json \\
         --runs uniform=runs/families/fashion-mnist-s0,runs/families/fashion-mnist-s1 \\
                uniform+sandwich+kl=runs/recipes/uniform-sandwich-kl-s0,runs/recipes/uniform-sandwich-kl-s1
 """
@@ -22,7 +23,6 @@ asserted.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import statistics
 from pathlib import Path
@@ -41,59 +41,73 @@ def read_probe(path: Path) -> dict[str, list[dict]]:
     return probe
 
 
-def check_probe(run: Path, probe: dict[str, list[dict]]) -> dict:
+def check_probe(run: Path, probes: dict[Path, dict[str, list[dict]]]) -> dict:
     """The run's recipe; stops if a probe arch is not in the run's space or over its budget."""
     payload = load_checkpoint(run)
     config = config_from_checkpoint(payload, run)
     if payload["epoch"] != config.train.epochs:
         raise SystemExit(f"{run}: not finished ({payload['epoch']} of {config.train.epochs} epochs)")
-    for label, archs in probe.items():
-        budget = parse_budgets(label)[0]
-        for arch in archs:
-            macs = count_macs(config.space.arch_from_dict(arch), config.space)
-            if macs > budget.value:
-                raise SystemExit(f"{run}: a probe arch for {label} has {macs / 1e6:.1f}M MACs")
+    for path, probe in probes.items():
+        for label, archs in probe.items():
+            budget = parse_budgets(label)[0]
+            for arch in archs:
+                macs = count_macs(config.space.arch_from_dict(arch), config.space)
+                if macs > budget.value:
+                    raise SystemExit(f"{path}: an arch for {label} has {macs / 1e6:.1f}M MACs")
+    return {"seed": config.train.seed, "epochs": config.train.epochs, "trained": describe_recipe(config)}
+
+
+def describe_recipe(config) -> str:
+    """What sets the run apart from the config's default recipe, in the CLI's words."""
     train = config.train
-    return {"seed": train.seed, "epochs": train.epochs, "sampler": train.sampler, "sandwich": train.sandwich,
-            "distill": train.distill}
-
-
-def seconds_per_epoch(run: Path) -> float:
-    with open(run / "summary.csv", newline="") as handle:
-        return statistics.mean(float(row["seconds"]) for row in csv.DictReader(handle))
+    parts = [train.sampler]
+    if train.target_budgets.strip():
+        parts.append(f"targets {train.target_budgets}")
+    if train.sampler == "focus" and config.focus.uniform_share == 1.0:
+        parts.append("no steering")
+    if train.sandwich:
+        parts.append("sandwich")
+    if train.distill != "none":
+        parts.append(f"distill {train.distill}")
+    return ", ".join(parts)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--probe", type=Path, required=True, help="JSON: budget label -> list of archs")
+    parser.add_argument("--probe", type=Path, nargs="+", required=True,
+                        help="JSON files: budget label -> list of archs; one table per file")
     parser.add_argument("--runs", nargs="+", required=True, metavar="NAME=RUN,RUN,...",
                         help="one group per recipe, its runs one per seed; the first group is the reference")
     args = parser.parse_args()
-    probe = read_probe(args.probe)
+    probes = {path: read_probe(path) for path in args.probe}
     groups = {}
     for spec in args.runs:
         name, _, runs = spec.partition("=")
         groups[name] = [Path(r) for r in runs.split(",") if r]
-    recipes = {name: {run: check_probe(run, probe) for run in runs} for name, runs in groups.items()}
+    recipes = {name: {run: check_probe(run, probes) for run in runs} for name, runs in groups.items()}
+    for path, probe in probes.items():
+        print_table(path, probe, recipes)
+
+
+def print_table(path: Path, probe: dict[str, list[dict]], recipes: dict[str, dict[Path, dict]]) -> None:
     means = {name: {recipe["seed"]: score_common(run, probe) for run, recipe in mine.items()}
              for name, mine in recipes.items()}
-
     sizes = ", ".join(f"{len(archs)} at {label}" for label, archs in probe.items())
-    print(f"probe {args.probe} ({sizes}); a run's mean test top-1 (%) over the probe's archs per budget;\n"
+    print(f"\nprobe {path} ({sizes}); a run's mean test top-1 (%) over the probe's archs per budget;\n"
           "mean ± std over seeds; paired difference against the first group, mean ± SE:\n")
     labels = list(probe)
-    print("| recipe | seeds | epochs | s/epoch | " + " | ".join(labels) + " |")
+    print("| recipe | trained as | seeds | epochs | " + " | ".join(labels) + " |")
     print("|" + "---|" * (4 + len(labels)))
     reference = next(iter(means))
     for name, mine in means.items():
         epochs = sorted({r["epochs"] for r in recipes[name].values()})
-        cost = statistics.mean(seconds_per_epoch(run) for run in recipes[name])
-        print(f"| {name} | {len(mine)} | {'/'.join(map(str, epochs))} | {cost:.0f} | "
+        trained = "; ".join(sorted({r["trained"] for r in recipes[name].values()}))
+        print(f"| {name} | {trained} | {len(mine)} | {'/'.join(map(str, epochs))} | "
               + " | ".join(mean_std([m[label] for m in mine.values()]) for label in labels) + " |")
         if name == reference:
             continue
         seeds = [seed for seed in mine if seed in means[reference]]
-        print(f"| {name} - {reference} | {len(seeds)} pairs | | | " + " | ".join(
+        print(f"| {name} - {reference} | | {len(seeds)} pairs | | " + " | ".join(
             paired([mine[s][label] for s in seeds], [means[reference][s][label] for s in seeds]) for label in labels)
               + " |")
 
