@@ -38,6 +38,8 @@ import statistics
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
+
 from focusformer.budget import Budget, parse_budgets
 from focusformer.data import load_data
 from focusformer.evaluation import default_device
@@ -150,6 +152,32 @@ def paired(values: list[float], reference: list[float], digits: int = 2) -> str:
     return f"{text} ({sum(d > 0 for d in diffs)}/{len(diffs)} > 0)"
 
 
+def paired_by_seed(mine: dict[int, dict[str, float]], reference: dict[int, dict[str, float]],
+                   labels: list[str]) -> tuple[int, list[str]]:
+    """How many seeds both have, and per label their paired difference (see ``paired``)."""
+    seeds = [seed for seed in mine if seed in reference]
+    return len(seeds), [paired([mine[s][label] for s in seeds], [reference[s][label] for s in seeds])
+                        for label in labels]
+
+
+def parse_groups(specs: list[str]) -> dict[str, list[Path]]:
+    """``name=RUN,RUN,...`` arguments as {name: runs}."""
+    groups = {}
+    for spec in specs:
+        name, _, runs = spec.partition("=")
+        groups[name] = [Path(r) for r in runs.split(",") if r]
+    return groups
+
+
+def front_slope(run: Path, args: argparse.Namespace) -> float:
+    """Top-1 points gained per doubling of MACs: a least-squares line through the run's cloud."""
+    payload = load_checkpoint(run)
+    config = config_from_checkpoint(payload, run)
+    cloud, _, _ = load_or_score_cloud(run, config, checkpoint_id(payload), "search-val", args.cloud, 0,
+                                      args.val_images, progress=False)
+    return float(np.polyfit(np.log2(cloud.macs), cloud.top1, 1)[0])
+
+
 #: summary.csv columns of a learned sampler's mechanics (issue #9), shown per run when present.
 MECHANICS = ("steered_share", "predictor_tau", "sampler_entropy", "distinct_per_100", "budget_hit_rate",
              "reward_spread", "reward_se")
@@ -189,10 +217,7 @@ def main() -> None:
     if args.save_common and not args.common:
         parser.error("--save-common needs --common")
     budgets = parse_budgets(args.budgets)
-    groups = {}
-    for spec in args.runs:
-        name, _, runs = spec.partition("=")
-        groups[name] = [Path(r) for r in runs.split(",") if r]
+    groups = parse_groups(args.runs)
 
     rows = {name: sorted((evaluate_run(run, budgets, args) for run in runs), key=lambda r: r["seed"])
             for name, runs in groups.items()}
@@ -207,6 +232,10 @@ def main() -> None:
             cells = [f"{r['budgets'][b.label][m]:.2f}" if m in r["budgets"][b.label] else "-"
                      for b in budgets for m in METRICS]
             print(f"| {name} | {r['seed']} | {r['hypervolume']:.4f} | " + " | ".join(cells) + " |")
+    print("\nhow flat each front is: top-1 points per doubling of MACs, a line fitted through the cloud; "
+          "mean ± std over seeds:\n")
+    for name, runs in groups.items():
+        print(f"- {name}: {mean_std([front_slope(run, args) for run in runs])}")
     print("\nmean ± std over seeds; paired difference against the first group, mean ± SE over seeds:\n")
     print("| method | seeds | hypervolume | " + " | ".join(f"{b.label} evolution" for b in budgets)
           + " | " + " | ".join(f"{b.label} specialized" for b in budgets) + " |")
@@ -251,10 +280,8 @@ def main() -> None:
                   + " | ".join(mean_std([m[b.label] for m in mine.values()]) for b in budgets) + " |")
             if name == reference_name:
                 continue
-            seeds = [seed for seed in mine if seed in means[reference_name]]
-            print(f"| {name} - {reference_name} | {len(seeds)} pairs | " + " | ".join(
-                paired([mine[seed][b.label] for seed in seeds], [means[reference_name][seed][b.label] for seed in seeds])
-                for b in budgets) + " |")
+            pairs, cells = paired_by_seed(mine, means[reference_name], [b.label for b in budgets])
+            print(f"| {name} - {reference_name} | {pairs} pairs | " + " | ".join(cells) + " |")
     learned = [(name, run, mechanics(run)) for name, runs in groups.items() for run in runs]
     learned = [(name, run, m) for name, run, m in learned if m is not None]
     if learned:

@@ -27,9 +27,11 @@ import json
 import statistics
 from pathlib import Path
 
-from bench_focus_vs_uniform import mean_std, paired, score_common
+from bench_focus_vs_uniform import mean_std, paired_by_seed, parse_groups, score_common
 
 from focusformer.budget import parse_budgets
+from focusformer.config import Config
+from focusformer.spaces.base import SearchSpace
 from focusformer.spaces.counts import count_macs
 from focusformer.training.checkpoint import config_from_checkpoint, load_checkpoint
 
@@ -41,23 +43,28 @@ def read_probe(path: Path) -> dict[str, list[dict]]:
     return probe
 
 
+def probe_macs(space: SearchSpace, probe: dict[str, list[dict]]) -> dict[str, list[int]]:
+    """Per budget label, the MACs of the probe's archs in ``space``, ascending."""
+    return {label: sorted(count_macs(space.arch_from_dict(a), space) for a in archs) for label, archs in probe.items()}
+
+
 def check_probe(run: Path, probes: dict[Path, dict[str, list[dict]]]) -> dict:
-    """The run's recipe; stops if a probe arch is not in the run's space or over its budget."""
+    """The run's recipe and each probe's MACs; stops if a probe arch is not in the run's space or
+    over its budget."""
     payload = load_checkpoint(run)
     config = config_from_checkpoint(payload, run)
     if payload["epoch"] != config.train.epochs:
         raise SystemExit(f"{run}: not finished ({payload['epoch']} of {config.train.epochs} epochs)")
-    for path, probe in probes.items():
-        for label, archs in probe.items():
-            budget = parse_budgets(label)[0]
-            for arch in archs:
-                macs = count_macs(config.space.arch_from_dict(arch), config.space)
-                if macs > budget.value:
-                    raise SystemExit(f"{path}: an arch for {label} has {macs / 1e6:.1f}M MACs")
-    return {"seed": config.train.seed, "epochs": config.train.epochs, "trained": describe_recipe(config)}
+    macs = {path: probe_macs(config.space, probe) for path, probe in probes.items()}
+    for path, per_label in macs.items():
+        for label, values in per_label.items():
+            if values[-1] > parse_budgets(label)[0].value:
+                raise SystemExit(f"{path}: an arch for {label} has {values[-1] / 1e6:.1f}M MACs")
+    return {"seed": config.train.seed, "epochs": config.train.epochs, "trained": describe_recipe(config),
+            "probe_macs": macs}
 
 
-def describe_recipe(config) -> str:
+def describe_recipe(config: Config) -> str:
     """What sets the run apart from the config's default recipe, in the CLI's words."""
     train = config.train
     parts = [train.sampler]
@@ -80,13 +87,13 @@ def main() -> None:
                         help="one group per recipe, its runs one per seed; the first group is the reference")
     args = parser.parse_args()
     probes = {path: read_probe(path) for path in args.probe}
-    groups = {}
-    for spec in args.runs:
-        name, _, runs = spec.partition("=")
-        groups[name] = [Path(r) for r in runs.split(",") if r]
+    groups = parse_groups(args.runs)
     recipes = {name: {run: check_probe(run, probes) for run in runs} for name, runs in groups.items()}
+    first = next(iter(next(iter(recipes.values())).values()))
     for path, probe in probes.items():
         print_table(path, probe, recipes)
+        for label, macs in first["probe_macs"][path].items():
+            print(f"- {label}: its archs' MACs (M) " + ", ".join(f"{m / 1e6:.2f}" for m in macs))
 
 
 def print_table(path: Path, probe: dict[str, list[dict]], recipes: dict[str, dict[Path, dict]]) -> None:
@@ -106,10 +113,8 @@ def print_table(path: Path, probe: dict[str, list[dict]], recipes: dict[str, dic
               + " | ".join(mean_std([m[label] for m in mine.values()]) for label in labels) + " |")
         if name == reference:
             continue
-        seeds = [seed for seed in mine if seed in means[reference]]
-        print(f"| {name} - {reference} | | {len(seeds)} pairs | | " + " | ".join(
-            paired([mine[s][label] for s in seeds], [means[reference][s][label] for s in seeds]) for label in labels)
-              + " |")
+        pairs, cells = paired_by_seed(mine, means[reference], labels)
+        print(f"| {name} - {reference} | | {pairs} pairs | | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
