@@ -7,6 +7,8 @@ proposals, candidate scoring, predictor fits and policy updates. Prints per samp
 seconds per step, the share of it spent inside the sampler (choosing archs and learning), the
 mean MACs of the trained subnets (log-uniform budgets and uniform arch sampling train subnets
 of different sizes, which changes the step time for reasons other than overhead) and the ratio.
+With ``--samplers uniform,focus,attentive`` the attentive sampler is timed too; its own share
+is mostly the no-gradient forward passes that score its candidates on each minibatch.
 
     python benchmarks/bench_focus_overhead.py --config fashion-mnist --steps 400 --chunk 100
 """

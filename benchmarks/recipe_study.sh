@@ -13,11 +13,16 @@
 #                         distillation from the largest subnet
 #   uniform-sandwich      uniform + sandwich, no distillation (the distillation loss's own share)
 #   focus-sandwich-kl     focus under the same sandwich + KL recipe
+#   attentive             AttentiveNAS's BestUp (best of 3 in-band candidates by minibatch loss)
+#   attentive-7ep         the same, 7 epochs: a step costs 2.1 times a uniform one
+#                         (bench_focus_overhead.py), so 7 epochs cost about what the 15-epoch
+#                         study's uniform runs did; compared with those at equal compute
 #
 # Resumable: run it again to continue runs a kill or a session's end cut off; finished runs are
-# skipped. LANES parallel processes of one thread each (default 2).
+# skipped. LANES parallel processes of one thread each (default 2). Name runs as RECIPE-sSEED to
+# train just those, in that order (default: every recipe with seeds 0 and 1, in the order below).
 #
-#     bash benchmarks/recipe_study.sh [LANES]
+#     bash benchmarks/recipe_study.sh [LANES] [RECIPE-sSEED ...]
 #
 # Then score every run on the probe set (no search needed; see bench_recipes.py):
 #
@@ -40,6 +45,8 @@ job() {
     uniform-sandwich-kl) flags="--sampler uniform --sandwich --distill kl" ;;
     uniform-sandwich)    flags="--sampler uniform --sandwich" ;;
     focus-sandwich-kl)   flags="--sampler focus --sandwich --distill kl" ;;
+    attentive)           flags="--sampler attentive" ;;
+    attentive-7ep)       flags="--sampler attentive --epochs 7" ;;  # the later --epochs wins
     *) echo "unknown recipe $recipe" >&2; return 1 ;;
   esac
   mkdir -p runs/recipes
@@ -54,7 +61,16 @@ job() {
 }
 export -f job
 export TRAIN
+if [ $# -gt 1 ]; then
+  shift
+  for run in "$@"; do
+    [[ $run =~ ^(.+)-s([0-9]+)$ ]] || { echo "expected RECIPE-sSEED, got '$run'" >&2; exit 2; }
+    printf '%s %s\n' "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
+  done | xargs -P "$LANES" -L 1 bash -c 'job $0 $1'
+  exit
+fi
 printf '%s\n' "uniform-sandwich-kl 0" "focus 0" "focus-targets 0" "inband-targets 0" "inband 0" \
   "focus 1" "focus-targets 1" "inband-targets 1" "inband 1" "uniform-sandwich-kl 1" \
   "uniform-sandwich 0" "uniform-sandwich 1" "focus-sandwich-kl 0" "focus-sandwich-kl 1" \
+  "attentive 0" "attentive 1" "attentive-7ep 0" "attentive-7ep 1" \
   | xargs -P "$LANES" -L 1 bash -c 'job $0 $1'
