@@ -9,6 +9,11 @@ sampler trained it, is evaluated by the same procedures:
 * per budget, the same evolution search (AutoFormer's settings by default: population 50,
   20 generations) on search-val, and the test top-1 (10,000 images) of its winner;
 * for runs with a learned sampler (focus), also ``focusformer-specialize``'s pick;
+* with ``--uniform-draws``, for every run the same check with an untrained sampler: the best on
+  search-val of ``--candidates`` distinct uniform draws within each budget's band, and its test
+  top-1. Against specialize on the same supernet it measures what the learned policy adds;
+  against evolution, what a full search adds over a few in-band draws (cached in
+  RUN/results/uniform-draws-*.json);
 * with ``--common``, the search's noise taken out: per budget, every run's evolution winner (the
   union over all runs given) is scored on every supernet on the test images, and each run is
   summarised by its mean over that common set. Every supernet is then judged on the same
@@ -44,7 +49,7 @@ from focusformer.budget import Budget, parse_budgets
 from focusformer.data import load_data
 from focusformer.evaluation import default_device
 from focusformer.plot import RunSeries, checkpoint_id, draw_figure, load_or_score_cloud, macs_range
-from focusformer.sampling.specialize import sampler_from_checkpoint, specialize
+from focusformer.sampling.specialize import sampler_from_checkpoint, specialize, untrained_sampler
 from focusformer.search.evolution import EvolutionConfig, evolution_search
 from focusformer.search.pareto import hypervolume
 from focusformer.search.results import SearchResult
@@ -96,6 +101,54 @@ def evaluate_run(run: Path, budgets: list[Budget], args: argparse.Namespace) -> 
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(row, indent=2) + "\n")
     return row
+
+
+def uniform_draws(run: Path, budgets: list[Budget], args: argparse.Namespace) -> dict[str, float]:
+    """Per budget label, the test top-1 of specialize's pick among uniform in-band draws."""
+    payload = load_checkpoint(run)
+    config = config_from_checkpoint(payload, run)
+    settings = {"budgets": [b.value for b in budgets], "val_images": args.val_images, "candidates": args.candidates,
+                "band": config.focus.band, "checkpoint": checkpoint_id(payload)}
+    cache = run / "results" / f"uniform-draws-{settings_key(settings)}.json"
+    if cache.is_file():
+        return json.loads(cache.read_text())
+    device = default_device()
+    supernet = load_supernet(run).to(device)
+    splits = load_data(config.data, config.space, config.train, seed=config.train.seed)
+    val = CandidateScorer(supernet, splits.search_val, device, config.train.eval_batch_size, args.val_images)
+    test = CandidateScorer(supernet, splits.test, device, config.train.eval_batch_size)
+    sampler = untrained_sampler(config)
+    picks = {b.label: specialize(sampler, b, val.score, args.candidates, seed=0, uniform=True).best for b in budgets}
+    result = dict(zip(picks, test.score(list(picks.values()))))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def print_uniform_draws(rows: dict[str, list[dict]], budgets: list[Budget], args: argparse.Namespace) -> None:
+    """Specialize's pick among uniform in-band draws, against each run's own specialized pick
+    (what the learned policy adds, same supernet) and the first group's evolution winner."""
+    labels = [b.label for b in budgets]
+    draws = {name: {r["seed"]: uniform_draws(Path(r["run"]), budgets, args) for r in mine}
+             for name, mine in rows.items()}
+    reference_name = next(iter(rows))
+    evolution = {r["seed"]: {b: r["budgets"][b]["evolution"] for b in labels} for r in rows[reference_name]}
+    print(f"\nuniform draws: the best on search-val of {args.candidates} distinct uniform draws within each "
+          "budget's band (specialize with an untrained sampler), its test top-1; mean ± std over seeds; "
+          "paired differences mean ± SE:\n")
+    print("| method | seeds | " + " | ".join(f"{b} uniform draws" for b in labels) + " |")
+    print("|" + "---|" * (2 + len(labels)))
+    for name, mine in rows.items():
+        per_seed = draws[name]
+        print(f"| {name} | {len(per_seed)} | "
+              + " | ".join(mean_std([d[b] for d in per_seed.values()]) for b in labels) + " |")
+        pairs, cells = paired_by_seed(per_seed, evolution, labels)
+        print(f"| {name} uniform draws - {reference_name} evolution | {pairs} pairs | " + " | ".join(cells) + " |")
+        specialized = {r["seed"]: {b: r["budgets"][b]["specialized"] for b in labels}
+                       for r in mine if all("specialized" in r["budgets"][b] for b in labels)}
+        if specialized:
+            pairs, cells = paired_by_seed(specialized, per_seed, labels)
+            print(f"| {name} specialized - {name} uniform draws | {pairs} pairs | " + " | ".join(cells) + " |")
 
 
 def arch_key(arch_dict: dict) -> str:
@@ -211,6 +264,8 @@ def main() -> None:
     parser.add_argument("--save-common", type=Path, metavar="FILE",
                         help="with --common: also write the common set (per budget, its archs) to FILE as JSON, "
                              "a probe set for bench_recipes.py")
+    parser.add_argument("--uniform-draws", action="store_true",
+                        help="also specialize every run with an untrained sampler (uniform draws within each band)")
     parser.add_argument("--plot", type=Path, help="figure: every group's fronts over seeds, budgets marked")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
@@ -282,6 +337,8 @@ def main() -> None:
                 continue
             pairs, cells = paired_by_seed(mine, means[reference_name], [b.label for b in budgets])
             print(f"| {name} - {reference_name} | {pairs} pairs | " + " | ".join(cells) + " |")
+    if args.uniform_draws:
+        print_uniform_draws(rows, budgets, args)
     learned = [(name, run, mechanics(run)) for name, runs in groups.items() for run in runs]
     learned = [(name, run, m) for name, run, m in learned if m is not None]
     if learned:

@@ -268,3 +268,29 @@ def test_specialize_draws_distinct_candidates_from_a_collapsed_policy():
     assert len(found.candidates) == len(set(found.candidates)) == len(scored) >= 12
     assert all(count_macs(arch, space) <= budget.value for arch in found.candidates)
     assert found.best_score == max(a.embed_dim * a.depth for a in found.candidates)
+
+
+def test_uniform_candidates_ignore_the_policy_and_fill_the_band():
+    """The untrained baseline: distinct in-band draws that do not depend on the policy's weights,
+    where the policy's own candidates do."""
+    from focusformer.budget import Budget
+    from focusformer.sampling.specialize import draw_candidates
+
+    space = load_config("fashion-mnist").space
+    budget = Budget(15e6)
+    torch.manual_seed(0)
+    first = ArchSampler(space)
+    torch.manual_seed(1)
+    second = ArchSampler(space)
+    with torch.no_grad():
+        for head in second.heads:  # a collapsed policy: plain draws would repeat one arch
+            head.bias.zero_()
+            head.bias[0] = 8.0
+
+    uniform = draw_candidates(first, budget, 24, seed=3, uniform=True)
+    assert uniform == draw_candidates(second, budget, 24, seed=3, uniform=True)
+    assert draw_candidates(first, budget, 24, seed=3) != draw_candidates(second, budget, 24, seed=3)
+    assert len(uniform) == len(set(uniform)) == 24
+    macs = [count_macs(arch, space) for arch in uniform]
+    assert all((1 - first.band) * budget.value <= m <= budget.value for m in macs)
+    assert uniform != draw_candidates(first, budget, 24, seed=4, uniform=True)

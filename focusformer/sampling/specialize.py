@@ -2,7 +2,9 @@
 
 Instead of a full evolutionary search, the sampler (trained with the supernet) proposes
 ``num_candidates`` archs within the budget: its most likely arch plus samples. They are
-scored with inherited weights on the search-val split and the best one is returned.
+scored with inherited weights on the search-val split and the best one is returned. The same
+check of uniform draws within the budget's band needs no trained policy: the baseline for
+what the policy adds.
 """
 
 from __future__ import annotations
@@ -29,6 +31,12 @@ class Specialized:
     scores: tuple[float, ...]
 
 
+def untrained_sampler(config: Config) -> ArchSampler:
+    """A sampler for the run's space whose policy was never trained, for
+    ``draw_candidates(..., uniform=True)`` (only its exact in-band masking is used)."""
+    return ArchSampler(config.space, config.focus.hidden_dim, config.focus.band).eval()
+
+
 def sampler_from_checkpoint(payload: dict[str, Any], config: Config, run: str) -> ArchSampler:
     """The trained sampler of a focus run, or a CheckpointError saying why there is none."""
     if config.train.sampler != "focus":
@@ -52,28 +60,51 @@ def sampler_from_checkpoint(payload: dict[str, Any], config: Config, run: str) -
 
 #: If the policy keeps proposing the same archs, further draws flatten it by these temperatures.
 WIDENING_TEMPERATURES = (1.0, 1.5, 2.0, 3.0)
+#: Rounds of uniform draws tried before settling for fewer distinct candidates (a narrow band
+#: of a small space may hold fewer than asked for).
+UNIFORM_ROUNDS = 8
 
 
 @torch.no_grad()
-def specialize(sampler: ArchSampler, budget: Budget, score: ScoreFn, num_candidates: int, seed: int) -> Specialized:
-    """Score up to ``num_candidates`` distinct archs within ``budget``; return the best (ties: first).
+def draw_candidates(sampler: ArchSampler, budget: Budget, num_candidates: int, seed: int,
+                    uniform: bool = False) -> tuple[AnyArch, ...]:
+    """Up to ``num_candidates`` distinct archs within ``budget``.
 
-    The candidates are the sampler's most likely arch, then samples. A sharpened policy repeats
-    itself, and a repeated arch is a wasted check, so while fewer than ``num_candidates`` distinct
-    archs have been drawn, further draws use the next of ``WIDENING_TEMPERATURES``.
+    From the trained policy: its most likely arch, then samples. A sharpened policy repeats
+    itself, and a repeated arch is a wasted check, so while fewer than ``num_candidates``
+    distinct archs have been drawn, further draws use the next of ``WIDENING_TEMPERATURES``.
+    With ``uniform``, the policy is ignored and every draw is uniform within the budget's target
+    band: what an untrained sampler would check, the baseline that isolates what the learned
+    policy adds.
     """
     costs = budget.cost_model(sampler.space)
     sampler.check_budget(budget.value, budget.kind, costs)
     generator = torch.Generator().manual_seed(seed)
     budgets = torch.full((num_candidates,), budget.value, dtype=torch.float64)
     decode = sampler.space.decode
-    candidates = [decode(sampler.sample(budgets[:1], greedy=True, kind=budget.kind, costs=costs).codes[0].numpy())]
-    for temperature in WIDENING_TEMPERATURES:
+    if uniform:
+        candidates: list[AnyArch] = []
+        rounds = [{"uniform": True}] * UNIFORM_ROUNDS
+    else:
+        candidates = [decode(sampler.sample(budgets[:1], greedy=True, kind=budget.kind, costs=costs).codes[0].numpy())]
+        rounds = [{"temperature": t} for t in WIDENING_TEMPERATURES]
+    for extra in rounds:
         if len(candidates) >= num_candidates:
             break
-        drawn = sampler.sample(budgets, generator=generator, kind=budget.kind, temperature=temperature, costs=costs)
+        drawn = sampler.sample(budgets, generator=generator, kind=budget.kind, costs=costs, **extra)
         candidates = list(dict.fromkeys(candidates + [decode(code.numpy()) for code in drawn.codes]))
-    candidates = tuple(candidates[:num_candidates])
+    return tuple(candidates[:num_candidates])
+
+
+@torch.no_grad()
+def specialize(sampler: ArchSampler, budget: Budget, score: ScoreFn, num_candidates: int, seed: int,
+               uniform: bool = False) -> Specialized:
+    """Score up to ``num_candidates`` distinct archs within ``budget``; return the best (ties: first).
+
+    The candidates are ``draw_candidates``'s: from the trained policy, or with ``uniform`` drawn
+    uniformly within the budget's band.
+    """
+    candidates = draw_candidates(sampler, budget, num_candidates, seed, uniform)
     scores = tuple(score(candidates))
     best = max(range(len(candidates)), key=lambda i: scores[i])
     return Specialized(candidates[best], scores[best], candidates, scores)
