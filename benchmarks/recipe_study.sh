@@ -4,6 +4,7 @@
 # sampling for 5 epochs is the families study's runs/families/fashion-mnist-s<seed> (same
 # config, the same command without the flags below). The recipes:
 #
+#   uniform               plain uniform sampling, for seeds the families study has no run of
 #   focus                 the default focus sampler (budgets log-uniform over the MAC range)
 #   inband                focus with focus.uniform_share=1: its budgets, uniform draws within
 #                         each budget's band, no steering (separates budgets from steering)
@@ -17,6 +18,8 @@
 #   attentive-7ep         the same, 7 epochs: a step costs 2.1 times a uniform one
 #                         (bench_focus_overhead.py), so 7 epochs cost about what the 15-epoch
 #                         study's uniform runs did; compared with those at equal compute
+#
+# Seed 2 of focus and uniform: bash benchmarks/recipe_study.sh 2 focus-s2 uniform-s2
 #
 # Resumable: run it again to continue runs a kill or a session's end cut off; finished runs are
 # skipped. LANES parallel processes of one thread each (default 2). Name runs as RECIPE-sSEED to
@@ -38,6 +41,7 @@ job() {
   local recipe=$1 seed=$2 dir=runs/recipes/$1-s$2 flags
   local targets="--target-budgets 8M,15M,25M" no_steering="--set focus.uniform_share=1.0"
   case $recipe in
+    uniform)             flags="--sampler uniform" ;;
     focus)               flags="--sampler focus" ;;
     inband)              flags="--sampler focus $no_steering" ;;
     focus-targets)       flags="--sampler focus $targets" ;;

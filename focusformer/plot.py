@@ -30,7 +30,7 @@ from .errors import FocusformerError  # noqa: E402
 from .fileio import atomic_write_text, atomic_writer  # noqa: E402
 from .spaces.counts import count_macs  # noqa: E402
 from .search.pareto import pareto_front  # noqa: E402
-from .search.results import RESULTS_DIR, SearchResult  # noqa: E402
+from .search.results import METHODS, RESULTS_DIR, SearchResult  # noqa: E402
 from .spaces import SearchSpace
 from .spaces.base import AnyArch, spanning_archs  # noqa: E402
 
@@ -208,6 +208,7 @@ def figure_format(output: str | Path) -> str:
 
 _METHOD_STYLE = {  # method -> (legend name, marker, size)
     "sampler": ("specialized", "*", 180),
+    "uniform-draws": ("specialized, uniform draws", "P", 110),
     "evolution": ("evolution", "D", 60),
     "random": ("random search", "X", 70),
 }
@@ -304,14 +305,15 @@ def draw_figure(series: Sequence[RunSeries], output: str | Path, split: str, bud
 # -- text summary -------------------------------------------------------------------------------
 def summary_table(results: dict[str, list[SearchResult]], split: str) -> str | None:
     """Per budget: MACs and top-1 on ``split`` of each method's subnet (``None`` if no results)."""
-    methods = [m for m in ("sampler", "evolution", "random") if results.get(m)]
+    methods = [m for m in METHODS if results.get(m)]
     if not methods:
         return None
     by_budget: dict[tuple[str, float], dict[str, SearchResult]] = {}
     for method in methods:
         for r in results[method]:
             by_budget.setdefault((r.budget.kind, r.budget.value), {})[method] = r
-    titles = {"sampler": "specialized", "evolution": "evolution", "random": "random"}
+    titles = {"sampler": "specialized", "uniform-draws": "uniform draws", "evolution": "evolution",
+              "random": "random"}
     header = ["budget"] + [c for m in methods for c in (f"{titles[m]} MACs", "top-1")]
     rows = [header]
     for key in sorted(by_budget):

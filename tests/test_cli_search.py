@@ -127,6 +127,27 @@ def test_specialize_needs_a_trained_sampler(uniform_run, tmp_path, capsys):
     assert "no checkpoint" in capsys.readouterr().err
 
 
+def test_specialize_uniform_draws_on_a_run_without_a_sampler(uniform_run, capsys):
+    """--draws uniform needs no trained policy: the best by search-val of distinct in-band draws,
+    recorded apart from the policy's picks and shown by focusformer-plot's summary."""
+    from focusformer import plot
+    from focusformer.search.results import read_results
+
+    space = load_config("digits").space
+    assert specialize_cli.main(["--checkpoint", str(uniform_run), "--budgets", "400K,900K", "--draws", "uniform",
+                                "--candidates", "6", "--json", "--no-test"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert [r["method"] for r in results] == ["uniform-draws"] * 2
+    for r in results:
+        arch = space.arch_from_dict(r["arch"])
+        assert 0.9 * r["budget"] <= r["macs"] == count_macs(arch, space) <= r["budget"]  # in the target band
+    assert not (uniform_run / "results" / "sampler.jsonl").exists()
+    recorded = {method: read_results(uniform_run, method, space) for method in ("uniform-draws", "sampler")}
+    assert [r.arch for r in recorded["uniform-draws"]] == [space.arch_from_dict(r["arch"]) for r in results]
+    table = plot.summary_table(recorded, "search-val")
+    assert table.splitlines()[0].split()[:3] == ["budget", "uniform", "draws"]
+
+
 def test_specialize_refuses_to_overwrite_an_export(focus_run, tmp_path, capsys):
     out = tmp_path / "x"
     out.mkdir()

@@ -75,7 +75,7 @@ def _plot(args: argparse.Namespace) -> None:
     from .. import plot  # imported late so --help stays fast
     from ..training.checkpoint import load_checkpoint, config_from_checkpoint
     from ..search.pareto import hypervolume
-    from ..search.results import read_results
+    from ..search.results import METHODS, read_results
     from ..budget import parse_budgets
 
     if args.cloud < 1:
@@ -103,7 +103,7 @@ def _plot(args: argparse.Namespace) -> None:
         space = config.space
         cloud, cache, cached = plot.load_or_score_cloud(run, config, checkpoint, args.split, args.cloud, args.seed,
                                                         args.val_images, progress=not args.no_progress)
-        results = {method: read_results(run, method, space) for method in ("sampler", "evolution", "random")}
+        results = {method: read_results(run, method, space) for method in METHODS}
         series.append(plot.RunSeries(label, space, cloud, results))
         volume = hypervolume(cloud.points(), plot.macs_range(space))
         lines = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from ..sampling.specialize import sampler_from_checkpoint, specialize
+from ..sampling.specialize import sampler_from_checkpoint, specialize, untrained_sampler
 from .budgeted import (
     add_budget_arguments,
     budgets_from_args,
@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_budget_arguments(parser)
     parser.add_argument("--candidates", type=positive_int, default=32,
                         help="candidates drawn from the sampler per budget (default: %(default)s)")
+    parser.add_argument("--draws", choices=["policy", "uniform"], default="policy",
+                        help="where candidates come from: the trained sampler's policy (the default), or uniform "
+                             "draws within each budget's band, which needs no trained sampler (any run)")
     return parser
 
 
@@ -41,14 +44,16 @@ def _specialize(args: argparse.Namespace) -> None:
     budgets = budgets_from_args(args)
     check_export_target(args)
     payload, config = open_checkpoint(args, budgets)
-    sampler = sampler_from_checkpoint(payload, config, str(args.checkpoint))
+    uniform = args.draws == "uniform"
+    sampler = untrained_sampler(config) if uniform else sampler_from_checkpoint(payload, config, str(args.checkpoint))
     run = load_run(args, payload, config)
+    method = "uniform-draws" if uniform else "sampler"
     results = []
     for budget in budgets:
         start = time.perf_counter()
-        found = specialize(sampler, budget, run.val_scorer.score, args.candidates, args.seed)
+        found = specialize(sampler, budget, run.val_scorer.score, args.candidates, args.seed, uniform)
         seconds = time.perf_counter() - start
-        results.append(run.result("sampler", budget, found.best, found.best_score, seconds, len(found.candidates)))
+        results.append(run.result(method, budget, found.best, found.best_score, seconds, len(found.candidates)))
     report(args, run, results)
 
 

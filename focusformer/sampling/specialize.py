@@ -42,13 +42,15 @@ def sampler_from_checkpoint(payload: dict[str, Any], config: Config, run: str) -
     if config.train.sampler != "focus":
         raise CheckpointError(
             f"{run}: trained with --sampler {config.train.sampler}, so it has no learned sampler; "
-            "use focusformer-search, or train with --sampler focus"
+            "use --draws uniform (the best of uniform draws within the budget), focusformer-search, "
+            "or train with --sampler focus"
         )
     state = payload.get("strategy", {})
     if not state.get("policy_updates"):
         raise CheckpointError(
             f"{run}: its sampler was never updated (the run stopped before the predictor could rank "
-            "candidates: see predictor_tau in summary.csv against focus.min_tau); use focusformer-search"
+            "candidates: see predictor_tau in summary.csv against focus.min_tau); use --draws uniform "
+            "or focusformer-search"
         )
     sampler = ArchSampler(config.space, config.focus.hidden_dim, config.focus.band)
     try:
@@ -75,7 +77,7 @@ def draw_candidates(sampler: ArchSampler, budget: Budget, num_candidates: int, s
     distinct archs have been drawn, further draws use the next of ``WIDENING_TEMPERATURES``.
     With ``uniform``, the policy is ignored and every draw is uniform within the budget's target
     band: what an untrained sampler would check, the baseline that isolates what the learned
-    policy adds.
+    policy adds (``focusformer-specialize --draws uniform``).
     """
     costs = budget.cost_model(sampler.space)
     sampler.check_budget(budget.value, budget.kind, costs)

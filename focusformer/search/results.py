@@ -17,11 +17,14 @@ from ..spaces import SearchSpace
 from ..spaces.base import AnyArch
 
 RESULTS_DIR = "results"
+#: How a recorded subnet was found: specialize from the trained policy ("sampler") or from
+#: uniform draws within the budget's band ("uniform-draws"), evolution or random search.
+METHODS = ("sampler", "uniform-draws", "evolution", "random")
 
 
 @dataclass(frozen=True)
 class SearchResult:
-    method: str  # "sampler", "evolution" or "random"
+    method: str  # one of METHODS
     budget: Budget
     arch: AnyArch
     macs: int
