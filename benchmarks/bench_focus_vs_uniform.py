@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from focusformer.budget import Budget, parse_budgets
+from focusformer.config import Config
 from focusformer.data import load_data
 from focusformer.evaluation import default_device
 from focusformer.plot import RunSeries, checkpoint_id, draw_figure, load_or_score_cloud, macs_range
@@ -65,6 +66,16 @@ def settings_key(settings: dict) -> str:
     return hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
+def run_scorers(run: Path, config: Config, val_images: int) -> tuple[CandidateScorer, CandidateScorer]:
+    """The run's supernet as a scorer on its first ``val_images`` search-val images, and on test."""
+    device = default_device()
+    supernet = load_supernet(run).to(device)
+    splits = load_data(config.data, config.space, config.train, seed=config.train.seed)
+    batch = config.train.eval_batch_size
+    return (CandidateScorer(supernet, splits.search_val, device, batch, val_images),
+            CandidateScorer(supernet, splits.test, device, batch))
+
+
 def evaluate_run(run: Path, budgets: list[Budget], args: argparse.Namespace) -> dict:
     payload = load_checkpoint(run)
     config = config_from_checkpoint(payload, run)
@@ -78,13 +89,10 @@ def evaluate_run(run: Path, budgets: list[Budget], args: argparse.Namespace) -> 
     if cache.is_file():
         return json.loads(cache.read_text())
 
-    space, device = config.space, default_device()
+    space = config.space
     cloud, _, _ = load_or_score_cloud(run, config, checkpoint_id(payload), "search-val", args.cloud, 0,
                                       args.val_images, progress=False)
-    supernet = load_supernet(run).to(device)
-    splits = load_data(config.data, space, config.train, seed=config.train.seed)
-    val = CandidateScorer(supernet, splits.search_val, device, config.train.eval_batch_size, args.val_images)
-    test = CandidateScorer(supernet, splits.test, device, config.train.eval_batch_size)
+    val, test = run_scorers(run, config, args.val_images)
     sampler = None
     if config.train.sampler == "focus" and payload["strategy"].get("policy_updates"):
         sampler = sampler_from_checkpoint(payload, config, str(run))
@@ -112,11 +120,7 @@ def uniform_draws(run: Path, budgets: list[Budget], args: argparse.Namespace) ->
     cache = run / "results" / f"uniform-draws-{settings_key(settings)}.json"
     if cache.is_file():
         return json.loads(cache.read_text())
-    device = default_device()
-    supernet = load_supernet(run).to(device)
-    splits = load_data(config.data, config.space, config.train, seed=config.train.seed)
-    val = CandidateScorer(supernet, splits.search_val, device, config.train.eval_batch_size, args.val_images)
-    test = CandidateScorer(supernet, splits.test, device, config.train.eval_batch_size)
+    val, test = run_scorers(run, config, args.val_images)
     sampler = untrained_sampler(config)
     picks = {b.label: specialize(sampler, b, val.score, args.candidates, seed=0, uniform=True).best for b in budgets}
     result = dict(zip(picks, test.score(list(picks.values()))))

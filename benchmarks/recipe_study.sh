@@ -67,14 +67,16 @@ export -f job
 export TRAIN
 if [ $# -gt 1 ]; then
   shift
-  for run in "$@"; do
-    [[ $run =~ ^(.+)-s([0-9]+)$ ]] || { echo "expected RECIPE-sSEED, got '$run'" >&2; exit 2; }
-    printf '%s %s\n' "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
-  done | xargs -P "$LANES" -L 1 bash -c 'job $0 $1'
-  exit
+  runs=("$@")
+else
+  runs=(uniform-sandwich-kl-s0 focus-s0 focus-targets-s0 inband-targets-s0 inband-s0
+        focus-s1 focus-targets-s1 inband-targets-s1 inband-s1 uniform-sandwich-kl-s1
+        uniform-sandwich-s0 uniform-sandwich-s1 focus-sandwich-kl-s0 focus-sandwich-kl-s1
+        attentive-s0 attentive-s1 attentive-7ep-s0 attentive-7ep-s1)
 fi
-printf '%s\n' "uniform-sandwich-kl 0" "focus 0" "focus-targets 0" "inband-targets 0" "inband 0" \
-  "focus 1" "focus-targets 1" "inband-targets 1" "inband 1" "uniform-sandwich-kl 1" \
-  "uniform-sandwich 0" "uniform-sandwich 1" "focus-sandwich-kl 0" "focus-sandwich-kl 1" \
-  "attentive 0" "attentive 1" "attentive-7ep 0" "attentive-7ep 1" \
-  | xargs -P "$LANES" -L 1 bash -c 'job $0 $1'
+jobs=()
+for run in "${runs[@]}"; do
+  [[ $run =~ ^(.+)-s([0-9]+)$ ]] || { echo "expected RECIPE-sSEED, got '$run'" >&2; exit 2; }
+  jobs+=("${BASH_REMATCH[1]} ${BASH_REMATCH[2]}")
+done
+printf '%s\n' "${jobs[@]}" | xargs -P "$LANES" -L 1 bash -c 'job $0 $1'
