@@ -18,6 +18,9 @@
 #   attentive-7ep         the same, 7 epochs: a step costs 2.1 times a uniform one
 #                         (bench_focus_overhead.py), so 7 epochs cost about what the 15-epoch
 #                         study's uniform runs did; compared with those at equal compute
+#   uniform-sandwich-kl-15ep, uniform-sandwich-15ep
+#                         the two sandwich recipes at the 15-epoch study's length, compared with
+#                         its uniform runs (runs/focus9/uniform-s<seed>) at equal epochs
 #
 # Seed 2 of focus and uniform: bash benchmarks/recipe_study.sh 2 focus-s2 uniform-s2
 #
@@ -51,6 +54,8 @@ job() {
     focus-sandwich-kl)   flags="--sampler focus --sandwich --distill kl" ;;
     attentive)           flags="--sampler attentive" ;;
     attentive-7ep)       flags="--sampler attentive --epochs 7" ;;  # the later --epochs wins
+    uniform-sandwich-kl-15ep) flags="--sampler uniform --sandwich --distill kl --epochs 15" ;;
+    uniform-sandwich-15ep)    flags="--sampler uniform --sandwich --epochs 15" ;;
     *) echo "unknown recipe $recipe" >&2; return 1 ;;
   esac
   mkdir -p runs/recipes
