@@ -13,6 +13,7 @@
 #   uniform-sandwich-kl   uniform + sandwich (largest and smallest every step) + in-place KL
 #                         distillation from the largest subnet
 #   uniform-sandwich      uniform + sandwich, no distillation (the distillation loss's own share)
+#   uniform-sandwich-alpha  uniform + sandwich + AlphaNet's adaptive alpha-divergence
 #   focus-sandwich-kl     focus under the same sandwich + KL recipe
 #   attentive             AttentiveNAS's BestUp (best of 3 in-band candidates by minibatch loss)
 #   attentive-7ep         the same, 7 epochs: a step costs 2.1 times a uniform one
@@ -51,6 +52,7 @@ job() {
     inband-targets)      flags="--sampler focus $targets $no_steering" ;;
     uniform-sandwich-kl) flags="--sampler uniform --sandwich --distill kl" ;;
     uniform-sandwich)    flags="--sampler uniform --sandwich" ;;
+    uniform-sandwich-alpha) flags="--sampler uniform --sandwich --distill alpha" ;;
     focus-sandwich-kl)   flags="--sampler focus --sandwich --distill kl" ;;
     attentive)           flags="--sampler attentive" ;;
     attentive-7ep)       flags="--sampler attentive --epochs 7" ;;  # the later --epochs wins
