@@ -16,12 +16,11 @@
 #   uniform-sandwich-alpha  uniform + sandwich + AlphaNet's adaptive alpha-divergence
 #   focus-sandwich-kl     focus under the same sandwich + KL recipe
 #   attentive             AttentiveNAS's BestUp (best of 3 in-band candidates by minibatch loss)
-#   attentive-7ep         the same, 7 epochs: a step costs 2.1 times a uniform one
-#                         (bench_focus_overhead.py), so 7 epochs cost about what the 15-epoch
-#                         study's uniform runs did; compared with those at equal compute
-#   uniform-sandwich-kl-15ep, uniform-sandwich-15ep
-#                         the two sandwich recipes at the 15-epoch study's length, compared with
-#                         its uniform runs (runs/focus9/uniform-s<seed>) at equal epochs
+#
+# RECIPE-<N>ep is RECIPE trained N epochs instead of 5. Used: attentive-7ep (a step costs 2.1
+# times a uniform one, bench_focus_overhead.py, so 7 epochs cost about what the 15-epoch study's
+# uniform runs did: compared with those at equal compute), and uniform-sandwich-15ep and
+# uniform-sandwich-kl-15ep (the study's length, compared with runs/focus9/uniform-s<seed>).
 #
 # Seed 2 of focus and uniform: bash benchmarks/recipe_study.sh 2 focus-s2 uniform-s2
 #
@@ -42,7 +41,10 @@ LANES=${1:-2}
 TRAIN=${TRAIN:-.venv/bin/focusformer-train}
 
 job() {
-  local recipe=$1 seed=$2 dir=runs/recipes/$1-s$2 flags
+  local recipe=$1 seed=$2 dir=runs/recipes/$1-s$2 epochs=5 flags
+  if [[ $recipe =~ ^(.+)-([0-9]+)ep$ ]]; then
+    recipe=${BASH_REMATCH[1]} epochs=${BASH_REMATCH[2]}
+  fi
   local targets="--target-budgets 8M,15M,25M" no_steering="--set focus.uniform_share=1.0"
   case $recipe in
     uniform)             flags="--sampler uniform" ;;
@@ -55,9 +57,6 @@ job() {
     uniform-sandwich-alpha) flags="--sampler uniform --sandwich --distill alpha" ;;
     focus-sandwich-kl)   flags="--sampler focus --sandwich --distill kl" ;;
     attentive)           flags="--sampler attentive" ;;
-    attentive-7ep)       flags="--sampler attentive --epochs 7" ;;  # the later --epochs wins
-    uniform-sandwich-kl-15ep) flags="--sampler uniform --sandwich --distill kl --epochs 15" ;;
-    uniform-sandwich-15ep)    flags="--sampler uniform --sandwich --epochs 15" ;;
     *) echo "unknown recipe $recipe" >&2; return 1 ;;
   esac
   mkdir -p runs/recipes
@@ -66,7 +65,7 @@ job() {
     OMP_NUM_THREADS=1 $TRAIN --resume "$dir" --no-progress >> "$dir.log" 2>&1
   else
     # shellcheck disable=SC2086
-    OMP_NUM_THREADS=1 $TRAIN --config fashion-mnist --epochs 5 $flags --seed "$seed" \
+    OMP_NUM_THREADS=1 $TRAIN --config fashion-mnist --epochs "$epochs" $flags --seed "$seed" \
       --checkpoint-every 50 --output "$dir" --no-progress >> "$dir.log" 2>&1
   fi
 }
