@@ -21,22 +21,24 @@ from .onnx_export import ONNX_FILE, export_onnx
 from .spaces.counts import count_macs, count_params
 from .spaces import SearchSpace
 from .spaces.base import AnyArch
+from .spaces.elastic import Side
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 ARCH_FILE = "arch.json"
-_METADATA_KEYS = ("macs", "params", "space", "format_version")
+_METADATA_KEYS = ("macs", "params", "space", "format_version", "side")
 
 ExportFormat = Literal["safetensors", "onnx"]
 EXPORT_FORMATS: tuple[str, ...] = ("safetensors", "onnx")
 
 
-def arch_record(arch: AnyArch, space: SearchSpace) -> dict[str, Any]:
-    """What ``arch.json`` holds for ``arch``."""
+def arch_record(arch: AnyArch, space: SearchSpace, side: Side = "left") -> dict[str, Any]:
+    """What ``arch.json`` holds for ``arch`` exported with the weights of ``side``."""
     return {
         **arch.to_dict(),
         "macs": count_macs(arch, space),
         "params": count_params(arch, space),
+        "side": side,
         "space": space.to_dict(),
         "format_version": FORMAT_VERSION,
     }
@@ -55,14 +57,15 @@ def read_arch_file(path: str | Path, space: SearchSpace) -> AnyArch:
         raise ConfigError(f"{path}: {exc}") from None
 
 
-def save_subnet(model: nn.Module, directory: str | Path) -> Path:
-    """Write ``model`` to ``directory`` (created if needed); each file is written atomically."""
+def save_subnet(model: nn.Module, directory: str | Path, side: Side = "left") -> Path:
+    """Write ``model`` to ``directory`` (created if needed); each file is written atomically.
+    ``side`` is recorded in ``arch.json``: the side of the supernet its weights came from."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic_writer(directory / WEIGHTS_FILE) as tmp:
         save_file(state, str(tmp), metadata={"format": "pt", "focusformer_format": str(FORMAT_VERSION)})
-    _write_arch_file(model, directory)
+    _write_arch_file(model, directory, side)
     return directory
 
 
@@ -71,19 +74,20 @@ def export_files(fmt: ExportFormat) -> tuple[str, str]:
     return (ONNX_FILE if fmt == "onnx" else WEIGHTS_FILE), ARCH_FILE
 
 
-def save_export(model: nn.Module, directory: str | Path, fmt: ExportFormat = "safetensors") -> Path:
+def save_export(model: nn.Module, directory: str | Path, fmt: ExportFormat = "safetensors",
+                side: Side = "left") -> Path:
     """:func:`save_subnet`, or for ``onnx`` a standalone ``model.onnx`` (dynamic batch) and ``arch.json``."""
     if fmt != "onnx":
-        return save_subnet(model, directory)
+        return save_subnet(model, directory, side)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     export_onnx(model, directory / ONNX_FILE)
-    _write_arch_file(model, directory)
+    _write_arch_file(model, directory, side)
     return directory
 
 
-def _write_arch_file(model: nn.Module, directory: Path) -> None:
-    record = arch_record(model.arch, model.space)
+def _write_arch_file(model: nn.Module, directory: Path, side: Side) -> None:
+    record = arch_record(model.arch, model.space, side)
     atomic_write_text(directory / ARCH_FILE, json.dumps(record, indent=2) + "\n")
 
 

@@ -78,7 +78,8 @@ def test_only_the_two_files_are_written(exported):
 
 def test_arch_json_contents(exported, arch, digits):
     record = json.loads((exported / "arch.json").read_text())
-    assert set(record) == ARCH_KEYS | {"macs", "params", "space", "format_version"}
+    assert set(record) == ARCH_KEYS | {"macs", "params", "side", "space", "format_version"}
+    assert record["side"] == "left"
     assert record["embed_dim"] == 32 and record["depth"] == 3
     assert record["num_heads"] == [3, 6, 4] and record["mlp_ratio"] == [2.0, 4.0, 3.0]
     assert record["macs"] == count_macs(arch, digits)

@@ -23,7 +23,7 @@ def _cases(space_of):
         "autoformer": (digits, digits.sample(np.random.default_rng(0))),
         # identity layers, mixed head counts and widths; patch 2 and patch 4 (private stems)
         "vitas-patch2": (vitas, ViTASArch(2, 32, (ViTASBlock(2, 72, 48), None, ViTASBlock(4, 144, 192), None))),
-        "vitas-patch4": (vitas, ViTASArch(4, 48, (None, ViTASBlock(3, 144, 96), ViTASBlock(2, 96, 48), None))),
+        "vitas-patch4": (vitas, ViTASArch(4, 48, (ViTASBlock(3, 144, 96), None, ViTASBlock(2, 96, 48), None))),
         "psvit-1d": (psvit, PSViTArch(psvit_stages)),
         "psvit-2d": (dataclasses.replace(psvit, pooling="2d"), PSViTArch(psvit_stages)),
     }

@@ -25,12 +25,14 @@ from focusformer.training.trainer import Trainer, TrainingDiverged
 TRAIN_ARGS = ["--config", "digits", "--epochs", "2", "--batch-size", "128", "--set", "focus.update_every=4",
               "--set", "focus.eval_images=64", "--set", "train.drop_path=0.1", "--set", "train.mixup=0.5",
               "--checkpoint-every", "3", "--no-progress"]
-# The same on the other families: ViTAS (private stems, private q/k, identity layers) with uniform
-# sampling calibrated to two target budgets, and PSViT with each pooling variant.
+# The same on the other families: ViTAS (private stems, private q/k, identity layers, bilateral
+# weight sharing) with uniform sampling calibrated to two target budgets, and PSViT with each
+# pooling variant.
 _SHORT = ["--epochs", "2", "--batch-size", "128", "--set", "train.drop_path=0.1", "--set", "train.mixup=0.5",
           "--checkpoint-every", "3", "--no-progress"]
 FAMILY_ARGS = {
-    "vitas": ["--config", "vitas-digits", "--sampler", "uniform", "--target-budgets", "150K,400K", *_SHORT],
+    "vitas": ["--config", "vitas-digits", "--sampler", "uniform", "--target-budgets", "250K,400K",
+              "--set", "space.weight_sharing=bilateral", *_SHORT],
     "psvit-1d": ["--config", "psvit-digits", "--sampler", "uniform", *_SHORT],
     "psvit-2d": ["--config", "psvit-digits", "--set", "space.pooling=2d", "--sampler", "sandwich", *_SHORT],
 }

@@ -19,8 +19,11 @@ from focusformer.config import load_config
 from focusformer.spaces import ViTASArch
 from focusformer.training.trainer import Trainer
 
+# focus.min_tau=-1: the policy updates from the first measurement on (three epochs of digits are
+# too few for the predictor to rank reliably); these tests are about the commands, not learning.
 FOCUS = ["train.epochs=3", "train.lr=5e-3", "train.warmup_epochs=1", "train.sampler=focus",
-         "focus.update_every=10", "focus.eval_candidates=4", "focus.eval_images=64", "focus.policy_steps=3"]
+         "focus.update_every=10", "focus.eval_candidates=4", "focus.eval_images=64", "focus.policy_steps=3",
+         "focus.min_tau=-1"]
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +34,7 @@ def focus_run(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("overrides", [
-    ["train.sampler=uniform", "train.target_budgets=150K,400K"],
+    ["train.sampler=uniform", "train.target_budgets=250K,400K"],
     ["train.sampler=sandwich"],
     FOCUS[1:],
 ])
@@ -42,17 +45,17 @@ def test_training_resumes_exactly_with_every_sampler(overrides, tmp_path):
 
 
 def test_uniform_with_target_budgets_trains_subnets_near_them():
-    config = load_config("vitas-digits", ["train.sampler=uniform", "train.target_budgets=150K"])
+    config = load_config("vitas-digits", ["train.sampler=uniform", "train.target_budgets=250K"])
     from focusformer.sampling.strategies import build_strategy
 
     strategy = build_strategy(config, total_steps=10, score=None)
     (calibration,) = strategy.calibrations
-    assert 0 < calibration.identity_prob < 1 and 0.9 * 150e3 <= calibration.mean_macs <= 150e3
+    assert 0 < calibration.identity_prob < 1 and 0.9 * 250e3 <= calibration.mean_macs <= 250e3
     macs = [count_macs(strategy.archs_for_step(step)[0], config.space) for step in range(400)]
     plain = build_strategy(load_config("vitas-digits", ["train.sampler=uniform"]), total_steps=10, score=None)
     plain_macs = [count_macs(plain.archs_for_step(step)[0], config.space) for step in range(400)]
     assert np.mean(macs) < 0.8 * np.mean(plain_macs)
-    assert 0.8 * 150e3 <= np.mean(macs) <= 1.1 * 150e3
+    assert 0.8 * 250e3 <= np.mean(macs) <= 1.1 * 250e3
 
 
 def test_specialize_search_export_and_plot(focus_run, tmp_path, capsys):
@@ -61,11 +64,11 @@ def test_specialize_search_export_and_plot(focus_run, tmp_path, capsys):
     assert isinstance(specialized, ViTASArch) and isinstance(found, ViTASArch)
 
     arch_file = tmp_path / "arch.json"
-    arch_file.write_text(ViTASArch(4, 32, (None, (2, 96, 96), None, (4, 96, 48))).to_json())
+    arch_file.write_text(ViTASArch(4, 32, ((2, 96, 96), None, None, (4, 96, 48))).to_json())
     assert export_cli.main(["--checkpoint", str(focus_run), "--arch", str(arch_file),
                             "--output", str(tmp_path / "mine")]) == 0
     exported = json.loads((tmp_path / "mine" / "arch.json").read_text())
-    assert exported["space"]["family"] == "vitas" and exported["blocks"][0] is None
+    assert exported["space"]["family"] == "vitas" and exported["blocks"][1] is None
     assert len(load_subnet(tmp_path / "mine").blocks) == 2  # identity layers dropped
 
     assert plot_cli.main([str(focus_run), "--output", str(tmp_path / "front.png"), "--cloud", "6"]) == 0

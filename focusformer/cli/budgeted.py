@@ -24,6 +24,7 @@ from ..spaces.counts import count_macs, count_params
 from ..search.results import SearchResult, append_results, format_table
 from ..search.scoring import CandidateScorer
 from ..spaces.base import AnyArch
+from ..spaces.elastic import Side
 from ..spaces.supernet import Supernet
 from .common import check_not_in_run, check_output_dir, ensure_writable_output, positive_int
 
@@ -86,15 +87,27 @@ class LoadedRun:
     def result(self, method: str, budget: Budget, arch: AnyArch, val_top1: float, seconds: float,
                candidates: int) -> SearchResult:
         space = self.config.space
-        test = None if self.test_scorer is None else self.test_scorer.score([arch])[0]
+        side, _ = best_side(self.val_scorer, arch)
+        test = None if self.test_scorer is None else self.test_scorer.score([arch], side)[0]
         predicted = measured = None
         if budget.lut is not None:
             predicted = budget.lut.predict(arch)
             if budget.lut.unavailable_here() is None:
-                model = self.supernet.extract(arch)
+                model = self.supernet.extract(arch, side)
                 (measured,) = time_modules([(model, image_shape(space))], budget.lut.settings)
         return SearchResult(method, budget, arch, count_macs(arch, space), count_params(arch, space),
-                            val_top1, test, seconds, candidates, predicted, measured)
+                            val_top1, test, seconds, candidates, predicted, measured, side)
+
+
+def best_side(val_scorer: CandidateScorer, arch: AnyArch) -> tuple[Side, dict[Side, float]]:
+    """The side an arch is exported at, and each side's search-val top-1 (none scored for ``left``
+    weight sharing): under bilateral weight sharing the side with the better top-1 (ties: left).
+    Search ranks by the mean of both sides, as ViTAS does; the exported model carries one side's
+    weights, so its own top-1 is what a user is told."""
+    if len(val_scorer.supernet.space.sides) == 1:
+        return "left", {}
+    scores = val_scorer.score_sides([arch])[0]
+    return max(scores, key=lambda side: (scores[side], side == "left")), scores
 
 
 def open_checkpoint(args: argparse.Namespace, budgets: list[Budget]) -> tuple[dict[str, Any], Config]:
@@ -146,7 +159,7 @@ def report(args: argparse.Namespace, run: LoadedRun, results: list[SearchResult]
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
     else:
-        print(format_table(results))
+        print(format_table(results, show_side=len(run.config.space.sides) > 1))
     try:
         append_results(run.path, results)
     except OSError as exc:
@@ -156,6 +169,6 @@ def report(args: argparse.Namespace, run: LoadedRun, results: list[SearchResult]
             target = args.export if len(results) == 1 else args.export / r.budget.label
             ensure_writable_output(target, export_files(export_format(args)), args.overwrite,
                                    hint="pass --overwrite to replace it")
-            save_export(run.supernet.extract(r.arch).cpu(), target, export_format(args))
+            save_export(run.supernet.extract(r.arch, r.side).cpu(), target, export_format(args), side=r.side)
         if not args.json:
             print(f"exported {len(results)} subnet(s) to {args.export}")

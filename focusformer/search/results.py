@@ -35,6 +35,9 @@ class SearchResult:
     candidates: int  # subnets scored
     latency_ms: float | None = None  # latency budgets: predicted by the latency table
     measured_ms: float | None = None  # latency budgets: measured end to end on the table's device
+    #: The side whose weights the returned subnet carries (and exports); with bilateral weight
+    #: sharing val_top1 is the mean of both sides (what ranked it) and test_top1 this side's.
+    side: str = "left"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +53,7 @@ class SearchResult:
             "candidates": self.candidates,
             "latency_ms": self.latency_ms,
             "measured_latency_ms": self.measured_ms,
+            "side": self.side,
         }
 
     @classmethod
@@ -66,6 +70,7 @@ class SearchResult:
             candidates=int(data.get("candidates", 0)),
             latency_ms=_optional_float(data.get("latency_ms")),
             measured_ms=_optional_float(data.get("measured_latency_ms")),
+            side=data.get("side", "left"),
         )
 
 
@@ -73,18 +78,21 @@ def _optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def format_table(results: Iterable[SearchResult]) -> str:
+def format_table(results: Iterable[SearchResult], show_side: bool = False) -> str:
+    """One row per result; a ``side`` column where ``show_side`` (bilateral spaces) or any result
+    carries right-side weights."""
     results = list(results)
     timed = any(r.latency_ms is not None for r in results)
+    sided = show_side or any(r.side != "left" for r in results)
     header = ("method", "budget", "MACs", "params", *(("latency", "measured") if timed else ()),
-              "val top-1", "test top-1", "seconds", "scored", "arch")
+              "val top-1", *(("side",) if sided else ()), "test top-1", "seconds", "scored", "arch")
     rows = [header]
     for r in results:
         test = "-" if r.test_top1 is None else f"{r.test_top1:.2f}"
         latency = tuple("-" if ms is None else format_latency(ms) for ms in (r.latency_ms, r.measured_ms))
         rows.append((r.method, str(r.budget), format_count(r.macs), format_count(r.params),
-                     *(latency if timed else ()), f"{r.val_top1:.2f}", test, f"{r.seconds:.1f}",
-                     str(r.candidates), str(r.arch)))
+                     *(latency if timed else ()), f"{r.val_top1:.2f}", *((r.side,) if sided else ()), test,
+                     f"{r.seconds:.1f}", str(r.candidates), str(r.arch)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths)) + "  " + row[-1] for row in rows]
     return "\n".join(lines)

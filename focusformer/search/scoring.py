@@ -19,6 +19,7 @@ from torch.utils.data import Dataset, Subset
 from ..config import RewardName
 from ..evaluation import autocast, eval_loader
 from ..spaces.base import AnyArch
+from ..spaces.elastic import Side
 from ..spaces.supernet import Supernet
 from ..training.distributed import Ranks
 
@@ -65,47 +66,68 @@ class CandidateScorer:
                                               pin_memory=self.device.type == "cuda"):
                 yield images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
 
+    def _sides(self, side: Side | None) -> tuple[Side, ...]:
+        return self.supernet.space.sides if side is None else (side,)
+
     @torch.no_grad()
-    def score(self, archs: Sequence[AnyArch]) -> list[float]:
+    def score(self, archs: Sequence[AnyArch], side: Side | None = None) -> list[float]:
+        """Top-1 of each arch at ``side``; ``None``: the mean over the space's sides (one for
+        ``left`` weight sharing; left and right for ``bilateral``, as ViTAS scores a subnet)."""
+        sides = self._sides(side)
         correct = torch.zeros(len(archs), dtype=torch.long, device=self.device)
         with _eval_mode(self.supernet):
             for images, labels in self._batches():
                 for k, arch in enumerate(archs):
-                    with autocast(self.device, self.amp):
-                        logits = self.supernet(images, arch)
-                    correct[k] += (logits.argmax(-1) == labels).sum()
-        return (100.0 * self.ranks.sum(correct).double() / self.num_images).tolist()
+                    for one_side in sides:
+                        with autocast(self.device, self.amp):
+                            logits = self.supernet(images, arch, one_side)
+                        correct[k] += (logits.argmax(-1) == labels).sum()
+        return (100.0 * self.ranks.sum(correct).double() / (self.num_images * len(sides))).tolist()
+
+    def score_sides(self, archs: Sequence[AnyArch]) -> list[dict[Side, float]]:
+        """Top-1 of each arch at each of the space's sides."""
+        by_side = {side: self.score(archs, side) for side in self.supernet.space.sides}
+        return [{side: scores[k] for side, scores in by_side.items()} for k in range(len(archs))]
 
     @torch.no_grad()
     def per_image(self, archs: Sequence[AnyArch], reward: RewardName) -> torch.Tensor:
-        """Per-image scores ``(len(archs), num_images)`` on CPU, higher is better.
+        """Per-image scores ``(len(archs), num_images)`` on CPU, higher is better; under
+        ``bilateral`` weight sharing the mean of both sides' scores.
 
         ``top1``: 100 for a correct prediction, else 0. ``loss``: minus the cross-entropy.
         ``distill``: minus KL(largest subnet || candidate), the in-place-distillation loss.
         """
+        sides = self._sides(None)
         scores = torch.zeros(len(archs), self.num_images, device=self.device)
         first = self.shard.start
         with _eval_mode(self.supernet):
             for images, labels in self._batches():
                 teacher = None
-                if reward == "distill":
+                if reward == "distill":  # the largest subnet uses every channel: its sides agree
                     with autocast(self.device, self.amp):
                         teacher = self.supernet(images, self.supernet.space.largest()).float()
                     teacher = F.log_softmax(teacher, dim=-1)
                 rows = []
                 for arch in archs:
-                    with autocast(self.device, self.amp):
-                        logits = self.supernet(images, arch).float()
-                    if reward == "top1":
-                        rows.append(100.0 * (logits.argmax(-1) == labels).float())
-                    elif reward == "loss":
-                        rows.append(-F.cross_entropy(logits, labels, reduction="none"))
-                    else:
-                        log_q = F.log_softmax(logits, dim=-1)
-                        rows.append(-(teacher.exp() * (teacher - log_q)).sum(-1))
+                    row = torch.zeros(len(labels), device=self.device)
+                    for side in sides:
+                        with autocast(self.device, self.amp):
+                            logits = self.supernet(images, arch, side).float()
+                        row += _image_scores(logits, labels, reward, teacher)
+                    rows.append(row / len(sides))
                 scores[:, first:first + len(labels)] = torch.stack(rows)
                 first += len(labels)
         return self.ranks.sum(scores).cpu()  # other ranks' columns are zeros here: the sum is exact
+
+
+def _image_scores(logits: torch.Tensor, labels: torch.Tensor, reward: RewardName,
+                  teacher: torch.Tensor | None) -> torch.Tensor:
+    if reward == "top1":
+        return 100.0 * (logits.argmax(-1) == labels).float()
+    if reward == "loss":
+        return -F.cross_entropy(logits, labels, reduction="none")
+    log_q = F.log_softmax(logits, dim=-1)
+    return -(teacher.exp() * (teacher - log_q)).sum(-1)
 
 
 @contextlib.contextmanager

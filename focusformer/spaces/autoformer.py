@@ -18,7 +18,7 @@ from timm.layers import trunc_normal_
 from torch import nn
 
 from ..errors import ConfigError
-from .base import ArchBase, CostKind, SearchSpace, check_choice, check_choices, check_positive
+from .base import ArchBase, CostKind, SearchSpace, WeightSharing, check_choice, check_choices, check_positive
 from .counts import (
     attention_macs,
     attention_params,
@@ -30,7 +30,7 @@ from .counts import (
 )
 from .decisions import Decision, DecisionPlan
 from .dense import BlockLayout, DenseLayout, SubnetViT, vit_base_probe, vit_layer_probes
-from .elastic import ElasticBlock, ElasticLayerNorm, ElasticLinear, ElasticPatchEmbed, EntangledQKV
+from .elastic import ElasticBlock, ElasticLayerNorm, ElasticLinear, ElasticPatchEmbed, EntangledQKV, Side, span
 from .supernet import Supernet, fresh
 from .timing import Probe
 
@@ -82,6 +82,8 @@ class AutoFormerSpace(SearchSpace):
     depth: tuple[int, ...]
     num_heads: tuple[int, ...]
     mlp_ratio: tuple[float, ...]
+    #: ``left`` or ``bilateral`` (see ``spaces.base.WeightSharing``).
+    weight_sharing: WeightSharing = "left"
     name: str = "custom"
     family: Literal["autoformer"] = "autoformer"
 
@@ -235,33 +237,37 @@ class AutoFormerSupernet(Supernet):
     def no_weight_decay(self) -> set[str]:
         return {"pos_embed", "cls_token"}
 
-    def forward(self, images: torch.Tensor, arch: Arch) -> torch.Tensor:
+    def forward_side(self, images: torch.Tensor, arch: Arch, side: Side) -> torch.Tensor:
         self.space.validate(arch)
         embed, head_dim = arch.embed_dim, self.space.head_dim
-        x = self.patch_embed(images, embed)
-        cls = self.cls_token[..., :embed].expand(x.shape[0], -1, -1)
-        x = torch.cat([cls, x], dim=1) + self.pos_embed[..., :embed]
+        channels = span(embed, self.space.largest().embed_dim, side)
+        x = self.patch_embed(images, embed, side)
+        cls = self.cls_token[..., channels].expand(x.shape[0], -1, -1)
+        x = torch.cat([cls, x], dim=1) + self.pos_embed[..., channels]
         for i, drop_prob in enumerate(self.layer_drop_probs(arch.depth)):
             heads = arch.num_heads[i]
-            x = self.blocks[i](x, heads, heads * head_dim, arch.mlp_hidden_dim(i), drop_prob)
-        x = self.norm.elastic(x)
-        return F.linear(x[:, 0], *self.head.sliced(self.space.num_classes, embed))
+            x = self.blocks[i](x, heads, heads * head_dim, arch.mlp_hidden_dim(i), drop_prob, side)
+        x = self.norm.elastic(x, side)
+        return F.linear(x[:, 0], *self.head.sliced(self.space.num_classes, embed, side))
 
-    def subnet_state_dict(self, arch: Arch) -> dict[str, torch.Tensor]:
-        """The weights ``arch`` inherits, as fresh tensors under timm's key names."""
+    def subnet_state_dict(self, arch: Arch, side: Side = "left") -> dict[str, torch.Tensor]:
+        """The weights ``arch`` inherits at ``side``, as fresh tensors under timm's key names."""
         self.space.validate(arch)
         e = arch.embed_dim
+        channels = span(e, self.space.largest().embed_dim, side)
+        head_weight, head_bias = self.head.sliced(self.space.num_classes, e, side)
+        norm_weight, norm_bias = self.norm.sliced(e, side)
         state = {
-            "cls_token": self.cls_token[..., :e],
-            "pos_embed": self.pos_embed[..., :e],
-            **{f"patch_embed.{k}": v for k, v in self.patch_embed.export_state(e).items()},
-            "norm.weight": self.norm.weight[:e],
-            "norm.bias": self.norm.bias[:e],
-            "head.weight": self.head.weight[:, :e],
-            "head.bias": self.head.bias,
+            "cls_token": self.cls_token[..., channels],
+            "pos_embed": self.pos_embed[..., channels],
+            **{f"patch_embed.{k}": v for k, v in self.patch_embed.export_state(e, side).items()},
+            "norm.weight": norm_weight,
+            "norm.bias": norm_bias,
+            "head.weight": head_weight,
+            "head.bias": head_bias,
         }
         for i in range(arch.depth):
             heads = arch.num_heads[i]
-            block = self.blocks[i].export_state(e, heads, heads * self.space.head_dim, arch.mlp_hidden_dim(i))
+            block = self.blocks[i].export_state(e, heads, heads * self.space.head_dim, arch.mlp_hidden_dim(i), side)
             state.update({f"blocks.{i}.{k}": v for k, v in block.items()})
         return fresh(state)

@@ -24,6 +24,7 @@ from ..errors import ConfigError
 from ..typed import from_mapping, to_mapping
 from .costs import LayeredCost, LayerValues, NetworkValues, slot_values
 from .decisions import INACTIVE, DecisionPlan
+from .elastic import SIDES, Side
 
 if TYPE_CHECKING:
     from torch import nn
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
     from .timing import Probe
 
 CostKind = Literal["macs", "params"]
+#: ``left``: every elastic width takes the leading channels (AutoFormer's weight entanglement).
+#: ``bilateral``: it takes them from either end, ``left`` or ``right``; training runs both sides
+#: and sums their logits, and search scores a subnet by the mean of its two sides (ViTAS, BCNet).
+WeightSharing = Literal["left", "bilateral"]
 #: A family's arch: a frozen, hashable dataclass (``Arch``, ``ViTASArch``, ...).
 AnyArch = Any
 DEFAULT_FAMILY = "autoformer"
@@ -71,6 +76,12 @@ class SearchSpace(ABC):
     in_chans: int
     num_classes: int
     name: str
+    weight_sharing: WeightSharing
+
+    @property
+    def sides(self) -> tuple[Side, ...]:
+        """The sides a subnet of this space is trained and scored on."""
+        return SIDES if self.weight_sharing == "bilateral" else ("left",)
 
     # -- what a family provides ---------------------------------------------------------------
     @abstractmethod

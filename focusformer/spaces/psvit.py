@@ -42,9 +42,10 @@ the ``q @ k^T`` matmul. The exported model computes attention with explicit matm
 from __future__ import annotations
 
 import itertools
+import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Literal
+from typing import Iterable, Iterator, Literal, Optional
 
 import numpy as np
 import torch
@@ -53,7 +54,7 @@ from timm.layers import trunc_normal_
 from torch import nn
 
 from ..errors import ConfigError
-from .base import ArchBase, CostKind, SearchSpace, check_choice, check_choices, check_positive
+from .base import ArchBase, CostKind, SearchSpace, WeightSharing, check_choice, check_choices, check_positive
 from .counts import (
     attention_macs,
     attention_params,
@@ -65,7 +66,16 @@ from .counts import (
     shared_attention_params,
 )
 from .decisions import Decision, DecisionPlan
-from .elastic import ElasticBlock, ElasticLayerNorm, ElasticLinear, ElasticPatchEmbed, EntangledQKV, SharedMapValue
+from .elastic import (
+    ElasticBlock,
+    ElasticLayerNorm,
+    ElasticLinear,
+    ElasticPatchEmbed,
+    EntangledQKV,
+    SharedMapValue,
+    Side,
+    span,
+)
 from .supernet import Supernet, drop_path_schedule, fresh
 from .timing import Probe
 
@@ -140,6 +150,12 @@ class PSViTSpace(SearchSpace):
     widths: tuple[tuple[int, ...], ...]
     mlp_ratio: tuple[float, ...]
     cells_per_stage: int = 6
+    #: The first ``min_depth`` cells (counted from the first stage's first) are never identities.
+    #: Unset: 1 with 1D pooling (an all-identity 1D network never lets its class token meet a
+    #: patch), 0 with 2D (its all-identity network is still a small convolutional one).
+    min_depth: Optional[int] = None
+    #: ``left`` or ``bilateral`` (see ``spaces.base.WeightSharing``).
+    weight_sharing: WeightSharing = "left"
     name: str = "custom"
     family: Literal["psvit"] = "psvit"
 
@@ -162,6 +178,11 @@ class PSViTSpace(SearchSpace):
                 if c % self.head_dim:
                     raise ConfigError(f"{field}: width {c} is not a multiple of head_dim {self.head_dim}")
         object.__setattr__(self, "widths", tuple(tuple(sorted(c)) for c in self.widths))
+        if self.min_depth is None:
+            object.__setattr__(self, "min_depth", 1 if self.pooling == "1d" else 0)
+        cells = len(self.widths) * self.cells_per_stage
+        if not 0 <= self.min_depth <= cells:
+            raise ConfigError(f"space.min_depth: must be between 0 and the {cells} cells, got {self.min_depth}")
         if not self.width_choices():
             raise ConfigError("space.widths: no choice of stage widths that never narrows from one stage to the next")
 
@@ -207,7 +228,7 @@ class PSViTSpace(SearchSpace):
                             num_layers=self.num_stages * self.cells_per_stage)
 
     def layer_options(self, layer: int, network: tuple) -> Iterable[tuple]:
-        return [(op,) for op in OPS]
+        return [(op,) for op in OPS if op != "identity" or layer >= self.min_depth]
 
     def network_valid(self, network: tuple) -> bool:
         widths = network[: self.num_stages]
@@ -274,7 +295,9 @@ class PSViTSpace(SearchSpace):
         widths = tuple(network[: self.num_stages])
         arch = self.arch_from_values(network, (("identity",),) * (self.num_stages * self.cells_per_stage))
         image = (self.in_chans, self.image_size, self.image_size)
-        return Probe(("psvit-base", *widths), image, lambda: PSViTSubnet(self, arch))
+        # The model without its cells, which min_depth would not admit as an arch of this space.
+        bare = dataclasses.replace(self, min_depth=0)
+        return Probe(("psvit-base", *widths), image, lambda: PSViTSubnet(bare, arch))
 
     def timing_layer(self, layer: int, network: tuple, values: tuple) -> tuple[Probe, ...]:
         (op,) = values
@@ -295,8 +318,18 @@ class PSViTSpace(SearchSpace):
         return max(candidates, key=lambda a: self.count(a, "macs"))
 
     def smallest(self) -> PSViTArch:
-        candidates = (self._arch(ws, self.mlp_ratio[0], "identity") for ws in self.width_choices())
+        candidates = (self._with_min_depth(self._arch(ws, self.mlp_ratio[0], "identity"))
+                      for ws in self.width_choices())
         return min(candidates, key=lambda a: self.count(a, "macs"))
+
+    def _with_min_depth(self, arch: PSViTArch) -> PSViTArch:
+        """``arch`` with its first ``min_depth`` cells made plain layers where they are identities."""
+        n = self.cells_per_stage
+        stages = tuple(
+            PSViTStage(stage.width, stage.mlp_ratio, tuple(
+                "layer" if op == "identity" and s * n + c < self.min_depth else op for c, op in enumerate(stage.cells)))
+            for s, stage in enumerate(arch.stages))
+        return PSViTArch(stages)
 
     def sample(self, rng: np.random.Generator | int | None = None, identity_prob: float | None = None) -> PSViTArch:
         """Single-path uniform sampling as PSViT trains: stage widths uniform over the combinations
@@ -306,11 +339,13 @@ class PSViTSpace(SearchSpace):
         choices = self.width_choices()
         widths = choices[rng.integers(len(choices))]
         stages = []
-        for w in widths:
+        for s, w in enumerate(widths):
             ratio = float(rng.choice(self.mlp_ratio))
             cells = []
-            for _ in range(self.cells_per_stage):
-                if identity_prob is None:
+            for c in range(self.cells_per_stage):
+                if s * self.cells_per_stage + c < self.min_depth:
+                    cells.append(OPS[1 + rng.integers(2)])
+                elif identity_prob is None:
                     cells.append(OPS[rng.integers(len(OPS))])
                 else:
                     cells.append("identity" if rng.random() < identity_prob else OPS[1 + rng.integers(2)])
@@ -329,6 +364,9 @@ class PSViTSpace(SearchSpace):
                 raise ConfigError(f"arch.stages[{s}].cells: expected {self.cells_per_stage} cells, got {len(stage.cells)}")
             for c, op in enumerate(stage.cells):
                 check_choice(f"stages[{s}].cells[{c}]", op, OPS)
+                if op == "identity" and s * self.cells_per_stage + c < self.min_depth:
+                    raise ConfigError(f"arch.stages[{s}].cells[{c}]: the first {self.min_depth} cell(s) are never "
+                                      f"identities in this space (space.min_depth {self.min_depth})")
             if s and stage.width < arch.stages[s - 1].width:
                 raise ConfigError(f"arch.stages[{s}].width: {stage.width} is narrower than stage {s - 1}'s "
                                   f"{arch.stages[s - 1].width}; deeper stages are never narrower")
@@ -355,21 +393,26 @@ class TokenPool(nn.Module):
         else:
             self.conv = nn.Conv2d(in_width, out_width, KERNEL, stride=STRIDE, padding=PADDING)
 
-    def forward(self, x: torch.Tensor, out_width: int) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, out_width: int, side: Side = "left") -> torch.Tensor:
         batch, tokens, in_width = x.shape
-        weight, bias = self.conv.weight[:out_width, :in_width], self.conv.bias[:out_width]
+        weight, bias = self._conv_sliced(in_width, out_width, side)
         if self.pooling == "1d":
             y = F.conv1d(x[:, 1:].transpose(1, 2), weight, bias, padding=PADDING)
             y = F.max_pool1d(y, KERNEL, STRIDE, PADDING).transpose(1, 2)
-            return torch.cat([F.linear(x[:, :1], *self.cls.sliced(out_width, in_width)), y], dim=1)
-        side = math.isqrt(tokens)
-        grid = x.transpose(1, 2).reshape(batch, in_width, side, side)
+            return torch.cat([F.linear(x[:, :1], *self.cls.sliced(out_width, in_width, side)), y], dim=1)
+        grid_side = math.isqrt(tokens)
+        grid = x.transpose(1, 2).reshape(batch, in_width, grid_side, grid_side)
         return F.conv2d(grid, weight, bias, stride=STRIDE, padding=PADDING).flatten(2).transpose(1, 2)
 
-    def export_state(self, in_width: int, out_width: int) -> dict[str, torch.Tensor]:
-        state = {"conv.weight": self.conv.weight[:out_width, :in_width], "conv.bias": self.conv.bias[:out_width]}
+    def _conv_sliced(self, in_width: int, out_width: int, side: Side) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = span(out_width, self.conv.out_channels, side)
+        return self.conv.weight[rows, span(in_width, self.conv.in_channels, side)], self.conv.bias[rows]
+
+    def export_state(self, in_width: int, out_width: int, side: Side = "left") -> dict[str, torch.Tensor]:
+        weight, bias = self._conv_sliced(in_width, out_width, side)
+        state = {"conv.weight": weight, "conv.bias": bias}
         if self.pooling == "1d":
-            state["cls.weight"], state["cls.bias"] = self.cls.sliced(out_width, in_width)
+            state["cls.weight"], state["cls.bias"] = self.cls.sliced(out_width, in_width, side)
         return state
 
 
@@ -415,35 +458,37 @@ class _PSViTBody:
     #: counters) or the fused kernel (the supernet, for speed).
     explicit_attention = False
 
-    def run(self, images: torch.Tensor, arch: PSViTArch) -> torch.Tensor:
+    def run(self, images: torch.Tensor, arch: PSViTArch, side: Side = "left") -> torch.Tensor:
         self.space.validate(arch)
         w0, head_dim = arch.stages[0].width, self.space.head_dim
-        x = self.patch_embed(images, w0)
+        channels = span(w0, self.pos_embed.shape[-1], side)
+        x = self.patch_embed(images, w0, side)
         if self.space.has_class_token:
-            x = torch.cat([self.cls_token[..., :w0].expand(x.shape[0], -1, -1), x], dim=1)
-        x = x + self.pos_embed[..., :w0]
+            x = torch.cat([self.cls_token[..., channels].expand(x.shape[0], -1, -1), x], dim=1)
+        x = x + self.pos_embed[..., channels]
         blocks = [self.stage_blocks(arch, s) for s in range(len(arch.stages))]
         drop_probs = iter(drop_path_schedule(self.drop_path_rate, sum(map(len, blocks))))
         for s, stage in enumerate(arch.stages):
             if s:
-                x = self.pools[s - 1](x, stage.width)
+                x = self.pools[s - 1](x, stage.width, side)
             sizes = (stage.width // head_dim, stage.width, stage.mlp_hidden_dim)
-            x = run_blocks(blocks[s], x, sizes, drop_probs, self.explicit_attention)
-        x = self.norm.elastic(x)
+            x = run_blocks(blocks[s], x, sizes, drop_probs, self.explicit_attention, side)
+        x = self.norm.elastic(x, side)
         x = x[:, 0] if self.space.has_class_token else x.mean(dim=1)
-        return F.linear(x, *self.head.sliced(self.space.num_classes, x.shape[-1]))
+        return F.linear(x, *self.head.sliced(self.space.num_classes, x.shape[-1], side))
 
 
 def run_blocks(blocks: Iterable[tuple[ElasticBlock, str]], x: torch.Tensor, sizes: tuple[int, int, int],
-               drop_probs: Iterator[float], explicit_attention: bool) -> torch.Tensor:
+               drop_probs: Iterator[float], explicit_attention: bool, side: Side = "left") -> torch.Tensor:
     """Run one stage's blocks (with their roles, see ``stage_blocks``) at ``sizes`` (heads, width,
-    MLP width); a ``second`` block reuses the attention map of the block before it."""
+    MLP width) and ``side``; a ``second`` block reuses the attention map of the block before it."""
     attn_map = None
     for block, role in blocks:
         if role == "plain" and not explicit_attention:
-            x = block(x, *sizes, next(drop_probs))
+            x = block(x, *sizes, next(drop_probs), side)
         else:
-            x, attn_map = block.forward_explicit(x, *sizes, next(drop_probs), attn_map if role == "second" else None)
+            shared = attn_map if role == "second" else None
+            x, attn_map = block.forward_explicit(x, *sizes, next(drop_probs), shared, side)
     return x
 
 
@@ -481,31 +526,34 @@ class PSViTSupernet(Supernet, _PSViTBody):
         cells = self.stages[stage]
         return [(cells[c][name], role) for c, name, role in _roles(arch.stages[stage].cells)]
 
-    def forward(self, images: torch.Tensor, arch: PSViTArch) -> torch.Tensor:
-        return self.run(images, arch)
+    def forward_side(self, images: torch.Tensor, arch: PSViTArch, side: Side) -> torch.Tensor:
+        return self.run(images, arch, side)
 
-    def subnet_state_dict(self, arch: PSViTArch) -> dict[str, torch.Tensor]:
-        """The weights ``arch`` inherits under the dense model's key names; dense block ``j`` of a
-        stage is the ``j``-th block the stage runs (identity cells dropped, a pair gives two)."""
+    def subnet_state_dict(self, arch: PSViTArch, side: Side = "left") -> dict[str, torch.Tensor]:
+        """The weights ``arch`` inherits at ``side`` under the dense model's key names; dense block
+        ``j`` of a stage is the ``j``-th block the stage runs (identity cells dropped, a pair gives two)."""
         self.space.validate(arch)
         widths = [s.width for s in arch.stages]
         w0, last = widths[0], widths[-1]
+        channels = span(w0, self.pos_embed.shape[-1], side)
+        norm_weight, norm_bias = self.norm.sliced(last, side)
+        head_weight, head_bias = self.head.sliced(self.space.num_classes, last, side)
         state = {
-            "pos_embed": self.pos_embed[..., :w0],
-            **{f"patch_embed.{k}": v for k, v in self.patch_embed.export_state(w0).items()},
-            "norm.weight": self.norm.weight[:last],
-            "norm.bias": self.norm.bias[:last],
-            "head.weight": self.head.weight[:, :last],
-            "head.bias": self.head.bias,
+            "pos_embed": self.pos_embed[..., channels],
+            **{f"patch_embed.{k}": v for k, v in self.patch_embed.export_state(w0, side).items()},
+            "norm.weight": norm_weight,
+            "norm.bias": norm_bias,
+            "head.weight": head_weight,
+            "head.bias": head_bias,
         }
         if self.space.has_class_token:
-            state["cls_token"] = self.cls_token[..., :w0]
+            state["cls_token"] = self.cls_token[..., channels]
         for s, (pool, a, b) in enumerate(zip(self.pools, widths, widths[1:])):
-            state.update({f"pools.{s}.{k}": v for k, v in pool.export_state(a, b).items()})
+            state.update({f"pools.{s}.{k}": v for k, v in pool.export_state(a, b, side).items()})
         for s, stage in enumerate(arch.stages):
             sizes = (stage.width, stage.width // self.space.head_dim, stage.width, stage.mlp_hidden_dim)
             for j, (block, _) in enumerate(self.stage_blocks(arch, s)):
-                state.update({f"stages.{s}.{j}.{k}": v for k, v in block.export_state(*sizes).items()})
+                state.update({f"stages.{s}.{j}.{k}": v for k, v in block.export_state(*sizes, side).items()})
         return fresh(state)
 
 

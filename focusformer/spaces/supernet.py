@@ -8,7 +8,7 @@ subnet's inherited weights load into the dense export (and, for plain ViTs, into
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from timm.models import named_apply
@@ -16,13 +16,19 @@ from timm.models.vision_transformer import init_weights_vit_timm
 from torch import nn
 
 from .base import SearchSpace
+from .elastic import SIDES, Side
+
+#: What a supernet's forward runs: one side's slices, or (``bilateral``) the sum of both sides'
+#: logits, ViTAS's training step.
+ForwardSide = Literal["left", "right", "bilateral"]
 
 
 class Supernet(nn.Module):
     """Base of the families' supernets; ``Supernet(space)`` builds the one ``space`` needs.
 
-    A family's supernet implements ``forward(images, arch)`` and ``subnet_state_dict(arch)``
-    (the weights ``arch`` inherits, under the dense subnet's key names).
+    A family's supernet implements ``forward_side(images, arch, side)`` and
+    ``subnet_state_dict(arch, side)`` (the weights ``arch`` inherits at that side, under the
+    dense subnet's key names); ``side`` is ``left`` (leading channels) or ``right`` (trailing).
     """
 
     def __new__(cls, space: SearchSpace, *args: Any, **kwargs: Any) -> Supernet:
@@ -43,14 +49,27 @@ class Supernet(nn.Module):
         """Stochastic depth growing linearly over the subnet's own layers, as in timm's ViT."""
         return drop_path_schedule(self.drop_path_rate, num_layers)
 
-    def extract(self, arch: Any) -> nn.Module:
-        """A standalone dense model of ``arch`` with its own copy of the inherited weights."""
+    def forward(self, images: torch.Tensor, arch: Any, side: ForwardSide = "left") -> torch.Tensor:
+        """Logits of ``arch`` at ``side``; ``bilateral`` sums both sides' logits in one call, so
+        a bilateral training step is one forward (and one DDP reduction), as ViTAS trains."""
+        if side == "bilateral":
+            left, right = (self.forward_side(images, arch, s) for s in SIDES)
+            return left + right
+        if side not in SIDES:
+            raise ValueError(f"side: expected one of left, right, bilateral, got {side!r}")
+        return self.forward_side(images, arch, side)
+
+    def forward_side(self, images: torch.Tensor, arch: Any, side: Side) -> torch.Tensor:
+        raise NotImplementedError
+
+    def extract(self, arch: Any, side: Side = "left") -> nn.Module:
+        """A standalone dense model of ``arch`` with its own copy of the weights it inherits at ``side``."""
         model = self.space.build_subnet(arch, drop_path_rate=self.drop_path_rate)
-        model.load_state_dict(self.subnet_state_dict(arch))
+        model.load_state_dict(self.subnet_state_dict(arch, side))
         param = next(self.parameters())
         return model.to(device=param.device, dtype=param.dtype).train(self.training)
 
-    def subnet_state_dict(self, arch: Any) -> dict[str, torch.Tensor]:
+    def subnet_state_dict(self, arch: Any, side: Side = "left") -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
 

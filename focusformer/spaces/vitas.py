@@ -31,7 +31,7 @@ from timm.layers import trunc_normal_
 from torch import nn
 
 from ..errors import ConfigError
-from .base import ArchBase, CostKind, SearchSpace, check_choice, check_choices, check_positive
+from .base import ArchBase, CostKind, SearchSpace, WeightSharing, check_choice, check_choices, check_positive
 from .counts import (
     attention_macs,
     attention_params,
@@ -43,7 +43,16 @@ from .counts import (
 )
 from .decisions import Decision, DecisionPlan
 from .dense import BlockLayout, DenseLayout, SubnetViT, vit_base_probe, vit_layer_probes
-from .elastic import ElasticBlock, ElasticLayerNorm, ElasticLinear, ElasticPatchEmbed, EntangledQKV, PrivateQK
+from .elastic import (
+    ElasticBlock,
+    ElasticLayerNorm,
+    ElasticLinear,
+    ElasticPatchEmbed,
+    EntangledQKV,
+    PrivateQK,
+    Side,
+    span,
+)
 from .supernet import Supernet, fresh
 from .timing import Probe
 
@@ -112,8 +121,13 @@ class ViTASSpace(SearchSpace):
     qkv_dim: tuple[int, ...]
     mlp_dim: tuple[int, ...]
     identity: bool = True
+    #: With ``identity``: the first ``min_depth`` layers are always blocks, so every subnet has at
+    #: least that many (an all-identity network never lets the class token meet a patch).
+    min_depth: int = 1
     #: Private q/k projections per head-count choice (ViTAS); false entangles q/k/v (AutoFormer).
     private_qk: bool = True
+    #: ``left`` or ``bilateral`` (see ``spaces.base.WeightSharing``).
+    weight_sharing: WeightSharing = "left"
     name: str = "custom"
     family: Literal["vitas"] = "vitas"
 
@@ -125,6 +139,8 @@ class ViTASSpace(SearchSpace):
         for p in self.patch_size:
             if self.image_size % p:
                 raise ConfigError(f"space.patch_size: {p} does not divide image_size {self.image_size}")
+        if not 0 <= self.min_depth <= self.depth:
+            raise ConfigError(f"space.min_depth: must be between 0 and depth {self.depth}, got {self.min_depth}")
         for q in self.qkv_dim:
             if q % 3:
                 raise ConfigError(f"space.qkv_dim: {q} is not 3 x an attention width (q, k and v outputs together)")
@@ -158,7 +174,11 @@ class ViTASSpace(SearchSpace):
 
     def layer_options(self, layer: int, network: tuple) -> Iterable[tuple]:
         blocks = [(h, q, m) for h in self.num_heads for q in self._widths_for(h) for m in self.mlp_dim]
-        return ([(IDENTITY, None, None)] if self.identity else []) + blocks
+        return ([(IDENTITY, None, None)] if self.may_skip(layer) else []) + blocks
+
+    def may_skip(self, layer: int) -> bool:
+        """Whether layer ``layer`` may be an identity."""
+        return self.identity and layer >= self.min_depth
 
     def arch_values(self, arch: ViTASArch) -> tuple[tuple, tuple[tuple, ...]]:
         layers = tuple((IDENTITY, None, None) if b is None else (b.num_heads, b.qkv_dim, b.mlp_dim)
@@ -206,15 +226,13 @@ class ViTASSpace(SearchSpace):
         return ViTASArch(self.patch_size[0], self.embed_dim[-1], (block,) * self.depth)
 
     def smallest(self) -> ViTASArch:
-        if self.identity:
-            blocks: tuple = (None,) * self.depth
-        else:
-            qkv = self.qkv_dim[0]
-            heads = max((h for h in self.num_heads if qkv in self._widths_for(h)), default=None)
-            if heads is None:  # the narrowest width splits into no head choice: take the narrowest that does
-                heads = self.num_heads[0]
-                qkv = self._widths_for(heads)[0]
-            blocks = (ViTASBlock(heads, qkv, self.mlp_dim[0]),) * self.depth
+        qkv = self.qkv_dim[0]
+        heads = max((h for h in self.num_heads if qkv in self._widths_for(h)), default=None)
+        if heads is None:  # the narrowest width splits into no head choice: take the narrowest that does
+            heads = self.num_heads[0]
+            qkv = self._widths_for(heads)[0]
+        narrowest = ViTASBlock(heads, qkv, self.mlp_dim[0])
+        blocks = tuple(None if self.may_skip(i) else narrowest for i in range(self.depth))
         return ViTASArch(self.patch_size[-1], self.embed_dim[0], blocks)
 
     def sample(self, rng: np.random.Generator | int | None = None, identity_prob: float | None = None) -> ViTASArch:
@@ -227,9 +245,9 @@ class ViTASSpace(SearchSpace):
         patch = int(rng.choice(self.patch_size))
         embed = int(rng.choice(self.embed_dim))
         blocks = []
-        for _ in range(self.depth):
-            if identity_prob is None:
-                ops = ((IDENTITY,) if self.identity else ()) + self.num_heads
+        for layer in range(self.depth):
+            if identity_prob is None or not self.may_skip(layer):
+                ops = ((IDENTITY,) if self.may_skip(layer) else ()) + self.num_heads
                 heads = int(ops[rng.integers(len(ops))])
             else:
                 heads = IDENTITY if rng.random() < identity_prob else int(rng.choice(self.num_heads))
@@ -251,6 +269,9 @@ class ViTASSpace(SearchSpace):
             if block is None:
                 if not self.identity:
                     raise ConfigError(f"arch.blocks[{i}]: identity layers are off in this space (identity: false)")
+                if not self.may_skip(i):
+                    raise ConfigError(f"arch.blocks[{i}]: the first {self.min_depth} layer(s) are always blocks "
+                                      f"in this space (space.min_depth {self.min_depth})")
                 continue
             check_choice(f"blocks[{i}].num_heads", block.num_heads, self.num_heads)
             check_choice(f"blocks[{i}].qkv_dim", block.qkv_dim, self.qkv_dim)
@@ -314,34 +335,38 @@ class ViTASSupernet(Supernet):
     def no_weight_decay(self) -> set[str]:
         return {f"{name}.{p}" for name in ("pos_embed", "cls_token") for p in self.space.patch_size}
 
-    def forward(self, images: torch.Tensor, arch: ViTASArch) -> torch.Tensor:
+    def forward_side(self, images: torch.Tensor, arch: ViTASArch, side: Side) -> torch.Tensor:
         self.space.validate(arch)
         p, embed = str(arch.patch_size), arch.embed_dim
-        x = self.patch_embed[p](images, embed)
-        cls = self.cls_token[p][..., :embed].expand(x.shape[0], -1, -1)
-        x = torch.cat([cls, x], dim=1) + self.pos_embed[p][..., :embed]
+        channels = span(embed, self.space.embed_dim[-1], side)
+        x = self.patch_embed[p](images, embed, side)
+        cls = self.cls_token[p][..., channels].expand(x.shape[0], -1, -1)
+        x = torch.cat([cls, x], dim=1) + self.pos_embed[p][..., channels]
         layers = [(i, b) for i, b in enumerate(arch.blocks) if b is not None]
         for (i, block), drop_prob in zip(layers, self.layer_drop_probs(len(layers))):
-            x = self.blocks[i](x, block.num_heads, block.attn_width, block.mlp_dim, drop_prob)
-        x = self.norm.elastic(x)
-        return F.linear(x[:, 0], *self.head.sliced(self.space.num_classes, embed))
+            x = self.blocks[i](x, block.num_heads, block.attn_width, block.mlp_dim, drop_prob, side)
+        x = self.norm.elastic(x, side)
+        return F.linear(x[:, 0], *self.head.sliced(self.space.num_classes, embed, side))
 
-    def subnet_state_dict(self, arch: ViTASArch) -> dict[str, torch.Tensor]:
-        """The weights ``arch`` inherits under the dense model's (timm's) key names; identity
-        layers are dropped, so dense block ``j`` is the ``j``-th non-identity layer."""
+    def subnet_state_dict(self, arch: ViTASArch, side: Side = "left") -> dict[str, torch.Tensor]:
+        """The weights ``arch`` inherits at ``side`` under the dense model's (timm's) key names;
+        identity layers are dropped, so dense block ``j`` is the ``j``-th non-identity layer."""
         self.space.validate(arch)
         p, e = str(arch.patch_size), arch.embed_dim
+        channels = span(e, self.space.embed_dim[-1], side)
+        head_weight, head_bias = self.head.sliced(self.space.num_classes, e, side)
+        norm_weight, norm_bias = self.norm.sliced(e, side)
         state = {
-            "cls_token": self.cls_token[p][..., :e],
-            "pos_embed": self.pos_embed[p][..., :e],
-            **{f"patch_embed.{k}": v for k, v in self.patch_embed[p].export_state(e).items()},
-            "norm.weight": self.norm.weight[:e],
-            "norm.bias": self.norm.bias[:e],
-            "head.weight": self.head.weight[:, :e],
-            "head.bias": self.head.bias,
+            "cls_token": self.cls_token[p][..., channels],
+            "pos_embed": self.pos_embed[p][..., channels],
+            **{f"patch_embed.{k}": v for k, v in self.patch_embed[p].export_state(e, side).items()},
+            "norm.weight": norm_weight,
+            "norm.bias": norm_bias,
+            "head.weight": head_weight,
+            "head.bias": head_bias,
         }
         layers = [(i, b) for i, b in enumerate(arch.blocks) if b is not None]
         for j, (i, b) in enumerate(layers):
-            block = self.blocks[i].export_state(e, b.num_heads, b.attn_width, b.mlp_dim)
+            block = self.blocks[i].export_state(e, b.num_heads, b.attn_width, b.mlp_dim, side)
             state.update({f"blocks.{j}.{k}": v for k, v in block.items()})
         return fresh(state)

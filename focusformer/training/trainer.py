@@ -34,7 +34,7 @@ from ..sampling.budgets import BandTally, budget_bands
 from ..sampling.strategies import ScoreFn, build_strategy
 from ..search.scoring import CandidateScorer
 from ..spaces.base import AnyArch
-from ..spaces.supernet import Supernet
+from ..spaces.supernet import ForwardSide, Supernet
 from .distill import distillation_loss
 from .checkpoint import (
     CHECKPOINT_FILE,
@@ -322,7 +322,7 @@ class Trainer:
         for index, arch in enumerate(archs):
             with self.ranks.gradient_sync(self.model, sync=index == len(archs) - 1):
                 with autocast(self.device, train.amp):
-                    logits = self.model(images, arch)
+                    logits = self.model(images, arch, self.training_side)
                     if teacher is not None:
                         loss = distillation_loss(train.distill, logits, teacher)
                     else:
@@ -350,6 +350,11 @@ class Trainer:
         self.strategy.after_step(self.step)
         return step_loss if finite else float("nan")
 
+    @property
+    def training_side(self) -> ForwardSide:
+        """``bilateral`` (both sides' logits summed, one loss: ViTAS) or ``left``."""
+        return "bilateral" if self.config.space.weight_sharing == "bilateral" else "left"
+
     def _minibatch_loss(self, images: torch.Tensor, targets: torch.Tensor):
         """Scores candidates by their loss on this step's batch, without gradients (attentive sampling)."""
 
@@ -358,7 +363,7 @@ class Trainer:
             values = []
             for arch in archs:
                 with autocast(self.device, self.config.train.amp):
-                    values.append(self.criterion(self.supernet(images, arch), targets).float())
+                    values.append(self.criterion(self.supernet(images, arch, self.training_side), targets).float())
             # Each rank holds its own share of the batch: every rank must choose by the whole batch's loss.
             return self.ranks.mean(torch.stack(values)).tolist()
 
