@@ -28,7 +28,8 @@ DistillName = Literal["none", "kl", "alpha"]
 DEFAULT_CONFIG = "digits"
 #: ``train.scale_lr`` scales ``train.lr`` by global batch / this, as DeiT does.
 DEIT_BASE_BATCH = 512
-_SECTIONS = ("space", "data", "train", "focus", "attentive")
+_SECTIONS = ("space", "data", "train", "focus", "attentive", "subnet")
+SubnetInit = Literal["inherited", "scratch"]
 
 
 @dataclass(frozen=True)
@@ -235,14 +236,47 @@ class AttentiveConfig:
 
 
 @dataclass(frozen=True)
+class SubnetConfig:
+    """A run that trains one subnet as a dense model (``focusformer-train --subnet DIR``) instead
+    of a supernet: the arch, its first weights, and where they came from."""
+
+    #: The arch's own fields, as ``arch.json`` holds them; unset: the run trains a supernet.
+    arch: Optional[dict[str, Any]] = None
+    #: ``inherited``: start from the exported weights (fine-tuning); ``scratch``: timm's
+    #: initialisation (retraining, as AutoFormer's and ViTAS's searches end).
+    init: SubnetInit = "inherited"
+    #: The exported subnet the run started from, as given (a record; read when the run starts only).
+    source: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     space: SearchSpace
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     focus: FocusConfig = field(default_factory=FocusConfig)
     attentive: AttentiveConfig = field(default_factory=AttentiveConfig)
+    subnet: SubnetConfig = field(default_factory=SubnetConfig)
+
+    @property
+    def subnet_arch(self) -> Any:
+        """The arch a subnet run trains (validated against the space), or None for a supernet run."""
+        if self.subnet.arch is None:
+            return None
+        try:
+            return self.space.validate(self.space.arch_from_dict(self.subnet.arch, where="subnet.arch"))
+        except ConfigError as exc:
+            raise ConfigError(f"subnet.arch: {exc}") from None
 
     def __post_init__(self) -> None:
+        if self.subnet.arch is not None:
+            self.subnet_arch  # noqa: B018 -- validates it now, with the message naming the key
+            train = self.train
+            plain = (("train.sampler", train.sampler, "uniform"), ("train.sandwich", train.sandwich, False),
+                     ("train.distill", train.distill, "none"), ("train.target_budgets", train.target_budgets, ""))
+            for flag, value, default in plain:
+                if value != default:
+                    raise ConfigError(f"{flag}: {value!r} chooses subnets of a supernet; a subnet run trains one arch")
         budgets = self.train.budgets
         if not budgets:
             return

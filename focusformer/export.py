@@ -91,8 +91,8 @@ def _write_arch_file(model: nn.Module, directory: Path, side: Side) -> None:
     atomic_write_text(directory / ARCH_FILE, json.dumps(record, indent=2) + "\n")
 
 
-def load_subnet(directory: str | Path) -> nn.Module:
-    """Load an exported subnet (its family's dense model) in eval mode; no supernet needed."""
+def read_export(directory: str | Path) -> tuple[SearchSpace, AnyArch]:
+    """The search space and arch of the exported subnet in ``directory`` (its weights unread)."""
     directory = Path(directory)
     arch_path, weights_path = directory / ARCH_FILE, directory / WEIGHTS_FILE
     for path in (arch_path, weights_path):
@@ -111,9 +111,15 @@ def load_subnet(directory: str | Path) -> nn.Module:
         )
     try:
         space = SearchSpace.from_dict(record["space"], where=f"{arch_path}: space")
-        arch = read_arch_file(arch_path, space)
+        return space, read_arch_file(arch_path, space)
     except (KeyError, ConfigError) as exc:
         raise CheckpointError(f"{arch_path}: invalid ({exc})") from None
+
+
+def load_subnet(directory: str | Path) -> nn.Module:
+    """Load an exported subnet (its family's dense model) in eval mode; no supernet needed."""
+    space, arch = read_export(directory)
+    weights_path = Path(directory) / WEIGHTS_FILE
     model = space.build_subnet(arch)
     try:
         state = load_file(str(weights_path))

@@ -45,7 +45,7 @@ def record_run(record: Path, run: Path, overrides: Sequence[str], ranks: Ranks |
 
         def recording_save() -> None:
             save()
-            states[trainer.step] = {"model": trainer.supernet.state_dict(), "strategy": trainer.strategy.state_dict()}
+            states[trainer.step] = {"model": trainer.network.state_dict(), "strategy": trainer.strategy.state_dict()}
 
         trainer.strategy.archs_for_step, trainer._save = recording_choose, recording_save
         trainer.fit()
@@ -72,7 +72,7 @@ def _scoring_as_one_process(trainer: training.Trainer, ranks: Ranks) -> dict[str
     """Whether scoring split over the ranks gives, bit for bit, what one process scoring all gives."""
     space, data = trainer.config.space, trainer.data.search_val
     archs = [space.largest(), space.smallest(), space.sample(0)]
-    split, whole = (CandidateScorer(trainer.supernet, data, trainer.device, batch_size=50, ranks=r)
+    split, whole = (CandidateScorer(trainer.network, data, trainer.device, batch_size=50, ranks=r)
                     for r in (ranks, None))
     same = {"score": split.score(archs) == whole.score(archs)}
     for reward in ("top1", "loss", "distill"):

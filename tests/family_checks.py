@@ -119,7 +119,7 @@ def assert_resumes_exactly(config: Any, tmp_path: Path) -> Path:
     Trainer(config, tmp_path / "split", progress=False).fit(until_epoch=1)
     resumed = Trainer.resume(tmp_path / "split", progress=False)
     resumed.fit()
-    expected = whole.supernet.state_dict()
-    for name, tensor in resumed.supernet.state_dict().items():
+    expected = whole.network.state_dict()
+    for name, tensor in resumed.network.state_dict().items():
         assert torch.equal(tensor, expected[name]), name
     return tmp_path / "whole"

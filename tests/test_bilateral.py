@@ -119,7 +119,7 @@ def test_bilateral_step_loss_recomputed_independently(tmp_path):
     images, labels = next(iter(torch.utils.data.DataLoader(trainer.data.train, batch_size=32)))
     arch = trainer.config.space.sample(np.random.default_rng(3))
     trainer.strategy.archs_for_step = lambda step, loss: [arch]
-    dense = [trainer.supernet.extract(arch, side).train() for side in ("left", "right")]
+    dense = [trainer.network.extract(arch, side).train() for side in ("left", "right")]
     smoothing = trainer.config.train.label_smoothing
     with torch.no_grad():
         expected = F.cross_entropy(dense[0](images) + dense[1](images), labels, label_smoothing=smoothing)
@@ -128,7 +128,7 @@ def test_bilateral_step_loss_recomputed_independently(tmp_path):
     # ... and the update reached both ends of the sliced weights
     before = dense[0].blocks[0].mlp.fc1.weight if arch.blocks[0] is not None else None
     if before is not None:
-        trained = trainer.supernet.blocks[0].mlp.fc1.weight
+        trained = trainer.network.blocks[0].mlp.fc1.weight
         h, e = arch.blocks[0].mlp_dim, arch.embed_dim
         assert not torch.equal(trained[:h, :e], before)
         assert not torch.equal(trained[-h:, -e:], dense[1].blocks[0].mlp.fc1.weight)

@@ -64,7 +64,7 @@ def test_focus_resume_matches_uninterrupted_run(tmp_path):
     resumed = Trainer.resume(tmp_path / "split", progress=False)
     resumed.fit()
     assert resumed.strategy.policy_updates == whole.strategy.policy_updates > 0
-    for source, target in ((whole.supernet, resumed.supernet), (whole.strategy.sampler, resumed.strategy.sampler)):
+    for source, target in ((whole.network, resumed.network), (whole.strategy.sampler, resumed.strategy.sampler)):
         for name, tensor in source.state_dict().items():
             assert torch.equal(tensor, target.state_dict()[name]), name
     drop_seconds = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731

@@ -43,6 +43,9 @@ RUNS = {
     # the last two distilled from the largest's logits
     "attentive-distill": [*BASE, "train.sampler=attentive", "train.sandwich=true", "train.distill=kl"],
     "focus": [*BASE, "train.sampler=focus"],
+    # one subnet trained as a dense model (focusformer-train --subnet DIR --init scratch)
+    "subnet": [*BASE, "train.sampler=uniform", "subnet.init=scratch",
+               "subnet.arch={embed_dim: 32, depth: 3, num_heads: [3, 6, 4], mlp_ratio: [2.0, 4.0, 3.0]}"],
 }
 FOCUS = RUNS["focus"]
 CHECKPOINT_STEPS = [3, 6, 9, 12, 15, 18]
@@ -156,7 +159,7 @@ def two_processes(tmp_path_factory) -> tuple[Path, dict[str, list[dict]]]:
     return folder / "runs", {name: _records(folder / "record" / name) for name in RUNS}
 
 
-@pytest.mark.parametrize("name", ["uniform", "sandwich", "attentive-distill"])
+@pytest.mark.parametrize("name", ["uniform", "sandwich", "attentive-distill", "subnet"])
 def test_two_processes_train_the_weights_one_process_trains(two_processes, name, tmp_path):
     runs, records = two_processes
     ranks = records[name]
@@ -167,7 +170,9 @@ def test_two_processes_train_the_weights_one_process_trains(two_processes, name,
         _assert_equal(ranks[0]["states"][step], ranks[1]["states"][step], f"step {step}")
         _assert_close_weights(ranks[0]["states"][step]["model"], single["states"][step]["model"])
     for one, two in zip(_summary(tmp_path / "one"), _summary(runs / name)):  # exact counts over 90 + 91
-        for column in ("val_top1_largest", "val_top1_smallest"):
+        columns = [c for c in one if c.startswith("val_top1_")]
+        assert columns == (["val_top1_subnet"] if name == "subnet" else ["val_top1_largest", "val_top1_smallest"])
+        for column in columns:
             assert one[column] == two[column]
         assert float(one["train_loss"]) == pytest.approx(float(two["train_loss"]), rel=1e-5)
     assert ranks[1]["writes"] == [] and sorted(ranks[0]["writes"]) == sorted(single["writes"])
@@ -238,7 +243,7 @@ def test_killed_rank_stops_the_job_and_resume_loses_nothing(two_processes, tmp_p
 
     trainer = Trainer.resume(one_process, progress=False)  # 2 processes, then 1: floating-point tolerance
     trainer.fit()
-    _assert_close_weights(expected["model"], trainer.supernet.state_dict())
+    _assert_close_weights(expected["model"], trainer.network.state_dict())
     _assert_close_weights(expected["strategy"]["sampler"], trainer.strategy.sampler.state_dict())
     top1 = [[row["val_top1_largest"] for row in _summary(run)] for run in (reference, one_process)]
     assert top1[0] == top1[1]

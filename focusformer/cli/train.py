@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from datetime import timedelta
@@ -11,8 +12,16 @@ from typing import TYPE_CHECKING
 
 from ..training.checkpoint import CHECKPOINT_FILE
 from ..training.reports import CONFIG_FILE
-from ..config import DEFAULT_CONFIG, DEIT_BASE_BATCH, Config, check_applicable, load_config, shipped_configs
-from ..errors import FocusformerError
+from ..config import (
+    DEFAULT_CONFIG,
+    DEIT_BASE_BATCH,
+    Config,
+    SubnetConfig,
+    check_applicable,
+    load_config,
+    shipped_configs,
+)
+from ..errors import ConfigError, FocusformerError
 from .common import ArgumentParser, ensure_writable_output, positive_float, positive_int, run_command
 
 if TYPE_CHECKING:
@@ -41,8 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a weight-sharing ViT supernet. With no arguments, trains the digits config.",
         epilog="Example: focusformer-train --config fashion-mnist --epochs 5 --set train.drop_path=0.1",
     )
-    parser.add_argument("--config", default=DEFAULT_CONFIG,
-                        help=f"a YAML file or a shipped config ({', '.join(shipped_configs())}); default: %(default)s")
+    parser.add_argument("--config",
+                        help=f"a YAML file or a shipped config ({', '.join(shipped_configs())}); default: "
+                             f"{DEFAULT_CONFIG}, or with --subnet the shipped config of the subnet's space")
     parser.add_argument("--output", type=Path,
                         help="run directory (default: runs/<space name>-<date>-<time>)")
     parser.add_argument("--epochs", type=positive_int)
@@ -64,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also save last.pt every N steps within an epoch (a kill loses at most N steps)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override any config value, e.g. --set train.mixup=0 (repeatable)")
+    parser.add_argument("--subnet", type=Path, metavar="DIR",
+                        help="train one exported subnet (a directory focusformer-specialize, -search or -export "
+                             "wrote) as a dense model instead of a supernet; the trained model is written to "
+                             "RUN/subnet/ (model.safetensors + arch.json)")
+    parser.add_argument("--init", choices=["inherited", "scratch"],
+                        help="with --subnet: start from its exported weights (fine-tune; the default) or from "
+                             "timm's initialisation (retrain from scratch)")
     parser.add_argument("--resume", type=Path, metavar="RUN",
                         help="continue the run in directory RUN from its last.pt (its config is reused)")
     parser.add_argument("--overwrite", action="store_true",
@@ -93,7 +110,8 @@ def _given_settings(args: argparse.Namespace) -> dict[str, str]:
 def _check_config_kept(args: argparse.Namespace, output: Path) -> None:
     """A run writes its resolved config to ``OUTPUT/config.yaml``: refuse when that is the --config file."""
     written = output / CONFIG_FILE
-    if written.exists() and Path(args.config).exists() and written.samefile(args.config) and not args.overwrite:
+    if (args.config is not None and written.exists() and Path(args.config).exists()
+            and written.samefile(args.config) and not args.overwrite):
         raise FocusformerError(f"--output {output} would overwrite the --config file {written} with the resolved "
                                "config; choose another --output (or pass --overwrite)")
 
@@ -110,8 +128,11 @@ def _train_in(args: argparse.Namespace, ranks: Ranks) -> int:
     from ..training.trainer import Trainer, TrainingInterrupted
 
     say = print if ranks.is_main else (lambda *_, **__: None)
+    if args.init is not None and args.subnet is None:
+        raise FocusformerError("--init applies only with --subnet; drop it or add --subnet DIR")
     if args.resume is not None:
-        changed = [f"--{name.replace('_', '-')}" for name in ("output", "overwrite", *_FLAG_OVERRIDES)
+        changed = [f"--{name.replace('_', '-')}" for name in ("output", "overwrite", "config", "subnet", "init",
+                                                               *_FLAG_OVERRIDES)
                    if getattr(args, name) not in (None, False)]
         if changed or args.overrides:
             raise FocusformerError(
@@ -122,7 +143,10 @@ def _train_in(args: argparse.Namespace, ranks: Ranks) -> int:
             f"step {trainer.step_in_epoch} of {trainer.steps_per_epoch}); {_scale(trainer.config, ranks)}")
     else:
         flags = {key: getattr(args, flag) for flag, key in _FLAG_OVERRIDES.items() if getattr(args, flag) is not None}
-        config = load_config(args.config, args.overrides, flags)
+        if args.subnet is not None:
+            config = subnet_run_config(args.subnet, args.init or "inherited", args.config, args.overrides, flags)
+        else:
+            config = load_config(args.config or DEFAULT_CONFIG, args.overrides, flags)
         check_applicable(config, _given_settings(args))
         if args.overwrite and args.output is None:
             raise FocusformerError("--overwrite applies only with --output (the default output is a new directory)")
@@ -130,11 +154,15 @@ def _train_in(args: argparse.Namespace, ranks: Ranks) -> int:
         default = Path("runs") / f"{config.space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         output = ranks.from_main(args.output or default)
         _check_config_kept(args, output)
+        if args.subnet is not None and output.resolve().is_relative_to(args.subnet.resolve()):
+            raise FocusformerError(f"--output {output} lies inside --subnet {args.subnet}; choose an --output outside it")
         ensure_writable_output(output, [CHECKPOINT_FILE], args.overwrite,
                                hint="pass --resume to continue it or --overwrite to start over")
         trainer = Trainer(config, output, progress=not args.no_progress, ranks=ranks)
-        say(f"training {config.space.name} ({config.train.sampler} sampler, {config.train.epochs} epochs, "
-            f"device {trainer.device}) -> {output}; {_scale(config, ranks)}")
+        what = (f"{config.space.name} ({config.train.sampler} sampler" if args.subnet is None else
+                f"subnet {config.subnet_arch} of {config.space.name} (init {config.subnet.init}")
+        say(f"training {what}, {config.train.epochs} epochs, device {trainer.device}) -> {output}; "
+            f"{_scale(config, ranks)}")
     try:
         trainer.fit()
     except TrainingInterrupted as stopped:
@@ -142,6 +170,26 @@ def _train_in(args: argparse.Namespace, ranks: Ranks) -> int:
             print(f"{PROG}: {stopped}", file=sys.stderr)
         return 128 + stopped.signum
     return 0
+
+
+def subnet_run_config(subnet: Path, init: str, config_name: str | None, overrides: list[str],
+                      flags: dict) -> Config:
+    """The config of a run that trains the exported subnet in ``subnet``: its space and arch from
+    ``arch.json``, the data and recipe from ``config_name`` (default: the shipped config named as
+    the subnet's space), one set of weights (left sharing), uniform (fixed-arch) steps."""
+    from ..export import read_export  # imported late so --help stays fast
+
+    space, arch = read_export(subnet)
+    if config_name is None:
+        if space.name not in shipped_configs():
+            raise ConfigError(f"--subnet {subnet}: its space {space.name!r} is no shipped config; pass --config "
+                              "for the data and training recipe")
+        config_name = space.name
+    config = load_config(config_name, overrides, flags)
+    if "train.sampler" not in flags:
+        config = dataclasses.replace(config, train=dataclasses.replace(config.train, sampler="uniform"))
+    return dataclasses.replace(config, space=dataclasses.replace(space, weight_sharing="left"),
+                               subnet=SubnetConfig(arch=arch.to_dict(), init=init, source=str(subnet)))
 
 
 def _scale(config: Config, ranks: Ranks) -> str:

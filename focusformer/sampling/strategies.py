@@ -390,7 +390,36 @@ class AttentiveStrategy:
         self.budget = state["budget"]
 
 
+class FixedArchStrategy:
+    """A subnet run: the one arch, every step."""
+
+    name = "fixed"
+
+    def __init__(self, arch: AnyArch) -> None:
+        self.arch = arch
+
+    def archs_for_step(self, step: int, minibatch_loss: MinibatchLossFn | None = None) -> list[AnyArch]:
+        return [self.arch]
+
+    def after_step(self, step: int) -> None:
+        pass
+
+    def status(self) -> str:
+        return ""
+
+    def epoch_metrics(self) -> dict[str, float]:
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
 def build_strategy(config: Config, total_steps: int, score: ScoreFn | None) -> SamplingStrategy:
+    if config.subnet_arch is not None:
+        return FixedArchStrategy(config.subnet_arch)
     name, seed, budgets = config.train.sampler, config.train.seed, config.train.budgets
     if name == "focus":
         return FocusStrategy(config.space, config.focus, seed, total_steps, score, budgets)

@@ -94,6 +94,10 @@ def load_supernet(run: str | Path) -> Supernet:
 
 def supernet_from_payload(payload: dict[str, Any], config: Config, run: str | Path) -> Supernet:
     """A loaded checkpoint's weights in a supernet of its config's space, in eval mode on the CPU."""
+    if config.subnet.arch is not None:
+        run_dir = Path(run) if Path(run).is_dir() else Path(run).parent
+        raise CheckpointError(f"{run}: a subnet run (focusformer-train --subnet) holds one trained subnet, not a "
+                              f"supernet to search; its model is in {run_dir / 'subnet'}")
     supernet = Supernet(config.space)
     try:
         supernet.load_state_dict(payload["model"])

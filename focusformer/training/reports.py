@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from ..fileio import atomic_write_text
 from ..search.scoring import CandidateScorer
@@ -24,15 +24,26 @@ class EpochRecord:
 
     epoch: int
     train_loss: float
-    val_top1_largest: float
-    val_top1_smallest: float
+    #: Per tracked subnet (``largest`` and ``smallest``, or a subnet run's ``subnet``): the
+    #: columns ``val_top1_<name>``.
+    val_top1: dict[str, float]
     lr: float
     seconds: float
     strategy: dict[str, float] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:
-        row = asdict(self)
-        return {**{k: v for k, v in row.items() if k != "strategy"}, **row["strategy"]}
+        return {"epoch": self.epoch, "train_loss": self.train_loss,
+                **{f"val_top1_{name}": value for name, value in self.val_top1.items()},
+                "lr": self.lr, "seconds": self.seconds, **self.strategy}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EpochRecord:
+        """From ``asdict``; checkpoints before 0.3 kept ``val_top1_largest``/``_smallest`` as fields."""
+        data = dict(data)
+        if "val_top1" not in data:
+            data["val_top1"] = {key.removeprefix("val_top1_"): data.pop(key)
+                                for key in [k for k in data if k.startswith("val_top1_")]}
+        return cls(**data)
 
 
 def write_summary(path: Path, history: Sequence[EpochRecord]) -> None:
@@ -46,10 +57,11 @@ def write_summary(path: Path, history: Sequence[EpochRecord]) -> None:
     atomic_write_text(path, buffer.getvalue())
 
 
-def final_report(space: SearchSpace, search_val: CandidateScorer, test: CandidateScorer) -> dict[str, Any]:
-    """Search-val and test top-1 of the largest and smallest subnets (``final.json``)."""
+def final_report(space: SearchSpace, tracked: Mapping[str, Any], search_val: CandidateScorer,
+                 test: CandidateScorer) -> dict[str, Any]:
+    """Search-val and test top-1 of each tracked subnet (``final.json``)."""
     report = {}
-    for label, arch in (("largest", space.largest()), ("smallest", space.smallest())):
+    for label, arch in tracked.items():
         report[label] = {
             "arch": arch.to_dict(),
             "macs": count_macs(arch, space),

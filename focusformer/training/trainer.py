@@ -29,6 +29,7 @@ from ..config import Config
 from ..data import load_data
 from ..errors import CheckpointError, DataError, FocusformerError
 from ..evaluation import autocast
+from ..export import save_subnet
 from ..fileio import atomic_write_text
 from ..sampling.budgets import BandTally, budget_bands
 from ..sampling.strategies import ScoreFn, build_strategy
@@ -46,6 +47,7 @@ from .checkpoint import (
 )
 from .distributed import Ranks
 from .reports import CONFIG_FILE, FINAL_FILE, SUMMARY_FILE, EpochRecord, final_report, write_summary
+from .subnet import SUBNET_DIR, DenseSubnet
 from .signals import StopRequest
 
 #: A run stops after this many optimizer steps in a row with a non-finite loss or gradient.
@@ -105,7 +107,7 @@ class Trainer:
     """
 
     def __init__(self, config: Config, output_dir: str | Path, device: torch.device | None = None,
-                 progress: bool = True, ranks: Ranks | None = None) -> None:
+                 progress: bool = True, ranks: Ranks | None = None, load_inherited: bool = True) -> None:
         self.config = config
         self.output_dir = Path(output_dir)
         self.ranks = ranks or Ranks()
@@ -120,11 +122,11 @@ class Trainer:
             raise DataError(
                 f"the train split has {len(self.data.train)} images, fewer than train.batch_size {train.batch_size}"
             )
-        self.supernet = Supernet(config.space, drop_path_rate=train.drop_path).to(self.device)
-        self.model = self.ranks.wrap(self.supernet)  # what training steps run; the supernet itself elsewhere
+        self.network = self._build_network(load_inherited)
+        self.model = self.ranks.wrap(self.network)  # what training steps run; the network itself elsewhere
         self.val_scorer = self._scorer(self.data.search_val)
         self.optimizer = create_optimizer_v2(
-            self.supernet, opt=train.optimizer, lr=train.peak_lr, weight_decay=train.weight_decay
+            self.network, opt=train.optimizer, lr=train.peak_lr, weight_decay=train.weight_decay
         )
         self.scheduler = CosineLRScheduler(
             self.optimizer,
@@ -150,6 +152,25 @@ class Trainer:
         self._epoch_started = time.perf_counter()
 
     # -- set-up -------------------------------------------------------------------------------
+    def _build_network(self, load_inherited: bool) -> nn.Module:
+        """The supernet, or for a subnet run the dense subnet (from its exported weights when
+        ``subnet.init`` is ``inherited`` and ``load_inherited``: not when resuming)."""
+        config, drop_path = self.config, self.config.train.drop_path
+        arch = config.subnet_arch
+        if arch is None:
+            return Supernet(config.space, drop_path_rate=drop_path).to(self.device)
+        network = DenseSubnet(config.space, arch, drop_path)
+        if config.subnet.init == "inherited" and load_inherited:
+            network.load_export(config.subnet.source)
+        return network.to(self.device)
+
+    @property
+    def tracked(self) -> dict[str, AnyArch]:
+        """The subnets each epoch's summary row and final.json report: a supernet's largest and
+        smallest, or a subnet run's one arch."""
+        arch, space = self.config.subnet_arch, self.config.space
+        return {"subnet": arch} if arch is not None else {"largest": space.largest(), "smallest": space.smallest()}
+
     def _training_scorer(self) -> ScoreFn | None:
         """Scores candidates for the focus sampler on a fixed search-val subset, by its reward."""
         if self.config.train.sampler != "focus":
@@ -175,13 +196,13 @@ class Trainer:
         """Rebuild a trainer from ``run_dir/last.pt`` exactly where it stopped (with any number of ranks)."""
         payload = load_checkpoint(run_dir)
         config = config_from_checkpoint(payload, run_dir)
-        trainer = cls(config, run_dir, device=device, progress=progress, ranks=ranks)
+        trainer = cls(config, run_dir, device=device, progress=progress, ranks=ranks, load_inherited=False)
         trainer._load_state(payload)
         return trainer
 
     def _load_state(self, payload: dict[str, Any]) -> None:
         try:
-            self.supernet.load_state_dict(payload["model"])
+            self.network.load_state_dict(payload["model"])
             self.optimizer.load_state_dict(payload["optimizer"])
             self.scheduler.load_state_dict(payload["scheduler"])
             self.strategy.load_state_dict(payload["strategy"])
@@ -189,7 +210,7 @@ class Trainer:
             self.epoch, self.step = payload["epoch"], payload["step"]
             self.epoch_progress = EpochProgress(**payload["epoch_progress"])
             self.nonfinite_in_a_row = payload["nonfinite_in_a_row"]
-            self.history = [EpochRecord(**row) for row in payload["history"]]
+            self.history = [EpochRecord.from_dict(row) for row in payload["history"]]
             self.band_tally.counts = dict(payload.get("band_counts", {}))  # absent before 0.2
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
             raise CheckpointError(
@@ -199,7 +220,7 @@ class Trainer:
     def _state(self) -> dict[str, Any]:
         return {
             "config": self.config.to_dict(),
-            "model": self.supernet.state_dict(),
+            "model": self.network.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "strategy": self.strategy.state_dict(),
@@ -240,11 +261,11 @@ class Trainer:
         record = EpochRecord(
             epoch=self.epoch,
             train_loss=progress.loss_sum / max(progress.finite_steps, 1),
-            val_top1_largest=self.search_val_top1(self.config.space.largest()),
-            val_top1_smallest=self.search_val_top1(self.config.space.smallest()),
+            val_top1={name: self.search_val_top1(arch) for name, arch in self.tracked.items()},
             lr=self.optimizer.param_groups[0]["lr"],
             seconds=time.perf_counter() - self._epoch_started,
-            strategy={**self.strategy.epoch_metrics(), **self.band_tally.shares()},
+            strategy={**self.strategy.epoch_metrics(),
+                      **(self.band_tally.shares() if self.config.subnet.arch is None else {})},
         )
         self.band_tally.reset()
         self.history.append(record)
@@ -252,11 +273,9 @@ class Trainer:
         self._epoch_started = time.perf_counter()
         self._write_summary()
         self._save()
-        self._log(
-            f"epoch {record.epoch}/{self.config.train.epochs}: loss {record.train_loss:.4f}, "
-            f"search-val top-1 largest {record.val_top1_largest:.2f}%, "
-            f"smallest {record.val_top1_smallest:.2f}%, {record.seconds:.1f}s"
-        )
+        top1 = ", ".join(f"{name} {value:.2f}%" for name, value in record.val_top1.items())
+        self._log(f"epoch {record.epoch}/{self.config.train.epochs}: loss {record.train_loss:.4f}, "
+                  f"search-val top-1 {top1}, {record.seconds:.1f}s")
 
     def _save(self) -> None:
         self.epoch_progress.seconds = time.perf_counter() - self._epoch_started
@@ -272,7 +291,7 @@ class Trainer:
 
     def _train_epoch(self, stop_request: StopRequest) -> None:
         train = self.config.train
-        self.supernet.train()
+        self.network.train()
         # The order is a function of (seed, epoch) alone; a resumed epoch skips the batches it
         # already trained on without loading them, so no augmentation randomness is consumed.
         epoch_seed = train.seed * 100_003 + self.epoch
@@ -337,7 +356,7 @@ class Trainer:
                 loss.backward()
             step_loss += value
         if finite and train.clip_grad is not None:
-            finite = math.isfinite(nn.utils.clip_grad_norm_(self.supernet.parameters(), train.clip_grad).item())
+            finite = math.isfinite(nn.utils.clip_grad_norm_(self.network.parameters(), train.clip_grad).item())
         if finite:
             self.optimizer.step()
             self.nonfinite_in_a_row = 0
@@ -363,7 +382,7 @@ class Trainer:
             values = []
             for arch in archs:
                 with autocast(self.device, self.config.train.amp):
-                    values.append(self.criterion(self.supernet(images, arch, self.training_side), targets).float())
+                    values.append(self.criterion(self.network(images, arch, self.training_side), targets).float())
             # Each rank holds its own share of the batch: every rank must choose by the whole batch's loss.
             return self.ranks.mean(torch.stack(values)).tolist()
 
@@ -384,7 +403,7 @@ class Trainer:
 
     # -- evaluation and reports ---------------------------------------------------------------
     def _scorer(self, dataset, max_images: int | None = None) -> CandidateScorer:
-        return CandidateScorer(self.supernet, dataset, self.device, self.config.train.eval_batch_size,
+        return CandidateScorer(self.network, dataset, self.device, self.config.train.eval_batch_size,
                                max_images, self.config.train.amp, self.config.data.num_workers, self.ranks)
 
     def search_val_top1(self, arch: AnyArch) -> float:
@@ -395,15 +414,16 @@ class Trainer:
             write_summary(self.output_dir / SUMMARY_FILE, self.history)
 
     def _write_final_report(self) -> None:
-        """Test top-1 of the largest and smallest subnets: the only place the test set is used."""
-        report = final_report(self.config.space, self.val_scorer, self._scorer(self.data.test))
+        """Test top-1 of the tracked subnets (the only place the test set is used); a subnet run
+        also exports its trained model to ``RUN/subnet/``."""
+        report = final_report(self.config.space, self.tracked, self.val_scorer, self._scorer(self.data.test))
         if not self.ranks.is_main:
             return
+        if isinstance(self.network, DenseSubnet):
+            save_subnet(self.network.dense, self.output_dir / SUBNET_DIR)
         atomic_write_text(self.output_dir / FINAL_FILE, json.dumps(report, indent=2) + "\n")
-        self._log(
-            f"test top-1: largest {report['largest']['test_top1']:.2f}%, "
-            f"smallest {report['smallest']['test_top1']:.2f}% -> {self.output_dir}"
-        )
+        top1 = ", ".join(f"{name} {entry['test_top1']:.2f}%" for name, entry in report.items())
+        self._log(f"test top-1: {top1} -> {self.output_dir}")
 
     def _log(self, message: str) -> None:
         if self.ranks.is_main:
