@@ -69,7 +69,10 @@ def _recording(write: Callable, name: str, writes: list[str]) -> Callable:
 
 
 def _scoring_as_one_process(trainer: training.Trainer, ranks: Ranks) -> dict[str, bool]:
-    """Whether scoring split over the ranks gives, bit for bit, what one process scoring all gives."""
+    """Whether scoring split over the ranks gives, bit for bit, what one process scoring all gives
+    (supernet runs: a subnet run's scorer runs one arch, which the supernet runs cover)."""
+    if trainer.config.subnet.arch is not None:
+        return {}
     space, data = trainer.config.space, trainer.data.search_val
     archs = [space.largest(), space.smallest(), space.sample(0)]
     split, whole = (CandidateScorer(trainer.network, data, trainer.device, batch_size=50, ranks=r)

@@ -187,14 +187,14 @@ def test_a_distillation_step_trains_students_on_the_teachers_soft_targets(tmp_pa
     trainer.strategy.archs_for_step = lambda step, minibatch_loss=None: [pick]
     images, labels = next(iter(torch.utils.data.DataLoader(trainer.data.train, batch_size=32)))
     with torch.no_grad():
-        teacher = trainer.supernet(images, space.largest())
+        teacher = trainer.network(images, space.largest())
         expected = (trainer.criterion(teacher, labels)
-                    + kl_distillation(trainer.supernet(images, space.smallest()), teacher)
-                    + kl_distillation(trainer.supernet(images, pick), teacher)) / 3
-    before = [p.detach().clone() for p in trainer.supernet.parameters()]
+                    + kl_distillation(trainer.network(images, space.smallest()), teacher)
+                    + kl_distillation(trainer.network(images, pick), teacher)) / 3
+    before = [p.detach().clone() for p in trainer.network.parameters()]
     loss = trainer._train_step(images, labels)
     assert loss == pytest.approx(expected.item(), rel=1e-5)
-    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.supernet.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.network.parameters()))
 
 
 # -- attentive (BestUp) -------------------------------------------------------------------------

@@ -174,7 +174,7 @@ def test_nonfinite_loss_skips_the_step(tmp_path):
     original_step = trainer._train_step
 
     def recording_step(images, labels):
-        before = {k: v.clone() for k, v in trainer.supernet.state_dict().items()}
+        before = {k: v.clone() for k, v in trainer.network.state_dict().items()}
         loss = original_step(images, labels)
         snapshots.append((loss, before))
         return loss
@@ -185,7 +185,7 @@ def test_nonfinite_loss_skips_the_step(tmp_path):
     assert loss != loss  # the third step's loss was NaN ...
     after_third = snapshots[3][1]
     assert all(torch.equal(before_third[k], after_third[k]) for k in before_third)  # ... and changed nothing
-    assert all(torch.isfinite(p).all() for p in trainer.supernet.parameters())
+    assert all(torch.isfinite(p).all() for p in trainer.network.parameters())
     assert trainer.step == trainer.steps_per_epoch and trainer.history[0].train_loss == trainer.history[0].train_loss
 
 

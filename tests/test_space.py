@@ -411,7 +411,7 @@ def test_load_config_unknown_section_and_missing_files(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert "unknown key 'model'" in str(info.value)
-    assert "data, focus, space, train" in str(info.value)
+    assert "data, focus, space, subnet, train" in str(info.value)
     path.write_text(yaml.safe_dump({"train": {"epochs": 2}}))
     with pytest.raises(ConfigError, match="missing required key 'space'"):
         load_config(path)

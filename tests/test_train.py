@@ -75,8 +75,8 @@ def test_resume_matches_uninterrupted_run(tmp_path):
     resumed = Trainer.resume(tmp_path / "split", progress=False)
     assert resumed.epoch == 1
     resumed.fit()
-    for name, tensor in whole.supernet.state_dict().items():
-        assert torch.equal(tensor, resumed.supernet.state_dict()[name]), name
+    for name, tensor in whole.network.state_dict().items():
+        assert torch.equal(tensor, resumed.network.state_dict()[name]), name
     strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
     assert strip(_rows(tmp_path / "whole")) == strip(_rows(tmp_path / "split"))
 
@@ -175,8 +175,8 @@ def test_attentive_and_distillation_runs_resume_exactly(overrides, tmp_path):
     Trainer(config, tmp_path / "split", progress=False).fit(until_epoch=1)
     resumed = Trainer.resume(tmp_path / "split", progress=False)
     resumed.fit()
-    for name, tensor in whole.supernet.state_dict().items():
-        assert torch.equal(tensor, resumed.supernet.state_dict()[name]), name
+    for name, tensor in whole.network.state_dict().items():
+        assert torch.equal(tensor, resumed.network.state_dict()[name]), name
     strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
     rows = _rows(tmp_path / "whole")
     assert strip(rows) == strip(_rows(tmp_path / "split"))

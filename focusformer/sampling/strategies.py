@@ -51,7 +51,20 @@ class SamplingStrategy(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
-class UniformStrategy:
+class _Unsteered:
+    """A strategy that learns nothing while training: no per-step work, no summary columns."""
+
+    def after_step(self, step: int) -> None:
+        pass
+
+    def status(self) -> str:
+        return ""
+
+    def epoch_metrics(self) -> dict[str, float]:
+        return {}
+
+
+class UniformStrategy(_Unsteered):
     """AutoFormer: one uniformly random subnet per step.
 
     With ``budgets`` (on a space with identity layers) each step draws one of them and makes
@@ -74,15 +87,6 @@ class UniformStrategy:
 
     def archs_for_step(self, step: int, minibatch_loss: MinibatchLossFn | None = None) -> list[AnyArch]:
         return [self._sample()]
-
-    def after_step(self, step: int) -> None:
-        pass
-
-    def status(self) -> str:
-        return ""
-
-    def epoch_metrics(self) -> dict[str, float]:
-        return {}
 
     def state_dict(self) -> dict[str, Any]:
         return {"rng": self.rng.bit_generator.state}
@@ -390,7 +394,7 @@ class AttentiveStrategy:
         self.budget = state["budget"]
 
 
-class FixedArchStrategy:
+class FixedArchStrategy(_Unsteered):
     """A subnet run: the one arch, every step."""
 
     name = "fixed"
@@ -400,15 +404,6 @@ class FixedArchStrategy:
 
     def archs_for_step(self, step: int, minibatch_loss: MinibatchLossFn | None = None) -> list[AnyArch]:
         return [self.arch]
-
-    def after_step(self, step: int) -> None:
-        pass
-
-    def status(self) -> str:
-        return ""
-
-    def epoch_metrics(self) -> dict[str, float]:
-        return {}
 
     def state_dict(self) -> dict[str, Any]:
         return {}
