@@ -40,11 +40,15 @@ def _images(space: SearchSpace, batch: int = 3) -> torch.Tensor:
     return torch.randn(batch, space.in_chans, space.image_size, space.image_size, generator=gen)
 
 
-@pytest.mark.parametrize("name", FAMILIES)
-def test_supernet_and_export_agree_at_both_sides(name, space_of, randomize):
-    space = _bilateral_space(space_of, name)
-    supernet = randomize(Supernet(space)).eval()
-    x = _images(space)
+@pytest.fixture(params=FAMILIES)
+def bilateral(request, space_of, randomize) -> tuple[SearchSpace, Supernet, torch.Tensor]:
+    """A bilateral space of each family, its supernet with random weights (eval mode), and images."""
+    space = _bilateral_space(space_of, request.param)
+    return space, randomize(Supernet(space)).eval(), _images(space)
+
+
+def test_supernet_and_export_agree_at_both_sides(bilateral):
+    space, supernet, x = bilateral
     with torch.no_grad():
         for arch in _archs(space):
             for side in ("left", "right"):
@@ -56,11 +60,8 @@ def test_supernet_and_export_agree_at_both_sides(name, space_of, randomize):
             torch.testing.assert_close(both, supernet(x, arch, "left") + supernet(x, arch, "right"))
 
 
-@pytest.mark.parametrize("name", FAMILIES)
-def test_sides_differ_below_full_width_and_agree_at_it(name, space_of, randomize):
-    space = _bilateral_space(space_of, name)
-    supernet = randomize(Supernet(space)).eval()
-    x = _images(space)
+def test_sides_differ_below_full_width_and_agree_at_it(bilateral):
+    space, supernet, x = bilateral
     with torch.no_grad():
         largest = space.largest()
         torch.testing.assert_close(supernet(x, largest, "left"), supernet(x, largest, "right"), atol=1e-5, rtol=0)
@@ -99,7 +100,7 @@ def test_right_export_holds_exactly_the_trailing_slices(space_of, randomize):
         assert torch.equal(state[key], tensor), key
 
 
-def test_left_space_trains_left_only_and_scores_one_side(space_of, randomize):
+def test_weight_sharing_defaults(space_of):
     space = space_of("digits")
     assert space.weight_sharing == "left" and space.sides == ("left",)
     assert load_config("vitas-tiny").space.weight_sharing == "bilateral"
@@ -125,13 +126,11 @@ def test_bilateral_step_loss_recomputed_independently(tmp_path):
         expected = F.cross_entropy(dense[0](images) + dense[1](images), labels, label_smoothing=smoothing)
     loss = trainer._train_step(images, labels)
     assert loss == pytest.approx(expected.item(), rel=1e-5)
-    # ... and the update reached both ends of the sliced weights
-    before = dense[0].blocks[0].mlp.fc1.weight if arch.blocks[0] is not None else None
-    if before is not None:
-        trained = trainer.network.blocks[0].mlp.fc1.weight
-        h, e = arch.blocks[0].mlp_dim, arch.embed_dim
-        assert not torch.equal(trained[:h, :e], before)
-        assert not torch.equal(trained[-h:, -e:], dense[1].blocks[0].mlp.fc1.weight)
+    # ... and the update reached both ends of the sliced weights (layer 0 is a block: min_depth 1)
+    trained = trainer.network.blocks[0].mlp.fc1.weight
+    h, e = arch.blocks[0].mlp_dim, arch.embed_dim
+    assert not torch.equal(trained[:h, :e], dense[0].blocks[0].mlp.fc1.weight)
+    assert not torch.equal(trained[-h:, -e:], dense[1].blocks[0].mlp.fc1.weight)
 
 
 def test_scorer_means_both_sides(tmp_path, space_of, randomize):
