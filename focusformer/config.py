@@ -16,6 +16,7 @@ from typing import Any, Callable, Literal, Mapping, Optional, Sequence
 import yaml
 
 from .budget import Budget, check_in_range, parse_budgets
+from .sampling.budgets import BudgetPrior
 from .errors import ConfigError
 from .spaces import SearchSpace
 from .spaces.base import read_yaml
@@ -94,12 +95,16 @@ class TrainConfig:
     #: ``sampler: sandwich``): the largest learns from the labels, the other subnets of the step
     #: from its soft targets, by KL (``kl``) or AlphaNet's adaptive alpha-divergence (``alpha``).
     distill: DistillName = "none"
-    #: MAC budgets users deploy at, comma-separated (``"8M,15M,25M"``); empty: log-uniform over
-    #: the whole range. The focus and attentive samplers train for budgets drawn from this
-    #: list, each aiming at the band ``[(1 - focus.band) * budget, budget]``. Uniform and sandwich sampling
+    #: MAC budgets users deploy at, comma-separated (``"8M,15M,25M"``); empty: ``budget_prior``.
+    #: The focus and attentive samplers train for budgets drawn from this list, each aiming at the band ``[(1 - focus.band) * budget, budget]``. Uniform and sandwich sampling
     #: use it on spaces with identity layers (ViTAS): each step draws a budget and makes each
     #: layer an identity with the probability calibrated for it (ViTAS's identity calibration).
     target_budgets: str = ""
+    #: Without target budgets, where the focus and attentive samplers draw each step's budget:
+    #: ``uniform``, the MACs of a uniformly drawn subnet (the budgets uniform sampling trains at,
+    #: so no compute drifts to a degenerate end of the range), or ``log-uniform`` over the
+    #: space's MAC range (the default before issue #24).
+    budget_prior: BudgetPrior = "uniform"
     eval_batch_size: int = 256
     #: Also write last.pt every this many steps within an epoch (0: only at the end of each epoch).
     checkpoint_every: int = 0

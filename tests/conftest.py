@@ -9,12 +9,21 @@ bugs in biases and norms).
 from __future__ import annotations
 
 import functools
+import os
 
 import pytest
 import torch
 from timm.layers import set_fused_attn, use_fused_attn
 
 from focusformer.config import load_config
+
+
+def pytest_configure(config):
+    """Under pytest-xdist each worker is a process of its own: one CPU thread each (and for the
+    commands it starts), so ``-n auto`` fills the cores without oversubscribing them."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["OMP_NUM_THREADS"] = "1"
+        torch.set_num_threads(1)
 
 
 @functools.lru_cache(maxsize=None)

@@ -21,7 +21,8 @@ import torch
 from focusformer.config import load_config
 from focusformer.search.scoring import CandidateScorer
 from focusformer.training import trainer as training
-from focusformer.training.distributed import DistributedError, Ranks, distributed_session
+from focusformer.ranks import DistributedError, Ranks
+from focusformer.training.distributed import distributed_session
 
 _WRITERS = ("save_checkpoint", "atomic_write_text", "write_summary")
 

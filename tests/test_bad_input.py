@@ -52,7 +52,7 @@ CASES = [
     ("output-under-a-file", "train", ["--output", "{file}/run"], "is a file, not a directory"),
     ("resume-missing", "train", ["--resume", "{tmp}/gone"], "no checkpoint here"),
     ("resume-corrupt", "train", ["--resume", "{corrupt}"], "truncated or corrupt"),
-    ("resume-with-config-flags", "train", ["--resume", "{uniform}", "--epochs", "9"], "reuses the run's own config"),
+    ("resume-with-config-flags", "train", ["--resume", "{uniform}", "--lr", "0.1"], "reuses the run's own config"),
     ("budget-below-range", "specialize", ["--checkpoint", "{focus}", "--budget", "1K"], "outside this space's range"),
     ("budget-above-range", "specialize", ["--checkpoint", "{focus}", "--budget", "1G"], "outside this space's range"),
     ("budget-unparseable", "specialize", ["--checkpoint", "{focus}", "--budget", "lots"], "not a number"),

@@ -25,7 +25,8 @@ from distributed_worker import record_run
 from focusformer.config import TrainConfig
 from focusformer.errors import ConfigError
 from focusformer.training.checkpoint import load_checkpoint
-from focusformer.training.distributed import Ranks, fingerprint, is_collective_failure, ranks_from_env
+from focusformer.ranks import Ranks, fingerprint
+from focusformer.training.distributed import is_collective_failure, ranks_from_env
 from focusformer.training.trainer import EpochBatches, Trainer
 
 WORKER = Path(__file__).with_name("distributed_worker.py")

@@ -13,7 +13,8 @@ from scipy import stats
 
 from focusformer.config import AttentiveConfig, load_config
 from focusformer.errors import ConfigError
-from focusformer.sampling.budgets import BandTally, BudgetDistribution, budget_bands
+from focusformer.sampling.budgets import (BandTally, LogUniformBudgets, TargetBudgets, UniformSubnetBudgets,
+                                         budget_bands, budget_distribution)
 from focusformer.sampling.sampler import ArchSampler, kl_since, reinforce_step
 from focusformer.sampling.strategies import AttentiveStrategy, reward_spread_and_noise
 from focusformer.spaces.counts import count_macs
@@ -21,8 +22,8 @@ from focusformer.training.distill import adaptive_alpha_distillation, alpha_dive
 
 
 # -- budgets ------------------------------------------------------------------------------------
-def test_default_budgets_are_log_uniform_over_the_range():
-    dist = BudgetDistribution(4e6, 36e6)
+def test_log_uniform_budgets_are_log_uniform_over_the_range():
+    dist = LogUniformBudgets(4e6, 36e6)
     draws = dist.draw(np.random.default_rng(0), 4000)
     assert draws.min() >= 4e6 and draws.max() <= 36e6
     scaled = (np.log(draws) - np.log(4e6)) / (np.log(36e6) - np.log(4e6))
@@ -32,9 +33,28 @@ def test_default_budgets_are_log_uniform_over_the_range():
 
 
 def test_target_budgets_are_drawn_evenly():
-    draws = BudgetDistribution(4e6, 36e6, (8e6, 15e6, 25e6)).draw(np.random.default_rng(0), 3000)
+    draws = TargetBudgets((8e6, 15e6, 25e6)).draw(np.random.default_rng(0), 3000)
     values, counts = np.unique(draws, return_counts=True)
     assert values.tolist() == [8e6, 15e6, 25e6] and counts.min() > 900
+
+
+def test_default_budgets_are_the_macs_uniform_sampling_trains_at():
+    """Without targets, budgets follow the MACs of uniform subnets: on ViTAS's space (a 94x MAC
+    range whose bottom is one narrow layer) almost none fall at the degenerate end, where
+    log-uniform budgets put a fifth of the steps."""
+    space = load_config("vitas-fashion-mnist").space
+    dist = budget_distribution(space)
+    assert isinstance(dist, UniformSubnetBudgets)
+    draws = dist.draw(np.random.default_rng(0), 2000)
+    reference = np.asarray([count_macs(space.sample(np.random.default_rng(s)), space) for s in range(2000)])
+    assert stats.ks_2samp(draws, reference).pvalue > 0.01
+    low_end = 1e6
+    macs = space.cost_model("macs")
+    log_uniform = budget_distribution(space, prior="log-uniform")
+    assert log_uniform == LogUniformBudgets(macs.min_cost, macs.max_cost)
+    assert (log_uniform.draw(np.random.default_rng(0), 2000) < low_end).mean() > 0.2
+    assert (draws < low_end).mean() < 0.02
+    assert budget_distribution(space, (8e6,), prior="log-uniform") == TargetBudgets((8e6,))
 
 
 def test_band_tally_assigns_each_subnet_to_its_band():

@@ -20,7 +20,7 @@ from focusformer.sampling.predictor import (
 )
 from focusformer.sampling.sampler import ArchSampler, reinforce_step
 from focusformer.spaces import INACTIVE
-from focusformer.sampling.strategies import FocusStrategy
+from focusformer.sampling.strategies import FocusStrategy, UniformStrategy
 
 SPACES = ["digits", "fashion-mnist", "cifar100", "autoformer-tiny", "autoformer-base"]
 
@@ -231,6 +231,35 @@ def test_focus_strategy_degrades_to_uniform_when_the_predictor_cannot_rank():
     assert strategy.policy_updates == 0 and not strategy.steering
     assert metrics["steered_share"] == 0.0
     assert metrics["reward_se"] > metrics["reward_spread"] / 3  # the measured noise says why
+
+
+@pytest.mark.parametrize("name, budgets", [("digits", ()), ("vitas-digits", (0.3e6, 0.6e6))])
+def test_unsteered_focus_trains_exactly_what_uniform_sampling_trains(name, budgets):
+    """The exploration floor is uniform sampling itself: until the policy steers (here never: no
+    score), focus trains the very subnets uniform sampling of the same seed trains, with or
+    without target budgets (ViTAS's calibrated identity layers)."""
+    space = load_config(name).space
+    focus = FocusStrategy(space, FocusConfig(update_every=7), seed=3, total_steps=100, score=None, budgets=budgets)
+    uniform = UniformStrategy(space, seed=3, budgets=budgets)
+    for step in range(30):
+        assert focus.archs_for_step(step) == uniform.archs_for_step(step)
+        focus.after_step(step + 1)
+
+
+def test_steered_steps_cost_what_the_uniform_draws_they_replace_cost():
+    """A steered step trains the policy's pick for the budget of uniform sampling's draw (its MACs),
+    so steering moves no compute: the steered subnets' MACs follow the uniform draws'."""
+    space = load_config("digits").space
+    strategy = _strategy(space, score=_planted_score, uniform_share=0.0)
+    steered, explored = [], []
+    for step in range(100):
+        (arch,) = strategy.archs_for_step(step)
+        macs = count_macs(arch, space)
+        assert macs <= strategy.budget
+        (explored if strategy.current.explore else steered).append(macs / strategy.budget)
+        strategy.after_step(step + 1)
+    assert len(steered) > 30 and explored and all(ratio == 1.0 for ratio in explored)
+    assert np.mean(steered) > 0.85  # in the band [0.9 b, b] but where coarse choices cannot reach it
 
 
 def test_inactive_layers_stay_inactive():

@@ -130,8 +130,65 @@ def test_refuses_to_overwrite_a_run(trained_run, capsys):
 
 
 def test_resume_rejects_config_changes(trained_run, capsys):
-    assert train_cli.main(["--resume", str(trained_run), "--epochs", "9"]) == 2
-    assert "--epochs" in capsys.readouterr().err
+    before = (trained_run / "last.pt").read_bytes()
+    for flag, value in (("--lr", "0.1"), ("--seed", "3"), ("--sampler", "focus")):
+        assert train_cli.main(["--resume", str(trained_run), flag, value]) == 2
+        assert flag in capsys.readouterr().err
+    assert (trained_run / "last.pt").read_bytes() == before
+
+
+def _timm_lr(config, steps_per_epoch: int, epochs: int, step: int) -> float:
+    """timm's cosine schedule of an ``epochs``-long run at ``step``: the reference for extensions."""
+    from timm.scheduler import CosineLRScheduler
+
+    train = config.train
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=train.peak_lr)
+    scheduler = CosineLRScheduler(optimizer, t_initial=epochs * steps_per_epoch, lr_min=train.min_lr,
+                                  warmup_t=train.warmup_epochs * steps_per_epoch, warmup_lr_init=train.warmup_lr,
+                                  t_in_epochs=False)
+    scheduler.step_update(step)
+    return optimizer.param_groups[0]["lr"]
+
+
+def test_resume_with_more_epochs_extends_a_finished_run(tmp_path, capsys):
+    """timm's --resume with a larger --epochs: the run trains on to N epochs under the schedule of
+    an N-epoch run (its rate rises again from the floor it had reached), and its files say N."""
+    run = tmp_path / "run"
+    config = load_config("digits", ["train.epochs=1", "train.batch_size=256", "train.sampler=uniform",
+                                    "train.warmup_epochs=0"])
+    first = Trainer(config, run, progress=False)
+    first.fit()
+    spe, floor = first.steps_per_epoch, first.optimizer.param_groups[0]["lr"]
+    final_before = (run / "final.json").read_text()
+
+    extended = Trainer.resume(run, progress=False, epochs=3)
+    assert extended.resized_from == 1 and extended.epoch == 1
+    lr = extended.optimizer.param_groups[0]["lr"]
+    assert lr == pytest.approx(_timm_lr(config, spe, 3, spe)) and lr > 2 * floor
+    assert train_cli.main(["--resume", str(run), "--epochs", "3", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "extending the run from 1 to 3 epochs" in out and "schedule is now that of a 3-epoch run" in out
+    rows = _rows(run)
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert float(rows[1]["lr"]) == pytest.approx(_timm_lr(config, spe, 3, 2 * spe))
+    assert yaml.safe_load((run / "config.yaml").read_text())["train"]["epochs"] == 3
+    assert load_checkpoint(run)["config"]["train"]["epochs"] == 3
+    assert (run / "final.json").read_text() != final_before  # the report of the longer run
+
+
+def test_resume_cannot_cut_a_run_below_what_it_trained(tmp_path, capsys):
+    run = tmp_path / "run"
+    config = load_config("digits", ["train.epochs=3", "train.batch_size=256", "train.sampler=uniform"])
+    trainer = Trainer(config, run, progress=False)
+    trainer.fit(until_epoch=2)
+    before = (run / "last.pt").read_bytes()
+    assert train_cli.main(["--resume", str(run), "--epochs", "1", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "already trained 2 epoch(s); give at least 2" in err
+    assert (run / "last.pt").read_bytes() == before
+    assert train_cli.main(["--resume", str(run), "--epochs", "2", "--no-progress"]) == 0  # shorten to what it has
+    assert "shortening the run from 3 to 2 epochs" in capsys.readouterr().out
+    assert (run / "final.json").exists() and len(_rows(run)) == 2
 
 
 def test_corrupt_checkpoint_is_reported(tmp_path, trained_run, capsys):

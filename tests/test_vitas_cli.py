@@ -49,7 +49,7 @@ def test_uniform_with_target_budgets_trains_subnets_near_them():
     from focusformer.sampling.strategies import build_strategy
 
     strategy = build_strategy(config, total_steps=10, score=None)
-    (calibration,) = strategy.calibrations
+    (calibration,) = strategy.draws.calibrations
     assert 0 < calibration.identity_prob < 1 and 0.9 * 250e3 <= calibration.mean_macs <= 250e3
     macs = [count_macs(strategy.archs_for_step(step)[0], config.space) for step in range(400)]
     plain = build_strategy(load_config("vitas-digits", ["train.sampler=uniform"]), total_steps=10, score=None)

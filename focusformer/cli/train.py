@@ -25,7 +25,7 @@ from ..errors import ConfigError, FocusformerError
 from .common import ArgumentParser, ensure_writable_output, positive_float, positive_int, run_command
 
 if TYPE_CHECKING:
-    from ..training.distributed import Ranks
+    from ..ranks import Ranks
 
 PROG = "focusformer-train"
 
@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --subnet: start from its exported weights (fine-tune; the default) or from "
                              "timm's initialisation (retrain from scratch)")
     parser.add_argument("--resume", type=Path, metavar="RUN",
-                        help="continue the run in directory RUN from its last.pt (its config is reused)")
+                        help="continue the run in directory RUN from its last.pt (its config is reused); with --epochs N, "
+                             "extend (or shorten) it to N epochs, the schedule becoming that of an N-epoch run")
     parser.add_argument("--overwrite", action="store_true",
                         help="allow --output to point at a directory that already holds a run")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -133,14 +134,19 @@ def _train_in(args: argparse.Namespace, ranks: Ranks) -> int:
     if args.resume is not None:
         changed = [f"--{name.replace('_', '-')}" for name in ("output", "overwrite", "config", "subnet", "init",
                                                                *_FLAG_OVERRIDES)
-                   if getattr(args, name) not in (None, False)]
+                   if name != "epochs" and getattr(args, name) not in (None, False)]
         if changed or args.overrides:
             raise FocusformerError(
-                f"--resume reuses the run's own config; drop {(changed + ['--set'])[0]}"
+                f"--resume reuses the run's own config (only --epochs may change it); drop {(changed + ['--set'])[0]}"
             )
-        trainer = Trainer.resume(args.resume, progress=not args.no_progress, ranks=ranks)
+        trainer = Trainer.resume(args.resume, progress=not args.no_progress, ranks=ranks, epochs=args.epochs)
         say(f"resuming {args.resume} at step {trainer.step} (epoch {trainer.epoch + 1}, "
             f"step {trainer.step_in_epoch} of {trainer.steps_per_epoch}); {_scale(trainer.config, ranks)}")
+        before, now = trainer.resized_from, trainer.config.train.epochs
+        if before is not None:
+            say(f"{'extending' if now > before else 'shortening'} the run from {before} to {now} epochs: the "
+                f"learning-rate schedule is now that of a {now}-epoch run (as timm's --resume), so the rate at "
+                f"step {trainer.step} is {trainer.optimizer.param_groups[0]['lr']:.3g}")
     else:
         flags = {key: getattr(args, flag) for flag, key in _FLAG_OVERRIDES.items() if getattr(args, flag) is not None}
         if args.subnet is not None:

@@ -17,7 +17,8 @@ import torch
 from ..config import AttentiveConfig, Config, FocusConfig
 from ..spaces import SearchSpace
 from ..spaces.base import AnyArch
-from .budgets import BudgetDistribution
+from ..spaces.counts import count_macs
+from .budgets import BudgetPrior, budget_distribution
 from .calibration import calibrate_identity
 from .predictor import AccuracyPredictor, Measurements, fit_predictor, kendall_tau
 from .sampler import ArchSampler, kl_since, reinforce_step
@@ -64,26 +65,40 @@ class _Unsteered:
         return {}
 
 
-class UniformStrategy(_Unsteered):
-    """AutoFormer: one uniformly random subnet per step.
+class UniformDraws:
+    """Uniformly random subnets, as AutoFormer trains them.
 
-    With ``budgets`` (on a space with identity layers) each step draws one of them and makes
-    each layer an identity with the probability calibrated for it (ViTAS), so the subnets
-    trained sit around the budgets users deploy at.
+    With ``budgets`` (on a space with identity layers) each draw first picks one of them and
+    makes each layer an identity with the probability calibrated for it (ViTAS), so the subnets
+    sit around the budgets users deploy at. Draws use the caller's ``rng``.
     """
+
+    def __init__(self, space: SearchSpace, rng: np.random.Generator, budgets: Sequence[float] = (),
+                 seed: int = 0) -> None:
+        self.space, self.rng = space, rng
+        self.calibrations = tuple(calibrate_identity(space, b, seed=seed) for b in budgets)
+
+    def draw(self) -> tuple[AnyArch, float]:
+        """A subnet and the budget it stands for: the target budget it was drawn for, else its MACs."""
+        if not self.calibrations:
+            arch = self.space.sample(self.rng)
+            return arch, float(count_macs(arch, self.space))
+        calibration = self.calibrations[int(self.rng.integers(len(self.calibrations)))]
+        return self.space.sample(self.rng, identity_prob=calibration.identity_prob), calibration.budget
+
+
+class UniformStrategy(_Unsteered):
+    """AutoFormer: one uniformly random subnet per step (see :class:`UniformDraws`)."""
 
     name = "uniform"
 
     def __init__(self, space: SearchSpace, seed: int, budgets: Sequence[float] = ()) -> None:
         self.space = space
         self.rng = np.random.default_rng(seed)
-        self.calibrations = tuple(calibrate_identity(space, b, seed=seed) for b in budgets)
+        self.draws = UniformDraws(space, self.rng, budgets, seed)
 
     def _sample(self) -> AnyArch:
-        if not self.calibrations:
-            return self.space.sample(self.rng)
-        calibration = self.calibrations[int(self.rng.integers(len(self.calibrations)))]
-        return self.space.sample(self.rng, identity_prob=calibration.identity_prob)
+        return self.draws.draw()[0]
 
     def archs_for_step(self, step: int, minibatch_loss: MinibatchLossFn | None = None) -> list[AnyArch]:
         return [self._sample()]
@@ -113,15 +128,19 @@ class FocusStrategy:
     within-group pairs. While the mean tau of the last ``stable_updates`` groups is at least
     ``min_tau``, policy-gradient steps follow the predictor (advantages normalised per budget,
     an entropy floor, a KL trust region per update), and from the first such update after the
-    minimum warm-up the policy steers training. Before that, and on a ``uniform_share`` of
-    steps after, each step trains a uniform draw within its budget's band, so focus degrades
-    to uniform sampling rather than below it.
+    minimum warm-up the policy steers training.
+
+    Each step starts from uniform sampling's own draw (:class:`UniformDraws`): before steering,
+    and on a ``uniform_share`` of steps after, that draw is trained, so those steps are exactly
+    uniform sampling's. A steered step trains instead the policy's pick for the draw's budget
+    (its MACs, or the target budget it was drawn for), so it costs about what the uniform step
+    would have, and steering only changes *which* subnet of that cost is trained.
     """
 
     name = "focus"
 
     def __init__(self, space: SearchSpace, config: FocusConfig, seed: int, total_steps: int,
-                 score: ScoreFn | None, budgets: Sequence[float] = ()) -> None:
+                 score: ScoreFn | None, budgets: Sequence[float] = (), budget_prior: BudgetPrior = "uniform") -> None:
         self.space, self.config, self.score = space, config, score
         self.min_steering_step = int(config.warmup_fraction * total_steps)
         self.sampler = ArchSampler(space, config.hidden_dim, config.band)
@@ -129,9 +148,9 @@ class FocusStrategy:
         self.predictor = AccuracyPredictor(space, config.hidden_dim)
         self.predictor_optimizer = torch.optim.Adam(self.predictor.parameters(), lr=config.lr)
         self.measurements = Measurements(capacity=config.measurement_window)
-        macs = self.sampler.bounds["macs"]
-        self.budgets = BudgetDistribution(macs.min_cost, macs.max_cost, tuple(budgets))
+        self.budgets = budget_distribution(space, budgets, budget_prior)
         self.rng = np.random.default_rng(seed)
+        self.uniform = UniformDraws(space, self.rng, budgets, seed)
         self.generator = torch.Generator().manual_seed(seed)
         self.queue: list[_Proposal] = []  # planned steps; the policy only changes at an update
         self.current = _Proposal(float("nan"), torch.zeros(0, dtype=torch.long), explore=True)
@@ -166,10 +185,11 @@ class FocusStrategy:
         return out.codes[best]
 
     def _plan(self, n: int) -> list[_Proposal]:
-        budgets = self.draw_budgets(n)
+        draws = [self.uniform.draw() for _ in range(n)]
+        budgets = torch.as_tensor([budget for _, budget in draws], dtype=torch.float64)
         explore = torch.as_tensor(
             [not self.steering or self.rng.random() < self.config.uniform_share for _ in range(n)])
-        codes = self.sampler.sample(budgets, generator=self.generator, uniform=True).codes
+        codes = torch.as_tensor(np.stack([self.space.encode(arch) for arch, _ in draws]), dtype=torch.long)
         if (~explore).any():
             codes[~explore] = self.best_proposals(budgets[~explore], self.generator)
         return [_Proposal(b, c, bool(e)) for b, c, e in zip(budgets.tolist(), codes, explore.tolist())]
@@ -356,11 +376,11 @@ class AttentiveStrategy:
 
     name = "attentive"
 
-    def __init__(self, space: SearchSpace, config: AttentiveConfig, seed: int, budgets: Sequence[float] = ()) -> None:
+    def __init__(self, space: SearchSpace, config: AttentiveConfig, seed: int, budgets: Sequence[float] = (),
+                 budget_prior: BudgetPrior = "uniform") -> None:
         self.space, self.config = space, config
         self.sampler = ArchSampler(space, band=config.band)  # only its exact in-band masking is used
-        macs = self.sampler.bounds["macs"]
-        self.budgets = BudgetDistribution(macs.min_cost, macs.max_cost, tuple(budgets))
+        self.budgets = budget_distribution(space, budgets, budget_prior)
         self.rng = np.random.default_rng(seed)
         self.generator = torch.Generator().manual_seed(seed)
         self.budget = float("nan")
@@ -415,9 +435,9 @@ class FixedArchStrategy(_Unsteered):
 def build_strategy(config: Config, total_steps: int, score: ScoreFn | None) -> SamplingStrategy:
     if config.subnet_arch is not None:
         return FixedArchStrategy(config.subnet_arch)
-    name, seed, budgets = config.train.sampler, config.train.seed, config.train.budgets
+    name, seed, budgets, prior = config.train.sampler, config.train.seed, config.train.budgets, config.train.budget_prior
     if name == "focus":
-        return FocusStrategy(config.space, config.focus, seed, total_steps, score, budgets)
+        return FocusStrategy(config.space, config.focus, seed, total_steps, score, budgets, prior)
     if name == "attentive":
-        return AttentiveStrategy(config.space, config.attentive, seed, budgets)
+        return AttentiveStrategy(config.space, config.attentive, seed, budgets, prior)
     return {"uniform": UniformStrategy, "sandwich": SandwichStrategy}[name](config.space, seed, budgets)

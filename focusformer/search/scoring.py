@@ -21,7 +21,7 @@ from ..evaluation import autocast, eval_loader
 from ..spaces.base import AnyArch
 from ..spaces.elastic import Side
 from ..spaces.supernet import Supernet
-from ..training.distributed import Ranks
+from ..ranks import Ranks
 
 #: Image subsets up to this size are decoded once and kept in memory as one tensor.
 _CACHE_LIMIT_BYTES = 1 << 30

@@ -7,6 +7,7 @@ ends, ``final.json`` (test top-1 of the largest and smallest subnets).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import signal
@@ -27,7 +28,7 @@ from tqdm import tqdm
 
 from ..config import Config
 from ..data import load_data
-from ..errors import CheckpointError, DataError, FocusformerError
+from ..errors import CheckpointError, ConfigError, DataError, FocusformerError
 from ..evaluation import autocast
 from ..export import save_subnet
 from ..fileio import atomic_write_text
@@ -45,7 +46,7 @@ from .checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from .distributed import Ranks
+from ..ranks import Ranks
 from .reports import CONFIG_FILE, FINAL_FILE, SUMMARY_FILE, EpochRecord, final_report, write_summary
 from .subnet import SUBNET_DIR, DenseSubnet
 from .signals import StopRequest
@@ -149,6 +150,7 @@ class Trainer:
         self.epoch_progress = EpochProgress()
         self.nonfinite_in_a_row = 0
         self.history: list[EpochRecord] = []
+        self.resized_from: int | None = None  # the run's epochs before a resume gave it another number
         self._epoch_started = time.perf_counter()
 
     # -- set-up -------------------------------------------------------------------------------
@@ -192,19 +194,37 @@ class Trainer:
 
     @classmethod
     def resume(cls, run_dir: str | Path, device: torch.device | None = None, progress: bool = True,
-               ranks: Ranks | None = None) -> Trainer:
-        """Rebuild a trainer from ``run_dir/last.pt`` exactly where it stopped (with any number of ranks)."""
+               ranks: Ranks | None = None, epochs: int | None = None) -> Trainer:
+        """Rebuild a trainer from ``run_dir/last.pt`` exactly where it stopped (with any number of ranks).
+
+        ``epochs`` (other than the run's own) extends or shortens the run, as timm's ``--resume``
+        with another ``--epochs`` does: the learning-rate schedule becomes that of a run of
+        ``epochs`` from the start, evaluated at the step reached (so an extended, finished run's
+        rate rises again from its floor). It must leave the epochs already trained in place.
+        """
         payload = load_checkpoint(run_dir)
         config = config_from_checkpoint(payload, run_dir)
+        before = config.train.epochs
+        extended = epochs is not None and epochs != before
+        if extended:
+            config = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=epochs))
         trainer = cls(config, run_dir, device=device, progress=progress, ranks=ranks, load_inherited=False)
-        trainer._load_state(payload)
+        trainer._load_state(payload, schedule=not extended)
+        trainer.resized_from = before if extended else None
+        started = trainer.epoch + (trainer.step_in_epoch > 0)  # epochs trained or begun
+        if extended and epochs < started:
+            raise ConfigError(f"--epochs {epochs}: {run_dir} has already trained {trainer.epoch} epoch(s)"
+                              f"{' and part of the next' if trainer.step_in_epoch else ''}; give at least {started}")
         return trainer
 
-    def _load_state(self, payload: dict[str, Any]) -> None:
+    def _load_state(self, payload: dict[str, Any], schedule: bool = True) -> None:
+        """Everything ``_state`` saved; without ``schedule`` the scheduler keeps this trainer's own
+        (another length) and sets the rate for the step reached."""
         try:
             self.network.load_state_dict(payload["model"])
             self.optimizer.load_state_dict(payload["optimizer"])
-            self.scheduler.load_state_dict(payload["scheduler"])
+            if schedule:
+                self.scheduler.load_state_dict(payload["scheduler"])
             self.strategy.load_state_dict(payload["strategy"])
             restore_rng_state(payload["rng"])
             self.epoch, self.step = payload["epoch"], payload["step"]
@@ -212,6 +232,8 @@ class Trainer:
             self.nonfinite_in_a_row = payload["nonfinite_in_a_row"]
             self.history = [EpochRecord.from_dict(row) for row in payload["history"]]
             self.band_tally.counts = dict(payload.get("band_counts", {}))  # absent before 0.2
+            if not schedule:
+                self.scheduler.step_update(self.step)
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
             raise CheckpointError(
                 f"{self.output_dir / CHECKPOINT_FILE}: does not match its own config ({exc})"
