@@ -110,6 +110,9 @@ class TrainConfig:
     checkpoint_every: int = 0
     #: bf16 autocast when training on CUDA (ignored on CPU).
     amp: bool = True
+    #: TensorBoard event files in ``RUN/tensorboard/`` (rank 0), when the ``tensorboard``
+    #: package is installed (``pip install 'focusformer[tensorboard]'``); without it, nothing.
+    tensorboard: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -38,6 +38,7 @@ from ..search.scoring import CandidateScorer
 from ..spaces.base import AnyArch
 from ..spaces.supernet import ForwardSide, Supernet
 from .distill import distillation_loss
+from .events import EventLog
 from .checkpoint import (
     CHECKPOINT_FILE,
     capture_rng_state,
@@ -150,6 +151,7 @@ class Trainer:
         self.epoch_progress = EpochProgress()
         self.nonfinite_in_a_row = 0
         self.history: list[EpochRecord] = []
+        self.events = EventLog(self.output_dir, enabled=False)  # fit() opens the real one
         self.resized_from: int | None = None  # the run's epochs before a resume gave it another number
         self._epoch_started = time.perf_counter()
 
@@ -268,11 +270,16 @@ class Trainer:
         if self.ranks.is_main:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.output_dir / CONFIG_FILE, self.config.to_yaml())
-        with StopRequest() as stop_request:
-            for _ in range(self.epoch, stop):
-                self._epoch_started = time.perf_counter() - self.epoch_progress.seconds
-                self._train_epoch(stop_request)
-                self._finish_epoch()
+        self.events = EventLog(self.output_dir, self.ranks.is_main and self.config.train.tensorboard,
+                               purge_step=self.step + 1 if self.step else None)
+        try:
+            with StopRequest() as stop_request:
+                for _ in range(self.epoch, stop):
+                    self._epoch_started = time.perf_counter() - self.epoch_progress.seconds
+                    self._train_epoch(stop_request)
+                    self._finish_epoch()
+        finally:
+            self.events.close()
         if self.epoch == epochs:
             self._write_final_report()
         return self.history
@@ -291,6 +298,7 @@ class Trainer:
         )
         self.band_tally.reset()
         self.history.append(record)
+        self.events.epoch(self.step, record)
         self.epoch_progress = EpochProgress()
         self._epoch_started = time.perf_counter()
         self._write_summary()
@@ -329,6 +337,7 @@ class Trainer:
         every, stop = train.checkpoint_every, False
         for images, labels in bar:
             loss = self._train_step(images, labels)
+            self.events.step(self.step, loss, self.optimizer.param_groups[0]["lr"])
             status = self.strategy.status()
             bar.set_postfix_str(f"loss={loss:.3f}, lr={self.optimizer.param_groups[0]['lr']:.2e}"
                                 f"{', ' if status else ''}{status}")
