@@ -64,3 +64,18 @@ def test_readme_deploys_in_two_commands():
     assert specialize[specialize.index("--format") + 1] == "onnx" and "--export" in specialize
     assert build[build.index("--space") + 1] == specialize[specialize.index("--checkpoint") + 1]
 
+
+
+def _github_slug(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading: lowercase, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_results_summary_links_reach_their_sections():
+    results = (ROOT / "benchmarks" / "RESULTS.md").read_text()
+    anchors = {_github_slug(h) for h in re.findall(r"^#+ (.+)$", results, flags=re.M)}
+    summary = results.split("## Summary", 1)[1].split("\n## ", 1)[0]
+    links = re.findall(r"\]\(#([^)]+)\)", summary)
+    sections = re.findall(r"^## (.+)$", results, flags=re.M)
+    assert len(links) >= 10 and set(links) <= anchors
+    assert len(set(links)) == len(links) and len(links) >= len(sections) - 6  # most sections have a row
