@@ -15,8 +15,13 @@ ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 
 
+DOCS = sorted((ROOT / "docs").glob("*.md"))
+
+
 def _bash_blocks() -> list[str]:
-    return re.findall(r"```bash\n(.*?)```", README, flags=re.S)
+    """The bash blocks of README.md and of every docs/ page."""
+    texts = [README] + [page.read_text() for page in DOCS]
+    return [block for text in texts for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S)]
 
 
 def test_readme_has_two_setup_commands_and_ci_runs_the_test_one():
@@ -79,3 +84,20 @@ def test_results_summary_links_reach_their_sections():
     sections = re.findall(r"^## (.+)$", results, flags=re.M)
     assert len(links) >= 10 and set(links) <= anchors
     assert len(set(links)) == len(links) and len(links) >= len(sections) - 6  # most sections have a row
+
+
+def test_every_relative_link_in_readme_and_docs_resolves():
+    """Links to files (and to headings of Markdown files) from README.md and docs/ reach something."""
+    checked = 0
+    for page in [ROOT / "README.md", *DOCS]:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if re.match(r"[a-z]+:", target):
+                continue  # http(s):, mailto:
+            path, _, anchor = target.partition("#")
+            resolved = (page.parent / path).resolve() if path else page
+            assert resolved.exists(), f"{page.name}: {target}"
+            if anchor and resolved.suffix == ".md":
+                headings = re.findall(r"^#+ (.+)$", resolved.read_text(), flags=re.M)
+                assert anchor in {_github_slug(h) for h in headings}, f"{page.name}: {target}"
+            checked += 1
+    assert checked >= len(DOCS) * 2
