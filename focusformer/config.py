@@ -22,7 +22,9 @@ from .spaces import SearchSpace
 from .spaces.base import read_yaml
 from .typed import from_mapping, to_mapping
 
-DatasetName = Literal["digits", "fashion-mnist", "cifar10", "cifar100", "imagefolder"]
+#: Data sets by name; besides these, the names timm's ``create_dataset`` takes with a prefix.
+BUILT_IN_DATASETS = ("digits", "fashion-mnist", "cifar10", "cifar100", "folder", "imagefolder")
+TIMM_DATASET_PREFIXES = ("torch/", "hfds/", "wds/")
 SamplerName = Literal["focus", "uniform", "sandwich", "attentive"]
 RewardName = Literal["distill", "loss", "top1"]
 DistillName = Literal["none", "kl", "alpha"]
@@ -35,18 +37,30 @@ SubnetInit = Literal["inherited", "scratch"]
 
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: DatasetName = "digits"
+    #: One of :data:`BUILT_IN_DATASETS`, or ``torch/<name>``, ``hfds/<name>``, ``wds/<name>``.
+    dataset: str = "digits"
     #: Where the data lives; ``None`` means the dataset's default location.
     data_dir: Optional[str] = None
+    #: timm's split names (``--train-split``, ``--val-split``) for folder, torch/, hfds/ and wds/
+    #: sets; a WebDataset split is a brace pattern of shards, e.g. ``train-{0000..0099}.tar``.
+    train_split: str = "train"
+    test_split: str = "validation"
     #: Images held out from the train set for search and subnet selection (never the test set).
     search_val_size: int = 180
-    #: Let torchvision download CIFAR when it is missing (off: nothing is fetched unasked).
+    #: Let torchvision download CIFAR or a torch/ set when missing (off: nothing is fetched unasked).
     download: bool = False
     #: Fraction of the digits set used as its test split (it ships without one).
     digits_test_fraction: float = 0.2
     num_workers: int = 0
 
     def __post_init__(self) -> None:
+        if self.dataset not in BUILT_IN_DATASETS and not (
+                self.dataset.startswith(TIMM_DATASET_PREFIXES) and self.dataset.split("/", 1)[1]):
+            raise ConfigError(
+                f"data.dataset: {self.dataset!r} is not allowed; choose one of "
+                f"{', '.join(map(repr, BUILT_IN_DATASETS))}, or a timm name "
+                f"{', '.join(p + '<name>' for p in TIMM_DATASET_PREFIXES)}"
+            )
         if self.search_val_size < 1:
             raise ConfigError(f"data.search_val_size: must be at least 1, got {self.search_val_size}")
         if not 0.0 < self.digits_test_fraction < 1.0:
@@ -313,20 +327,26 @@ class Config:
 
 
 def _rgb_augmented(config: Config) -> bool:
-    data = config.data
-    return data.dataset in ("cifar10", "cifar100") or (data.dataset == "imagefolder" and config.space.in_chans == 3)
+    return config.data.dataset not in ("digits", "fashion-mnist") and config.space.in_chans == 3
+
+
+def _timm_split_named(config: Config) -> bool:
+    return config.data.dataset not in ("digits", "fashion-mnist", "cifar10", "cifar100")
 
 
 #: Settings that do something for some configs only: (key, or section prefix ending in ".";
 #: whether it applies to a config; why not).
 _APPLIES_TO: tuple[tuple[str, Callable[[Config], bool], str], ...] = (
     ("data.data_dir", lambda c: c.data.dataset != "digits", "digits is bundled with scikit-learn and reads no directory"),
-    ("data.download", lambda c: c.data.dataset in ("cifar10", "cifar100"), "only cifar10 and cifar100 are downloaded"),
+    ("data.download", lambda c: c.data.dataset in ("cifar10", "cifar100") or c.data.dataset.startswith("torch/"),
+     "only cifar10, cifar100 and torch/ sets are downloaded"),
+    ("data.train_split", _timm_split_named, "only folder, torch/, hfds/ and wds/ sets have named splits"),
+    ("data.test_split", _timm_split_named, "only folder, torch/, hfds/ and wds/ sets have named splits"),
     ("data.digits_test_fraction", lambda c: c.data.dataset == "digits",
      "only digits ships without a test split to cut"),
-    ("train.randaugment", _rgb_augmented, "RandAugment runs on RGB data only (cifar, or imagefolder with in_chans 3)"),
+    ("train.randaugment", _rgb_augmented, "RandAugment runs on RGB data only (in_chans 3, not digits or fashion-mnist)"),
     ("train.random_erasing", _rgb_augmented,
-     "random erasing runs on RGB data only (cifar, or imagefolder with in_chans 3)"),
+     "random erasing runs on RGB data only (in_chans 3, not digits or fashion-mnist)"),
     ("focus.", lambda c: c.train.sampler == "focus", "focus settings are for the focus sampler only"),
     ("attentive.", lambda c: c.train.sampler == "attentive", "attentive settings are for the attentive sampler only"),
 )

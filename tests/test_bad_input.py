@@ -91,7 +91,8 @@ CASES = [
     # Flags that would do nothing for the config or command, refused rather than ignored (issue #13).
     ("data-dir-for-digits", "train", ["--data-dir", "{tmp}/no-data"],
      "--data-dir: digits is bundled with scikit-learn and reads no directory"),
-    ("download-not-cifar", "train", ["--set", "data.download=true"], "only cifar10 and cifar100 are downloaded"),
+    ("download-not-cifar", "train", ["--set", "data.download=true"], "only cifar10, cifar100 and torch/ sets are downloaded"),
+    ("split-not-named", "train", ["--set", "data.test_split=test"], "only folder, torch/, hfds/ and wds/ sets have named splits"),
     ("rgb-augmentation-on-gray", "train", ["--set", "train.random_erasing=0.5"], "RGB data only"),
     ("focus-setting-not-focus", "train", ["--sampler", "uniform", "--set", "focus.band=0.2"],
      "for the focus sampler only"),
