@@ -1,7 +1,11 @@
 """Summarise in-band evaluations over seeds: per budget, the test top-1 of the best of 32 uniform
 in-band draws (``RUN/eval-uniform.json``) and of the trained policy's pick (``eval-policy.json``),
 both written by ``focusformer-specialize --json`` (see ``vitas_focus_study.sh``), plus the largest
-subnet's test top-1 (``final.json``) and seconds per epoch (``summary.csv``).
+subnet's test top-1 (``final.json``) and seconds per epoch (``summary.csv``). Where a run also has
+``bench_focus_vs_uniform.py``'s result (``bench-*.json``, in the run or its ``results/``), a third
+table gives its cloud's hypervolume and the evolution search's winners' test top-1, and a fourth
+where the fronts differ: the best search-val top-1 of the cloud (``cloud-search-val-*.json``)
+within each MAC range.
 
 Groups are ``name=RUN,RUN,...`` one run per seed (the seed read from each run's config); the first
 group is the reference: every other group's paired differences (mean ± SE over seeds, bold beyond
@@ -35,26 +39,42 @@ def load_run(run: Path) -> dict:
                 result["draws" if draws == "uniform" else "policy"][label] = row["test_top1"]
                 result["patch"][(draws, label)] = row["arch"].get("patch_size")
     result["largest"] = json.loads((run / "final.json").read_text())["largest"]["test_top1"]
+    benches = sorted([*run.glob("bench-*.json"), *run.glob("results/bench-*.json")], key=lambda p: p.stat().st_mtime)
+    if benches:
+        bench = json.loads(benches[-1].read_text())
+        result["hypervolume"] = bench["hypervolume"]
+        result["evolution"] = {label: entry["evolution"] for label, entry in bench["budgets"].items()}
+    clouds = [*run.glob("cloud-search-val-*.json"), *run.glob("results/cloud-search-val-*.json")]
+    if clouds:
+        subnets = json.loads(clouds[0].read_text())["subnets"]
+        result["front"] = {low: max((s["top1"] for s in subnets if low <= s["macs"] / 1e6 < high), default=None)
+                           for low, high in MAC_RANGES}
     with open(run / "summary.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     result["seconds"] = statistics.mean(float(r["seconds"]) for r in rows)
     return result
 
 
-def mean_std(values: list[float]) -> str:
+#: MAC ranges (millions) of the front-by-range table.
+MAC_RANGES = ((0, 2), (2, 5), (5, 8), (8, 15), (15, 25), (25, 1e9))
+
+
+def mean_std(values: list[float], digits: int = 2) -> str:
     if not values:
         return "-"
-    return f"{values[0]:.2f}" if len(values) == 1 else f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
-def paired(values: list[float], reference: list[float]) -> str:
+def paired(values: list[float], reference: list[float], digits: int = 2) -> str:
     diffs = [a - b for a, b in zip(values, reference)]
     if not diffs:
         return "-"
     if len(diffs) == 1:
-        return f"{diffs[0]:+.2f} (1 pair)"
+        return f"{diffs[0]:+.{digits}f} (1 pair)"
     mean, se = statistics.mean(diffs), statistics.stdev(diffs) / len(diffs) ** 0.5
-    text = f"{mean:+.2f} ± {se:.2f}"
+    text = f"{mean:+.{digits}f} ± {se:.{digits}f}"
     return f"{'**' + text + '**' if abs(mean) > 2 * se else text} ({sum(d > 0 for d in diffs)}/{len(diffs)} > 0)"
 
 
@@ -101,6 +121,46 @@ def main() -> None:
                       [r["draws"][b] for r in mine if b in r["policy"]]) for b in budgets]
         print(f"| {name}: policy - own draws | {len(seeds)} | - | " + " | ".join("-" for _ in budgets) + " | "
               + " | ".join(own) + " |")
+    print_search(groups, budgets)
+    print_fronts(groups)
+
+
+def print_fronts(groups: dict[str, dict[int, dict]]) -> None:
+    """Per MAC range, the best cloud subnet's search-val top-1: where one front lies above the other."""
+    groups = {name: kept for name, runs in groups.items() if (kept := [r for r in runs.values() if "front" in r])}
+    if not groups:
+        return
+    labels = [f"{low:g}-{high:g}M" if high < 1e9 else f">= {low:g}M" for low, high in MAC_RANGES]
+    print("\nthe front by MAC range: best search-val top-1 of the 100-subnet cloud in each range, mean ± std:\n")
+    print("| group | seeds | " + " | ".join(labels) + " |")
+    print("|" + "---|" * (2 + len(labels)))
+    for name, runs in groups.items():
+        cells = [mean_std([r["front"][low] for r in runs if r["front"][low] is not None]) for low, _ in MAC_RANGES]
+        print(f"| {name} | {len(runs)} | " + " | ".join(cells) + " |")
+
+
+def print_search(groups: dict[str, dict[int, dict]], budgets: list[str]) -> None:
+    """Hypervolume and evolution winners, for the runs that have them (seeds paired as above)."""
+    groups = {name: kept for name, runs in groups.items()
+              if (kept := {s: r for s, r in runs.items() if "evolution" in r})}
+    if len(groups) < 1:
+        return
+    reference_name, reference = next(iter(groups.items()))
+    print(f"\nevolution search and cloud hypervolume (bench_focus_vs_uniform.py); paired against "
+          f"{reference_name}, mean ± SE:\n")
+    print("| group | seeds | hypervolume | " + " | ".join(f"{b} evolution" for b in budgets) + " |")
+    print("|" + "---|" * (3 + len(budgets)))
+    for name, runs in groups.items():
+        rs = list(runs.values())
+        print(f"| {name} | {len(rs)} | {mean_std([r['hypervolume'] for r in rs], 4)} | "
+              + " | ".join(mean_std([r["evolution"][b] for r in rs]) for b in budgets) + " |")
+        if name == reference_name:
+            continue
+        seeds = [s for s in runs if s in reference]
+        mine, ref = [runs[s] for s in seeds], [reference[s] for s in seeds]
+        cells = [paired([r["hypervolume"] for r in mine], [r["hypervolume"] for r in ref], 4)]
+        cells += [paired([r["evolution"][b] for r in mine], [r["evolution"][b] for r in ref]) for b in budgets]
+        print(f"| {name} - {reference_name} | {len(seeds)} pairs | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
