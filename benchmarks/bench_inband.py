@@ -143,7 +143,7 @@ def print_search(groups: dict[str, dict[int, dict]], budgets: list[str]) -> None
     """Hypervolume and evolution winners, for the runs that have them (seeds paired as above)."""
     groups = {name: kept for name, runs in groups.items()
               if (kept := {s: r for s, r in runs.items() if "evolution" in r})}
-    if len(groups) < 1:
+    if not groups:
         return
     reference_name, reference = next(iter(groups.items()))
     print(f"\nevolution search and cloud hypervolume (bench_focus_vs_uniform.py); paired against "

@@ -95,7 +95,7 @@ def test_torchvision_set_through_timm(tmp_path):
     assert splits.test[7][1] == 7 and splits.test[7][0].shape == (1, 28, 28)
     rgb = load_data(config, make_space(image_size=16, in_chans=3, num_classes=10), TRAIN, seed=0)
     assert rgb.train[0][0].shape == (3, 16, 16)  # converted to the space's mode, resized to its size
-    with pytest.raises(DataError, match="torch/mnist has|found 10 classes .* but the space expects 3"):
+    with pytest.raises(DataError, match="torch/mnist: found 10 classes in its train split but the space expects 3"):
         load_data(config, make_space(image_size=28, num_classes=3), TRAIN, seed=0)
     with pytest.raises(DataError, match="torch/mnist: not found or corrupt in .*set data.download=true"):
         load_data(replace(config, data_dir=str(tmp_path / "empty")), make_space(28, 1, 10), TRAIN, seed=0)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from ..config import DataConfig, TrainConfig
+from ..config import TIMM_DATASET_PREFIXES, DataConfig, TrainConfig
 from ..errors import DataError
 from ..spaces import SearchSpace
 from .cifar import CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD, DEFAULT_CIFAR_DIR, load_cifar
@@ -59,7 +59,7 @@ def load_data(config: DataConfig, space: SearchSpace, train: TrainConfig, seed: 
     loader = _BUILT_IN.get(config.dataset)
     if loader is not None:
         return loader(config, space, train, seed)
-    if config.dataset in ("folder", "imagefolder") or config.dataset.split("/", 1)[0] in ("torch", "hfds", "wds"):
+    if config.dataset in ("folder", "imagefolder") or config.dataset.startswith(TIMM_DATASET_PREFIXES):
         return load_timm_dataset(config, space, train, seed)
     raise DataError(f"data.dataset: unknown data set {config.dataset!r}")
 

@@ -43,8 +43,8 @@ def load_timm_dataset(config: DataConfig, space: SearchSpace, train: TrainConfig
     prefix = name.split("/", 1)[0] if "/" in name else "folder"
     opener = {"folder": _open_folder_split, "torch": _open_torch_split, "hfds": _open_hfds_split,
               "wds": _open_wds_split}[prefix]
-    bases = {role: opener(config, split, mode) for role, split in
-             (("train", config.train_split), ("test", config.test_split))}
+    splits = {"train": config.train_split, "test": config.test_split}
+    bases = {role: opener(config, split, mode) for role, split in splits.items()}
     classes = {role: _class_names(base) for role, base in bases.items()}
     num_classes = len(classes["train"]) if classes["train"] is not None else space.num_classes
     if classes["train"] is not None and num_classes != space.num_classes:
@@ -55,7 +55,7 @@ def load_timm_dataset(config: DataConfig, space: SearchSpace, train: TrainConfig
         raise DataError(f"{name}: its {config.test_split} and {config.train_split} splits have different "
                         f"classes (in one only: {', '.join(map(str, only[:5]))})")
     for role, base in bases.items():
-        where = f"{name} {getattr(config, role + '_split')} split"
+        where = f"{name} {splits[role]} split"
         check_not_empty(where, len(base))
         labels = _labels(base)
         if labels is not None:
