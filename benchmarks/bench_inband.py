@@ -5,7 +5,9 @@ subnet's test top-1 (``final.json``) and seconds per epoch (``summary.csv``). Wh
 ``bench_focus_vs_uniform.py``'s result (``bench-*.json``, in the run or its ``results/``), a third
 table gives its cloud's hypervolume and the evolution search's winners' test top-1, and a fourth
 where the fronts differ: the best search-val top-1 of the cloud (``cloud-search-val-*.json``)
-within each MAC range.
+within each MAC range. A run with a cloud and no ``bench-*.json`` (``focusformer-plot RUN --cloud
+100 --val-images 1000`` scores the same cloud) gets its hypervolume from the cloud, the same
+computation, and no evolution column.
 
 Groups are ``name=RUN,RUN,...`` one run per seed (the seed read from each run's config); the first
 group is the reference: every other group's paired differences (mean ± SE over seeds, bold beyond
@@ -27,6 +29,10 @@ from pathlib import Path
 
 import yaml
 
+from focusformer.config import load_config
+from focusformer.plot import macs_range
+from focusformer.search.pareto import hypervolume
+
 
 def load_run(run: Path) -> dict:
     seed = yaml.safe_load((run / "config.yaml").read_text())["train"]["seed"]
@@ -47,6 +53,10 @@ def load_run(run: Path) -> dict:
     clouds = [*run.glob("cloud-search-val-*.json"), *run.glob("results/cloud-search-val-*.json")]
     if clouds:
         subnets = json.loads(clouds[0].read_text())["subnets"]
+        if "hypervolume" not in result:
+            space = load_config(run / "config.yaml").space
+            points = [(s["macs"], s["top1"]) for s in subnets]
+            result["hypervolume"] = hypervolume(points, macs_range(space))
         result["front"] = {low: max((s["top1"] for s in subnets if low <= s["macs"] / 1e6 < high), default=None)
                            for low, high in MAC_RANGES}
     with open(run / "summary.csv", newline="") as handle:
@@ -140,9 +150,10 @@ def print_fronts(groups: dict[str, dict[int, dict]]) -> None:
 
 
 def print_search(groups: dict[str, dict[int, dict]], budgets: list[str]) -> None:
-    """Hypervolume and evolution winners, for the runs that have them (seeds paired as above)."""
+    """Hypervolume and evolution winners, for the runs that have them (seeds paired as above); a
+    group without evolution searches shows "-" there."""
     groups = {name: kept for name, runs in groups.items()
-              if (kept := {s: r for s, r in runs.items() if "evolution" in r})}
+              if (kept := {s: r for s, r in runs.items() if "hypervolume" in r})}
     if not groups:
         return
     reference_name, reference = next(iter(groups.items()))
@@ -150,18 +161,23 @@ def print_search(groups: dict[str, dict[int, dict]], budgets: list[str]) -> None
           f"{reference_name}, mean ± SE:\n")
     print("| group | seeds | hypervolume | " + " | ".join(f"{b} evolution" for b in budgets) + " |")
     print("|" + "---|" * (3 + len(budgets)))
+
+    def evolution(rs: list[dict], b: str) -> list[float] | None:
+        return [r["evolution"][b] for r in rs] if all("evolution" in r for r in rs) else None
+
     for name, runs in groups.items():
         rs = list(runs.values())
         print(f"| {name} | {len(rs)} | {mean_std([r['hypervolume'] for r in rs], 4)} | "
-              + " | ".join(mean_std([r["evolution"][b] for r in rs]) for b in budgets) + " |")
+              + " | ".join(mean_std(v) if (v := evolution(rs, b)) else "-" for b in budgets) + " |")
         if name == reference_name:
             continue
         seeds = [s for s in runs if s in reference]
         mine, ref = [runs[s] for s in seeds], [reference[s] for s in seeds]
         cells = [paired([r["hypervolume"] for r in mine], [r["hypervolume"] for r in ref], 4)]
-        cells += [paired([r["evolution"][b] for r in mine], [r["evolution"][b] for r in ref]) for b in budgets]
+        for b in budgets:
+            have, had = evolution(mine, b), evolution(ref, b)
+            cells.append(paired(have, had) if have and had else "-")
         print(f"| {name} - {reference_name} | {len(seeds)} pairs | " + " | ".join(cells) + " |")
-
 
 if __name__ == "__main__":
     main()

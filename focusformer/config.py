@@ -198,6 +198,11 @@ class FocusConfig:
     #: cross-entropy) or ``top1``. The continuous ones separate subnets of equal cost with far
     #: less noise (benchmarks/RESULTS.md).
     reward: RewardName = "distill"
+    #: Network-wide decisions the policy does not steer (``[patch_size]`` for ViTAS): each is drawn
+    #: uniformly in the band, as a uniform draw would, and the policy decides the rest given it.
+    #: For decisions that select private weights, so steering them only moves updates between
+    #: weight sets (benchmarks/RESULTS.md, issue #24).
+    balanced: tuple[str, ...] = ()
     #: Most recent measurements the predictor learns from.
     measurement_window: int = 512
     hidden_dim: int = 64
@@ -291,6 +296,7 @@ class Config:
             raise ConfigError(f"subnet.arch: {exc}") from None
 
     def __post_init__(self) -> None:
+        self.space.decision_plan().network_slots(self.focus.balanced, "focus.balanced")
         if self.subnet.arch is not None:
             self.subnet_arch  # noqa: B018 -- validates it now, with the message naming the key
             train = self.train

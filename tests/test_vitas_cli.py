@@ -16,7 +16,9 @@ from focusformer.cli import export as export_cli
 from focusformer.cli import plot as plot_cli
 from focusformer.cli import train as train_cli
 from focusformer.config import load_config
+from focusformer.sampling.specialize import sampler_from_checkpoint
 from focusformer.spaces import ViTASArch
+from focusformer.training.checkpoint import config_from_checkpoint, load_checkpoint
 from focusformer.training.trainer import Trainer
 
 # focus.min_tau=-1: the policy updates from the first measurement on (three epochs of digits are
@@ -42,6 +44,14 @@ def test_training_resumes_exactly_with_every_sampler(overrides, tmp_path):
     config = load_config("vitas-digits", overrides + ["train.epochs=2"])
     whole = assert_resumes_exactly(config, tmp_path)
     assert json.loads((whole / "final.json").read_text())["largest"]["arch"]["patch_size"] == 2
+
+
+def test_a_balanced_focus_run_resumes_exactly_and_specialize_keeps_it_balanced(tmp_path):
+    config = load_config("vitas-digits", FOCUS[1:] + ["train.epochs=2", "focus.balanced=[patch_size]"])
+    whole = assert_resumes_exactly(config, tmp_path)
+    payload = load_checkpoint(whole)
+    sampler = sampler_from_checkpoint(payload, config_from_checkpoint(payload, whole), str(whole))
+    assert sampler.balanced_slots == {0} and payload["strategy"]["policy_updates"] > 0
 
 
 def test_uniform_with_target_budgets_trains_subnets_near_them():

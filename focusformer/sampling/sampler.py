@@ -11,12 +11,18 @@ so every sample is within budget with no rejection loop. Among feasible choices 
 prefers those that can still reach the *target band* ``[(1 - band) * budget, budget]``,
 where the Pareto front lives; when no choice can reach the band (small budgets with
 coarse choices) it falls back to every feasible choice.
+
+*Balanced* decisions (``focus.balanced``: network-wide ones such as ViTAS's patch size) are not
+the policy's to make: each is drawn uniformly among the choices that can reach the band, as a
+uniform draw would, and the policy decides the rest given it. Where a decision selects private
+weights (a patch size's own embedding and tokens), steering it only moves updates from one set
+of weights to the other; balancing keeps that split at uniform sampling's and steers within.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -55,13 +61,15 @@ class SamplerOutput:
 class ArchSampler(nn.Module):
     """Autoregressive, budget-conditioned policy over the archs of ``space``."""
 
-    def __init__(self, space: SearchSpace, hidden_dim: int = 64, band: float = 0.1) -> None:
+    def __init__(self, space: SearchSpace, hidden_dim: int = 64, band: float = 0.1,
+                 balanced: Sequence[str] = ()) -> None:
         super().__init__()
         if not 0.0 <= band < 1.0:
             raise ConfigError(f"sampler band must be in [0, 1), got {band}")
         self.space, self.band = space, band
         self.bounds = {"macs": space.cost_model("macs"), "params": space.cost_model("params")}
         plan = space.decision_plan()
+        self.balanced_slots = plan.network_slots(balanced, "focus.balanced")
         self.cardinalities = plan.cardinalities
         self.num_slots = plan.encoding_length
         # Context: budget features, remaining-budget feature, slot one-hot, decisions so far.
@@ -105,6 +113,7 @@ class ArchSampler(nn.Module):
         costs: LayeredCost | None = None,
         uniform: bool = False,
         forced: torch.Tensor | None = None,
+        group: int = 1,
     ) -> SamplerOutput:
         """One arch per budget, each within its budget. Differentiable through ``log_prob``.
 
@@ -146,7 +155,8 @@ class ArchSampler(nn.Module):
             remaining = ((budgets - low.min(1).values) / cost_range).float().unsqueeze(1).to(device)
             remaining = torch.nan_to_num(remaining, posinf=0.0, neginf=0.0)
             context = torch.cat([budget_feats, remaining, slot_onehot, decided], dim=1)
-            if uniform:
+            balanced = slot in self.balanced_slots
+            if uniform or balanced:
                 logits = torch.zeros(n, allowed.shape[1], device=device)
             else:
                 logits = self.heads[self._head_of_slot[slot]](self.trunk(context)) / temperature
@@ -159,12 +169,15 @@ class ArchSampler(nn.Module):
                 choice = logits.argmax(1)
             else:
                 choice = torch.multinomial(probs.detach(), 1, generator=generator).squeeze(1)
+                if balanced and group > 1:
+                    choice = _share_within_groups(choice, allowed, group)
             active_dev = active.to(device)
+            decided_by_policy = active_dev & (not balanced)
             picked = log_probs.gather(1, choice.unsqueeze(1)).squeeze(1)
-            log_prob = log_prob + torch.where(active_dev, picked, 0.0)
+            log_prob = log_prob + torch.where(decided_by_policy, picked, 0.0)
             step_entropy = -(probs * log_probs.masked_fill(~allowed, 0.0)).sum(1)
-            entropy = entropy + torch.where(active_dev, step_entropy, 0.0)
-            max_entropy = max_entropy + torch.where(active_dev, allowed.sum(1).float().log(), 0.0)
+            entropy = entropy + torch.where(decided_by_policy, step_entropy, 0.0)
+            max_entropy = max_entropy + torch.where(decided_by_policy, allowed.sum(1).float().log(), 0.0)
 
             choice = torch.where(active, choice.cpu(), INACTIVE)
             decided[rows[active].to(device), self._slot_offsets[slot] + choice[active].to(device)] = 1.0
@@ -172,6 +185,14 @@ class ArchSampler(nn.Module):
         macs = state.cost if kind == "macs" else torch.as_tensor(self.bounds["macs"].count(state.codes.numpy()))
         return SamplerOutput(codes=state.codes, log_prob=log_prob, entropy=entropy, max_entropy=max_entropy,
                              macs=macs)
+
+
+def _share_within_groups(choice: torch.Tensor, allowed: torch.Tensor, group: int) -> torch.Tensor:
+    """Each run of ``group`` rows takes its first row's choice, where that choice is allowed."""
+    n = choice.shape[0]
+    first = choice[torch.arange(n, device=choice.device) // group * group]
+    ok = allowed.gather(1, first.unsqueeze(1)).squeeze(1)
+    return torch.where(ok, first, choice)
 
 
 @dataclass(frozen=True)
@@ -205,7 +226,7 @@ def reinforce_step(
     """
     sampler.train()
     budgets = budgets.repeat_interleave(group)
-    out = sampler.sample(budgets, generator=generator)
+    out = sampler.sample(budgets, generator=generator, group=group)
     entropy = float(out.normalised_entropy.detach().mean())
     raised = entropy < entropy_floor
     if raised:

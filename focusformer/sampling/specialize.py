@@ -52,7 +52,7 @@ def sampler_from_checkpoint(payload: dict[str, Any], config: Config, run: str) -
             "candidates: see predictor_tau in summary.csv against focus.min_tau); use --draws uniform "
             "or focusformer-search"
         )
-    sampler = ArchSampler(config.space, config.focus.hidden_dim, config.focus.band)
+    sampler = ArchSampler(config.space, config.focus.hidden_dim, config.focus.band, config.focus.balanced)
     try:
         sampler.load_state_dict(state["sampler"])
     except (KeyError, RuntimeError) as exc:

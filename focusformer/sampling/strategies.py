@@ -143,7 +143,7 @@ class FocusStrategy:
                  score: ScoreFn | None, budgets: Sequence[float] = (), budget_prior: BudgetPrior = "uniform") -> None:
         self.space, self.config, self.score = space, config, score
         self.min_steering_step = int(config.warmup_fraction * total_steps)
-        self.sampler = ArchSampler(space, config.hidden_dim, config.band)
+        self.sampler = ArchSampler(space, config.hidden_dim, config.band, config.balanced)
         self.sampler_optimizer = torch.optim.Adam(self.sampler.parameters(), lr=config.lr)
         self.predictor = AccuracyPredictor(space, config.hidden_dim)
         self.predictor_optimizer = torch.optim.Adam(self.predictor.parameters(), lr=config.lr)
@@ -174,7 +174,7 @@ class FocusStrategy:
         """Per budget, the best of ``best_of`` policy samples by the predictor: codes ``(n, L)``.
         ``tally`` counts the samples in the epoch's hit-rate and entropy columns."""
         k = self.config.best_of
-        out = self.sampler.sample(budgets.repeat_interleave(k), generator=generator)
+        out = self.sampler.sample(budgets.repeat_interleave(k), generator=generator, group=k)
         self.predictor.eval()
         predicted = self.predictor(out.codes).view(-1, k)
         best = predicted.argmax(1) + torch.arange(len(budgets)) * k

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Any
+from typing import Any, Sequence
+
+from ..errors import ConfigError
 
 #: Value of an encoding slot whose decision does not apply to the arch.
 INACTIVE = -1
@@ -60,3 +62,13 @@ class DecisionPlan:
     @property
     def cardinalities(self) -> tuple[int, ...]:
         return tuple(len(d.choices) for d in self.slots)
+
+    def network_slots(self, names: Sequence[str], key: str) -> frozenset[int]:
+        """The slots of the network-wide decisions ``names``; a ConfigError naming ``key`` and the
+        choices for a name that is none."""
+        network = [d.name for d in self.network]
+        unknown = [name for name in names if name not in network]
+        if unknown:
+            raise ConfigError(f"{key}: {', '.join(map(repr, unknown))} is not a network-wide decision of this "
+                              f"space; choose from {', '.join(network)}")
+        return frozenset(network.index(name) for name in names)
