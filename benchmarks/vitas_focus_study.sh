@@ -12,7 +12,9 @@
 #     python benchmarks/bench_inband.py --runs uniform=runs/p24/uniform15-s0,... focus=...
 #
 # Arms: uniform (--sampler uniform), focus (the default reward, distill), focusloss (focus with
-# focus.reward=loss).
+# focus.reward=loss), focusbal (focus with focus.balanced=[patch_size]: the policy does not steer
+# the patch size), attentive (--sampler attentive; a step costs about 2.1 uniform ones, so
+# EPOCHS=7 meets uniform's 15 at equal compute).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=${1:?usage: vitas_focus_study.sh ROOT "ARM SEED" ...}; shift
@@ -26,6 +28,8 @@ job() {
     uniform) args=(--sampler uniform) ;;
     focus) args=(--sampler focus) ;;
     focusloss) args=(--sampler focus --set focus.reward=loss) ;;
+    focusbal) args=(--sampler focus --set 'focus.balanced=[patch_size]') ;;
+    attentive) args=(--sampler attentive) ;;
     *) echo "unknown arm $arm" >&2; return 2 ;;
   esac
   mkdir -p "$ROOT"
@@ -39,7 +43,7 @@ job() {
   fi
   for draws in uniform policy; do
     [ -f "$dir/eval-$draws.json" ] && continue
-    [ $draws = policy ] && [ $arm = uniform ] && continue
+    [ $draws = policy ] && [ "${arm#focus}" = "$arm" ] && continue
     $SPECIALIZE --checkpoint "$dir" --budgets 8M,15M,25M --val-images 1000 --draws $draws --json \
       --no-progress > "$dir/eval-$draws.json.tmp" 2> "$dir/eval-$draws.err" \
       && mv "$dir/eval-$draws.json.tmp" "$dir/eval-$draws.json"
