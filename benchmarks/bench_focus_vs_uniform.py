@@ -8,12 +8,13 @@ sampler trained it, is evaluated by the same procedures:
   RUN/results/, as ``focusformer-plot`` does);
 * per budget, the same evolution search (AutoFormer's settings by default: population 50,
   20 generations) on search-val, and the test top-1 (10,000 images) of its winner;
-* for runs with a learned sampler (focus), also ``focusformer-specialize``'s pick;
+* for runs with a learned sampler (focus), also ``focusformer-specialize``'s pick (its default
+  rungs: candidates shared with the bands of cheaper budgets);
 * with ``--uniform-draws``, for every run the same check with an untrained sampler: the best on
-  search-val of ``--candidates`` distinct uniform draws within each budget's band, and its test
-  top-1. Against specialize on the same supernet it measures what the learned policy adds;
-  against evolution, what a full search adds over a few in-band draws (cached in
-  RUN/results/uniform-draws-*.json);
+  search-val of ``--candidates`` distinct uniform draws within the bands of each budget and its
+  rungs, and its test top-1. Against specialize on the same supernet it measures what the
+  learned policy adds; against evolution, what a full search adds over a few in-band draws
+  (cached in RUN/results/uniform-draws-*.json);
 * with ``--common``, the search's noise taken out: per budget, every run's evolution winner (the
   union over all runs given) is scored on every supernet on the test images, and each run is
   summarised by its mean over that common set. Every supernet is then judged on the same
@@ -50,7 +51,7 @@ from focusformer.config import Config
 from focusformer.data import load_data
 from focusformer.evaluation import default_device
 from focusformer.plot import RunSeries, checkpoint_id, draw_figure, load_or_score_cloud, macs_range
-from focusformer.sampling.specialize import sampler_from_checkpoint, specialize, untrained_sampler
+from focusformer.sampling.specialize import run_rungs, sampler_from_checkpoint, specialize, untrained_sampler
 from focusformer.search.evolution import EvolutionConfig, evolution_search
 from focusformer.search.pareto import hypervolume
 from focusformer.search.results import SearchResult
@@ -84,7 +85,8 @@ def evaluate_run(run: Path, budgets: list[Budget], args: argparse.Namespace) -> 
     evolution = EvolutionConfig(population=args.population, generations=args.generations,
                                 parents=min(10, args.population))
     settings = {"budgets": [b.value for b in budgets], "cloud": args.cloud, "val_images": args.val_images,
-                "evolution": asdict(evolution), "candidates": args.candidates, "checkpoint": checkpoint_id(payload)}
+                "evolution": asdict(evolution), "candidates": args.candidates, "checkpoint": checkpoint_id(payload),
+                "specialize_rungs": "auto"}
     cache = run / "results" / f"bench-{settings_key(settings)}.json"
     if cache.is_file():
         return json.loads(cache.read_text())
@@ -103,7 +105,8 @@ def evaluate_run(run: Path, budgets: list[Budget], args: argparse.Namespace) -> 
         entry = {"evolution": test.score([found.best])[0], "evolution_val": found.best_score,
                  "evolution_macs": count_macs(found.best, space), "evolution_arch": found.best.to_dict()}
         if sampler is not None:
-            picked = specialize(sampler, budget, val.score, args.candidates, seed=0)
+            picked = specialize(sampler, budget, val.score, args.candidates, seed=0,
+                                rungs=run_rungs(sampler, budget, config))
             entry.update(specialized=test.score([picked.best])[0], specialized_macs=count_macs(picked.best, space))
         row["budgets"][budget.label] = entry
     cache.parent.mkdir(parents=True, exist_ok=True)
@@ -116,13 +119,14 @@ def uniform_draws(run: Path, budgets: list[Budget], args: argparse.Namespace) ->
     payload = load_checkpoint(run)
     config = config_from_checkpoint(payload, run)
     settings = {"budgets": [b.value for b in budgets], "val_images": args.val_images, "candidates": args.candidates,
-                "band": config.focus.band, "checkpoint": checkpoint_id(payload)}
+                "band": config.focus.band, "checkpoint": checkpoint_id(payload), "specialize_rungs": "auto"}
     cache = run / "results" / f"uniform-draws-{settings_key(settings)}.json"
     if cache.is_file():
         return json.loads(cache.read_text())
     val, test = run_scorers(run, config, args.val_images)
     sampler = untrained_sampler(config)
-    picks = {b.label: specialize(sampler, b, val.score, args.candidates, seed=0, uniform=True).best for b in budgets}
+    picks = {b.label: specialize(sampler, b, val.score, args.candidates, seed=0, uniform=True,
+                                 rungs=run_rungs(sampler, b, config)).best for b in budgets}
     result = dict(zip(picks, test.score(list(picks.values()))))
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(result, indent=2) + "\n")

@@ -135,7 +135,7 @@ def test_specialize_uniform_draws_on_a_run_without_a_sampler(uniform_run, capsys
 
     space = load_config("digits").space
     assert specialize_cli.main(["--checkpoint", str(uniform_run), "--budgets", "400K,900K", "--draws", "uniform",
-                                "--candidates", "6", "--json", "--no-test"]) == 0
+                                "--candidates", "6", "--rungs", "none", "--json", "--no-test"]) == 0
     results = json.loads(capsys.readouterr().out)
     assert [r["method"] for r in results] == ["uniform-draws"] * 2
     for r in results:
@@ -146,6 +146,25 @@ def test_specialize_uniform_draws_on_a_run_without_a_sampler(uniform_run, capsys
     assert [r.arch for r in recorded["uniform-draws"]] == [space.arch_from_dict(r["arch"]) for r in results]
     table = plot.summary_table(recorded, "search-val")
     assert table.splitlines()[0].split()[:3] == ["budget", "uniform", "draws"]
+
+
+def test_specialize_shares_candidates_with_cheaper_rungs_by_default(uniform_run, monkeypatch, capsys):
+    """Without target budgets a budget's rungs are half and a quarter of it; ``--rungs none`` drops them."""
+    from focusformer.sampling import specialize as specialize_module
+
+    seen = []
+
+    def recording(*args, **kwargs):
+        seen.append([r.value for r in kwargs.get("rungs", args[6] if len(args) > 6 else ())])
+        return specialize_module.specialize(*args, **kwargs)
+
+    monkeypatch.setattr(specialize_cli, "specialize", recording)
+    for flags in ([], ["--rungs", "none"]):
+        assert specialize_cli.main(["--checkpoint", str(uniform_run), "--budget", "900K", "--draws", "uniform",
+                                    "--candidates", "6", "--json", "--no-test", *flags]) == 0
+        result = json.loads(capsys.readouterr().out)[0]
+        assert result["macs"] <= 900e3 and result["candidates"] == 6
+    assert seen == [[450e3, 225e3], []]
 
 
 def test_specialize_refuses_to_overwrite_an_export(focus_run, tmp_path, capsys):

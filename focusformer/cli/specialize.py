@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from ..sampling.specialize import sampler_from_checkpoint, specialize, untrained_sampler
+from ..sampling.specialize import run_rungs, sampler_from_checkpoint, specialize, untrained_sampler
 from .budgeted import (
     add_budget_arguments,
     budgets_from_args,
@@ -32,6 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--draws", choices=["policy", "uniform"], default="policy",
                         help="where candidates come from: the trained sampler's policy (the default), or uniform "
                              "draws within each budget's band, which needs no trained sampler (any run)")
+    parser.add_argument("--rungs", choices=["auto", "none"], default="auto",
+                        help="auto (the default): share the candidates between the budget's band and the bands "
+                             "of cheaper budgets, the run's target budgets below it (or half and a quarter of "
+                             "it), since a cheaper subnet can beat every one near the budget; none: only the "
+                             "budget's band")
     return parser
 
 
@@ -50,8 +55,9 @@ def _specialize(args: argparse.Namespace) -> None:
     method = "uniform-draws" if uniform else "sampler"
     results = []
     for budget in budgets:
+        rungs = run_rungs(sampler, budget, config) if args.rungs == "auto" else ()
         start = time.perf_counter()
-        found = specialize(sampler, budget, run.val_scorer.score, args.candidates, args.seed, uniform)
+        found = specialize(sampler, budget, run.val_scorer.score, args.candidates, args.seed, uniform, rungs)
         seconds = time.perf_counter() - start
         results.append(run.result(method, budget, found.best, found.best_score, seconds, len(found.candidates)))
     report(args, run, results)
