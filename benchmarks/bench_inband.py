@@ -1,6 +1,8 @@
 """Summarise in-band evaluations over seeds: per budget, the test top-1 of the best of 32 uniform
 in-band draws (``RUN/eval-uniform.json``) and of the trained policy's pick (``eval-policy.json``),
-both written by ``focusformer-specialize --json`` (see ``vitas_focus_study.sh``), plus the largest
+both written by ``focusformer-specialize --json`` (see ``vitas_focus_study.sh``; with ``--evals
+band``, ``eval-*-band.json``: the band-only check of ``--rungs none``, specialize's behaviour
+before its rungs, kept for the earlier tables of benchmarks/RESULTS.md), plus the largest
 subnet's test top-1 (``final.json``) and seconds per epoch (``summary.csv``). Where a run also has
 ``bench_focus_vs_uniform.py``'s result (``bench-*.json``, in the run or its ``results/``), a third
 table gives its cloud's hypervolume and the evolution search's winners' test top-1, and a fourth
@@ -34,11 +36,11 @@ from focusformer.plot import macs_range
 from focusformer.search.pareto import hypervolume
 
 
-def load_run(run: Path) -> dict:
+def load_run(run: Path, evals: str = "rungs") -> dict:
     seed = yaml.safe_load((run / "config.yaml").read_text())["train"]["seed"]
     result = {"seed": seed, "draws": {}, "policy": {}, "patch": {}}
     for draws in ("uniform", "policy"):
-        path = run / f"eval-{draws}.json"
+        path = run / f"eval-{draws}{'-band' if evals == 'band' else ''}.json"
         if path.exists():
             for row in json.loads(path.read_text()):
                 label = f"{row['budget'] / 1e6:g}M"
@@ -92,11 +94,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", nargs="+", required=True, metavar="NAME=RUN,RUN,...")
     parser.add_argument("--budgets", default="8M,15M,25M")
+    parser.add_argument("--evals", choices=["rungs", "band"], default="rungs",
+                        help="specialize's default check (eval-*.json), or the band-only one (eval-*-band.json)")
     args = parser.parse_args()
     groups = {}
     for spec in args.runs:
         name, _, runs = spec.partition("=")
-        groups[name] = {r["seed"]: r for r in (load_run(Path(p)) for p in runs.split(",") if p)}
+        groups[name] = {r["seed"]: r for r in (load_run(Path(p), args.evals) for p in runs.split(",") if p)}
     budgets = args.budgets.split(",")
     print("| run | seed | largest | " + " | ".join(f"{b} draws | {b} policy" for b in budgets) + " | s/epoch |")
     print("|" + "---|" * (4 + 2 * len(budgets)))

@@ -3,8 +3,9 @@
 # (patch 7 against patch 4 at 8M MACs), its shipped recipe (shared q/k, minimum depth 1), the
 # default budget prior (the MACs of uniform draws), each sampler arm and seed trained EPOCHS
 # epochs into ROOT/<arm>-s<seed>, then evaluated at 8M, 15M, 25M by focusformer-specialize on
-# 1,000 search-val images: the best of 32 uniform in-band draws (every run) and the trained
-# policy's pick among 32 (focus runs), each winner's test top-1 (RUN/eval-{uniform,policy}.json).
+# 1,000 search-val images: the best of 32 uniform draws (every run) and the trained policy's pick
+# among 32 (focus runs), drawn in each budget's band and its rungs (specialize's default), each
+# winner's test top-1 (RUN/eval-{uniform,policy}.json).
 # Resumable: finished runs and evaluations are skipped, cut-off runs resumed. LANES parallel
 # processes of one thread each.
 #
