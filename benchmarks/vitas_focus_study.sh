@@ -12,10 +12,10 @@
 #     EPOCHS=15 bash benchmarks/vitas_focus_study.sh runs/p24 "uniform 0" "focus 0" "focusloss 0" ...
 #     python benchmarks/bench_inband.py --runs uniform=runs/p24/uniform15-s0,... focus=...
 #
-# Arms: uniform (--sampler uniform), focus (the default reward, distill), focusloss (focus with
-# focus.reward=loss), focusbal (focus with focus.balanced=[patch_size]: the policy does not steer
-# the patch size), attentive (--sampler attentive; a step costs about 2.1 uniform ones, so
-# EPOCHS=7 meets uniform's 15 at equal compute).
+# Arms: uniform (--sampler uniform), focus (focus.reward=distill, the package default), focusloss
+# (focus.reward=loss, the ViTAS configs' default since this study), focusbal (distill with
+# focus.balanced=[patch_size]: the policy does not steer the patch size), attentive (--sampler
+# attentive; a step costs about 2 uniform ones, so EPOCHS=8 meets uniform's 16 at equal compute).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=${1:?usage: vitas_focus_study.sh ROOT "ARM SEED" ...}; shift
@@ -27,9 +27,9 @@ job() {
   local arm=$1 seed=$2 dir=$ROOT/$1$EPOCHS-s$2 args
   case $arm in
     uniform) args=(--sampler uniform) ;;
-    focus) args=(--sampler focus) ;;
+    focus) args=(--sampler focus --set focus.reward=distill) ;;
     focusloss) args=(--sampler focus --set focus.reward=loss) ;;
-    focusbal) args=(--sampler focus --set 'focus.balanced=[patch_size]') ;;
+    focusbal) args=(--sampler focus --set focus.reward=distill --set 'focus.balanced=[patch_size]') ;;
     attentive) args=(--sampler attentive) ;;
     *) echo "unknown arm $arm" >&2; return 2 ;;
   esac
