@@ -112,8 +112,8 @@ def budget_rungs(budget: Budget, target_budgets: Sequence[float], smallest: floa
     """The cheaper budgets whose bands specialize also checks for ``budget``, largest first.
 
     For a MAC budget: the run's target budgets below it (the budgets its policy was trained
-    for). Otherwise, or where the run has none
-    below it: ``FALLBACK_RUNGS`` of it. Rungs below the space's ``smallest`` cost are dropped.
+    for). Otherwise, or where the run has none below it: ``FALLBACK_RUNGS`` of it. Rungs below
+    the space's ``smallest`` cost are dropped.
     """
     below = sorted((t for t in target_budgets if t < budget.value), reverse=True) if budget.kind == "macs" else []
     values = below or [budget.value * f for f in FALLBACK_RUNGS]
