@@ -10,6 +10,11 @@ supernets), scored with its inherited weights on the test set, then trained stan
 Reported: per subnet its MACs, inherited and stand-alone test top-1; for each set Kendall's tau
 and Spearman's rho between the two (scipy), with their p-values.
 
+``--run`` may be given several times (supernets of one space, for example a uniform and a focus
+run): the subnets are chosen and exported from the first, each supernet scores them with its own
+inherited weights, and one set of stand-alone runs is the ground truth for all of them, so their
+correlations differ only by the supernets.
+
 Run (benchmarks/RESULTS.md gives the results)::
 
     python benchmarks/bench_ranking.py --run runs/gpu/autoformer-15ep-s0 --root runs/ranking/autoformer-uniform \\
@@ -56,23 +61,38 @@ def spread_archs(space, count: int, seed: int) -> list:
     return list(archs)
 
 
-def export_all(root: Path, sets: dict[str, list], config, supernet, device, val_images: int) -> list[dict]:
-    """Export every arch (its better side) and score it with inherited weights on the test set."""
+def choose(sets: dict[str, list], root: Path, space) -> list[dict]:
+    """One record per arch: its set, its directory under ``root`` and its MACs."""
+    return [{"set": set_name, "dir": str(root / f"{set_name}-{k:02d}"), "arch": str(arch),
+             "macs": count_macs(arch, space), "inherited_test_top1": {}, "side": {}}
+            for set_name, archs in sets.items() for k, arch in enumerate(archs)]
+
+
+def score_inherited(run: Path, subnets: list[dict], archs: list, val_images: int):
+    """Each subnet's test top-1 with ``run``'s inherited weights (its better side on search-val);
+    returns the supernet."""
+    payload = load_checkpoint(run)
+    config = config_from_checkpoint(payload, run)
+    device = default_device()
+    supernet = supernet_from_payload(payload, config, run).to(device)
     data = load_data(config.data, config.space, config.train, seed=config.train.seed)
     val = CandidateScorer(supernet, data.search_val, device, config.train.eval_batch_size, val_images)
     test = CandidateScorer(supernet, data.test, device, config.train.eval_batch_size)
-    subnets = []
-    for set_name, archs in sets.items():
-        for k, arch in enumerate(archs):
-            side, _ = best_side(val, arch)
-            directory = root / f"{set_name}-{k:02d}"
-            save_subnet(supernet.extract(arch, side).cpu(), directory / "export", side=side)
-            subnets.append({"set": set_name, "dir": str(directory), "arch": str(arch),
-                            "macs": count_macs(arch, config.space), "side": side,
-                            "inherited_test_top1": test.score([arch], side)[0]})
-            print(f"  {set_name} {k}: {subnets[-1]['macs'] / 1e6:.2f}M MACs, inherited "
-                  f"{subnets[-1]['inherited_test_top1']:.2f}% ({arch})", flush=True)
-    return subnets
+    for subnet, arch in zip(subnets, archs):
+        side, _ = best_side(val, arch)
+        subnet["side"][str(run)] = side
+        subnet["inherited_test_top1"][str(run)] = test.score([arch], side)[0]
+        print(f"  {run}: {Path(subnet['dir']).name}: {subnet['macs'] / 1e6:.2f}M MACs, inherited "
+              f"{subnet['inherited_test_top1'][str(run)]:.2f}% (side {side}, {arch})", flush=True)
+    return supernet
+
+
+def export_all(supernet, run: Path, subnets: list[dict], archs: list) -> None:
+    """Export every arch from ``run``'s supernet at the side it scored best (``--init inherited``
+    fine-tunes these weights; ``--init scratch`` uses only the arch)."""
+    for subnet, arch in zip(subnets, archs):
+        side = subnet["side"][str(run)]
+        save_subnet(supernet.extract(arch, side).cpu(), Path(subnet["dir"]) / "export", side=side)
 
 
 def train_command(subnet: dict, init: str, epochs: int, seed: int, data_dir: str | None) -> tuple[list[str], Path]:
@@ -92,7 +112,8 @@ def correlations(inherited: list[float], standalone: list[float]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run", type=Path, required=True, help="a trained supernet run")
+    parser.add_argument("--run", type=Path, action="append", required=True,
+                        help="a trained supernet run; repeat for more supernets of the same space")
     parser.add_argument("--root", type=Path, required=True, help="where the exports and stand-alone runs go")
     parser.add_argument("--spread", type=int, default=12, help="subnets spread over the MAC range")
     parser.add_argument("--within", type=int, default=8, help="subnets within --budget's band")
@@ -105,15 +126,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--data-dir")
     args = parser.parse_args(argv)
-    payload = load_checkpoint(args.run)
-    config = config_from_checkpoint(payload, args.run)
-    device = default_device()
-    supernet = supernet_from_payload(payload, config, args.run).to(device)
+    if len(args.run) > 1 and args.init == "inherited":
+        parser.error("--init inherited fine-tunes one supernet's weights: give one --run")
+    payload = load_checkpoint(args.run[0])
+    config = config_from_checkpoint(payload, args.run[0])
+    for other in args.run[1:]:
+        if config_from_checkpoint(load_checkpoint(other), other).space != config.space:
+            parser.error(f"{other} searches another space than {args.run[0]}")
     budget = parse_budget(args.budget)
     sets = {"spread": spread_archs(config.space, args.spread, args.seed),
             "within": draw_inband(config, budget, args.within, args.seed, None)[0]}
-    print(f"{args.run}: {sum(map(len, sets.values()))} subnets -> {args.root}", flush=True)
-    subnets = export_all(args.root, sets, config, supernet, device, args.val_images)
+    archs = [arch for set_archs in sets.values() for arch in set_archs]
+    print(f"{', '.join(map(str, args.run))}: {len(archs)} subnets -> {args.root}", flush=True)
+    subnets = choose(sets, args.root, config.space)
+    del payload
+    for k, run in enumerate(args.run):
+        supernet = score_inherited(run, subnets, archs, args.val_images)
+        if k == 0:
+            export_all(supernet, run, subnets, archs)
+        del supernet
     seeds = [int(s) for s in args.seeds.split(",")]
     jobs = [(subnet, seed) for subnet in subnets for seed in seeds]
 
@@ -130,23 +161,28 @@ def main(argv: list[str] | None = None) -> int:
 
     with ThreadPoolExecutor(args.jobs) as pool:
         results = list(pool.map(train, jobs))
-    for k, subnet in enumerate(subnets):
+    for subnet in subnets:
         mine = [r for (s, _), r in zip(jobs, results) if s is subnet and r is not None]
         subnet["standalone_test_top1"] = statistics.mean(mine) if mine else None
-    report = {"run": str(args.run), "init": args.init, "epochs": args.epochs, "seeds": seeds, "subnets": subnets}
-    print(f"\n{'set':<8} {'MACs':>8} {'inherited':>10} {args.init + ' ' + str(args.epochs) + 'ep':>14}  arch")
+    runs = [str(run) for run in args.run]
+    report = {"runs": runs, "init": args.init, "epochs": args.epochs, "seeds": seeds, "subnets": subnets,
+              "correlations": {run: {} for run in runs}}
+    header = "".join(f"{'inherited ' + str(k):>13}" for k in range(len(runs)))
+    print(f"\n{'set':<8} {'MACs':>8}{header} {args.init + ' ' + str(args.epochs) + 'ep':>14}  arch")
     for subnet in subnets:
         standalone = subnet["standalone_test_top1"]
-        print(f"{subnet['set']:<8} {subnet['macs'] / 1e6:>7.2f}M {subnet['inherited_test_top1']:>10.2f} "
+        inherited = "".join(f"{subnet['inherited_test_top1'][run]:>13.2f}" for run in runs)
+        print(f"{subnet['set']:<8} {subnet['macs'] / 1e6:>7.2f}M{inherited} "
               f"{'-' if standalone is None else f'{standalone:.2f}':>14}  {subnet['arch']}")
-    for set_name in sets:
-        pairs = [(s["inherited_test_top1"], s["standalone_test_top1"]) for s in subnets
-                 if s["set"] == set_name and s["standalone_test_top1"] is not None]
-        if len(pairs) >= 3:
-            report[set_name] = correlations(*map(list, zip(*pairs)))
-            r = report[set_name]
-            print(f"{set_name}: Kendall tau {r['kendall_tau']:+.3f} (p {r['kendall_p']:.3f}), Spearman rho "
-                  f"{r['spearman_rho']:+.3f} (p {r['spearman_p']:.3f}) over {r['subnets']} subnets")
+    for k, run in enumerate(runs):
+        for set_name in sets:
+            pairs = [(s["inherited_test_top1"][run], s["standalone_test_top1"]) for s in subnets
+                     if s["set"] == set_name and s["standalone_test_top1"] is not None]
+            if len(pairs) >= 3:
+                r = report["correlations"][run][set_name] = correlations(*map(list, zip(*pairs)))
+                print(f"inherited {k} ({run}), {set_name}: Kendall tau {r['kendall_tau']:+.3f} "
+                      f"(p {r['kendall_p']:.3f}), Spearman rho {r['spearman_rho']:+.3f} (p {r['spearman_p']:.3f}) "
+                      f"over {r['subnets']} subnets")
     (args.root / "ranking.json").write_text(json.dumps(report, indent=1) + "\n")
     return 0
 

@@ -1,0 +1,80 @@
+"""benchmarks/bench_ranking.py on one-epoch vitas-digits supernets: several supernets, one ground truth."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from focusformer.cli import train as train_cli
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    sys.path.insert(0, str(BENCHMARKS))  # bench_ranking imports its sibling scripts
+    try:
+        spec = importlib.util.spec_from_file_location("bench_ranking", BENCHMARKS / "bench_ranking.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def _train(root: Path, config: str, seed: int) -> Path:
+    run = root / f"{config}-s{seed}"
+    assert train_cli.main(["--config", config, "--output", str(run), "--epochs", "1", "--seed", str(seed),
+                           "--sampler", "uniform", "--no-progress"]) == 0
+    return run
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("runs")
+    return _train(root, "vitas-digits", 0), _train(root, "vitas-digits", 1)
+
+
+def test_two_supernets_share_one_standalone_ground_truth(bench, runs, tmp_path, capsys):
+    root = tmp_path / "ranking"
+    args = ["--run", str(runs[0]), "--run", str(runs[1]), "--root", str(root), "--spread", "3", "--within", "3",
+            "--budget", "0.3M", "--epochs", "1", "--jobs", "2"]
+    assert bench.main(args) == 0
+    report = json.loads((root / "ranking.json").read_text())
+    printed = capsys.readouterr().out
+    assert report["runs"] == [str(runs[0]), str(runs[1])] and len(report["subnets"]) == 6
+    for subnet in report["subnets"]:
+        assert set(subnet["inherited_test_top1"]) == set(report["runs"])
+        standalone = json.loads(next(Path(subnet["dir"]).glob("scratch-1ep-s0/final.json")).read_text())
+        assert subnet["standalone_test_top1"] == standalone["subnet"]["test_top1"]
+        # The export carries the first supernet's better side, as arch.json records.
+        arch = json.loads((Path(subnet["dir"]) / "export" / "arch.json").read_text())
+        assert arch["side"] == subnet["side"][str(runs[0])]
+    # Two supernets of different seeds score the same subnets differently; both get correlations.
+    firsts = [s["inherited_test_top1"][str(runs[0])] for s in report["subnets"]]
+    seconds = [s["inherited_test_top1"][str(runs[1])] for s in report["subnets"]]
+    assert firsts != seconds
+    for run in report["runs"]:
+        assert set(report["correlations"][run]) == {"spread", "within"}
+        assert -1.0 <= report["correlations"][run]["within"]["kendall_tau"] <= 1.0
+    assert printed.count("Kendall tau") == 4
+
+    # A second call finds the stand-alone runs done and trains nothing again.
+    finals = {p: p.stat().st_mtime_ns for p in root.glob("*/scratch-1ep-s0/final.json")}
+    assert bench.main(args) == 0
+    assert {p: p.stat().st_mtime_ns for p in root.glob("*/scratch-1ep-s0/final.json")} == finals
+
+
+def test_refuses_mixed_spaces_and_fine_tuning_several_supernets(bench, runs, tmp_path, capsys):
+    digits = _train(tmp_path, "digits", 0)
+    with pytest.raises(SystemExit) as error:
+        bench.main(["--run", str(runs[0]), "--run", str(digits), "--root", str(tmp_path / "r")])
+    assert error.value.code == 2 and "another space" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as error:
+        bench.main(["--run", str(runs[0]), "--run", str(runs[1]), "--root", str(tmp_path / "r"), "--init", "inherited"])
+    assert error.value.code == 2 and "give one --run" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
