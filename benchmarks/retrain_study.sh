@@ -11,9 +11,13 @@
 #     bash benchmarks/retrain_study.sh SEED [ROOT]          # e.g. ROOT=runs/retrain/uniform
 #     SAMPLER=focus bash benchmarks/retrain_study.sh 0 runs/retrain/focus
 #
+#     SUPERNET=runs/p24/focusloss15-s0 SAMPLER=focus RANKING=0 bash benchmarks/retrain_study.sh 0 runs/p25/focusloss
+#
 # Settings (environment): BUDGETS, RANK_BUDGET, CONFIG (fashion-mnist), SAMPLER (uniform), EPOCHS (15), FT_EPOCHS (5),
 # SCRATCH_EPOCHS (15), RANK_SPREAD (12), RANK_WITHIN (8), JOBS (4), DATA_DIR (the dataset's usual
-# place), TRAIN (.venv/bin/focusformer-train), SPECIALIZE, PYTHON.
+# place), TRAIN (.venv/bin/focusformer-train), SPECIALIZE, PYTHON; SUPERNET: a trained run to use
+# instead of step 1 (SAMPLER must then say how it was trained); RANKING=0 skips step 4 (for one
+# ground truth shared by several supernets, run bench_ranking.py with one --run per supernet).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SEED=${1:?usage: retrain_study.sh SEED [ROOT]}
@@ -28,8 +32,9 @@ DATA=()
 [ -n "${DATA_DIR:-}" ] && DATA=(--data-dir "$DATA_DIR")
 mkdir -p "$ROOT"
 
-supernet=$ROOT/supernet
+supernet=${SUPERNET:-$ROOT/supernet}
 if [ ! -f "$supernet/final.json" ]; then
+  [ -n "${SUPERNET:-}" ] && { echo "retrain_study.sh: SUPERNET=$SUPERNET is no finished run" >&2; exit 2; }
   if [ -f "$supernet/last.pt" ]; then
     $TRAIN --resume "$supernet" --no-progress >> "$ROOT/supernet.log" 2>&1
   else
@@ -38,8 +43,11 @@ if [ ! -f "$supernet/final.json" ]; then
   fi
 fi
 
+# specialize names each export by the budget's label (0.6M -> 600K)
+LABELS=$($PYTHON -c "import sys; from focusformer.budget import parse_budget
+print(' '.join(parse_budget(b).label for b in sys.argv[1].split(',')))" "$BUDGETS")
 picks=$ROOT/picks
-if [ ! -f "$picks/${BUDGETS##*,}/arch.json" ]; then
+if [ ! -f "$picks/${LABELS##* }/arch.json" ]; then
   draws=()
   [ "$SAMPLER" = focus ] || draws=(--draws uniform)
   $SPECIALIZE --checkpoint "$supernet" --budgets "$BUDGETS" "${draws[@]}" --export "$picks" --overwrite \
@@ -52,12 +60,13 @@ train_pick() {  # BUDGET INIT EPOCHS
   $TRAIN --subnet "$picks/$1" --init "$2" --epochs "$3" --seed "$SEED" "${DATA[@]}" --output "$out" \
     --overwrite --no-progress > "$out.log" 2>&1
 }
-for budget in ${BUDGETS//,/ }; do
+for budget in $LABELS; do
   train_pick "$budget" inherited "$FT_EPOCHS" &
   train_pick "$budget" scratch "$SCRATCH_EPOCHS" &
 done
 wait
 
+[ "${RANKING:-1}" = 0 ] && { echo "$ROOT: picks (inherited) in picks.txt; fine-tuned and retrained in */final.json"; exit 0; }
 $PYTHON benchmarks/bench_ranking.py --run "$supernet" --root "$ROOT/ranking" --spread "$RANK_SPREAD" \
   --within "$RANK_WITHIN" --budget "$RANK_BUDGET" --epochs "$SCRATCH_EPOCHS" --seeds "$SEED" --jobs "$JOBS" "${DATA[@]}" \
   > "$ROOT/ranking.txt" 2>&1
