@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
+from benchmark_modules import benchmark_module
 from focusformer.cli import train as train_cli
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    sys.path.insert(0, str(BENCHMARKS))  # bench_ranking imports its sibling scripts
-    try:
-        spec = importlib.util.spec_from_file_location("bench_ranking", BENCHMARKS / "bench_ranking.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+    with benchmark_module("bench_ranking") as module:
         yield module
-    finally:
-        sys.path.remove(str(BENCHMARKS))
 
 
 def _train(root: Path, config: str, seed: int) -> Path:

@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
+from benchmark_modules import benchmark_module
 from focusformer.budget import parse_budget
 from focusformer.cli import specialize as specialize_cli
 from focusformer.cli import train as train_cli
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
 
 @pytest.fixture(scope="module")
 def table():
-    sys.path.insert(0, str(BENCHMARKS))  # retrain_table imports bench_focus_vs_uniform's helpers
-    try:
-        spec = importlib.util.spec_from_file_location("retrain_table", BENCHMARKS / "retrain_table.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+    with benchmark_module("retrain_table") as module:
         yield module
-    finally:
-        sys.path.remove(str(BENCHMARKS))
 
 
 def test_inherited_is_the_export_specialize_reported_and_runs_are_their_final_json(table, tmp_path, capsys):
