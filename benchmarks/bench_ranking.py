@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val-images", type=int, default=1000, help="search-val images that pick each side")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--data-dir")
+    parser.add_argument("--json", type=Path, help="where the report goes (default: ROOT/ranking.json)")
     args = parser.parse_args(argv)
     if len(args.run) > 1 and args.init == "inherited":
         parser.error("--init inherited fine-tunes one supernet's weights: give one --run")
@@ -183,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"inherited {k} ({run}), {set_name}: Kendall tau {r['kendall_tau']:+.3f} "
                       f"(p {r['kendall_p']:.3f}), Spearman rho {r['spearman_rho']:+.3f} (p {r['spearman_p']:.3f}) "
                       f"over {r['subnets']} subnets")
-    (args.root / "ranking.json").write_text(json.dumps(report, indent=1) + "\n")
+    (args.json or args.root / "ranking.json").write_text(json.dumps(report, indent=1) + "\n")
     return 0
 
 

@@ -59,6 +59,12 @@ def test_two_supernets_share_one_standalone_ground_truth(bench, runs, tmp_path, 
     assert bench.main(args) == 0
     assert {p: p.stat().st_mtime_ns for p in root.glob("*/scratch-1ep-s0/final.json")} == finals
 
+    # --json puts the report elsewhere, so a second study on the same runs keeps the first's.
+    first = (root / "ranking.json").read_text()
+    assert bench.main([*args, "--json", str(tmp_path / "again.json")]) == 0
+    assert (root / "ranking.json").read_text() == first
+    assert json.loads((tmp_path / "again.json").read_text())["correlations"] == report["correlations"]
+
 
 def test_refuses_mixed_spaces_and_fine_tuning_several_supernets(bench, runs, tmp_path, capsys):
     digits = _train(tmp_path, "digits", 0)
