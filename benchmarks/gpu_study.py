@@ -13,6 +13,11 @@ The studies (``--study``):
   against the pre-#23 space (left weight sharing, no minimum depth), 2 seeds, 5 epochs;
   ``fashion-mnist`` (AutoFormer) trained the same way; equal compute at 10 epochs (a bilateral
   step runs two passes); the recipe at 15 epochs against AutoFormer at 15 and 30.
+* ``vitas-gap`` (issue #23, after the recipe landed): what still holds the shipped
+  ``vitas-fashion-mnist`` (shared q/k, minimum depth 1, left sharing) below AutoFormer, one
+  difference between the two spaces removed at a time: one patch size (``[4]``, AutoFormer's),
+  no identity layers; 2 seeds, 5 epochs, beside ``autoformer-5ep`` (run it with
+  ``--only vitas-default autoformer-5ep``).
 * ``spread`` (issue #24 section 1): the within-budget spread of the candidate spaces on uniform
   supernets, 2 seeds, 5 epochs.
 
@@ -90,12 +95,22 @@ def vitas_recipe_jobs(seeds: tuple[int, ...]) -> list[Job]:
     return jobs
 
 
+def vitas_gap_jobs(seeds: tuple[int, ...]) -> list[Job]:
+    rows = {
+        "vitas-default": (),
+        "vitas-default-patch4": ("space.patch_size=[4]",),
+        "vitas-default-no-identity": ("space.identity=false",),
+    }
+    return [Job(f"{name}-5ep-s{s}", "vitas-fashion-mnist", 5, s, settings) for name, settings in rows.items()
+            for s in seeds]
+
+
 def spread_jobs(seeds: tuple[int, ...]) -> list[Job]:
     return [Job(f"{config}-5ep-s{s}", config, 5, s) for config in ("psvit-1d-fashion-mnist", "wide-fashion-mnist")
             for s in seeds]
 
 
-STUDIES = {"vitas-recipe": vitas_recipe_jobs, "spread": spread_jobs}
+STUDIES = {"vitas-recipe": vitas_recipe_jobs, "vitas-gap": vitas_gap_jobs, "spread": spread_jobs}
 
 
 def run_job(job: Job, root: Path, data_dir: str | None, candidates: int, deadline: float) -> str:
