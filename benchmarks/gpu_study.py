@@ -14,10 +14,9 @@ The studies (``--study``):
   ``fashion-mnist`` (AutoFormer) trained the same way; equal compute at 10 epochs (a bilateral
   step runs two passes); the recipe at 15 epochs against AutoFormer at 15 and 30.
 * ``vitas-gap`` (issue #23, after the recipe landed): what still holds the shipped
-  ``vitas-fashion-mnist`` (shared q/k, minimum depth 1, left sharing) below AutoFormer, one
-  difference between the two spaces removed at a time: one patch size (``[4]``, AutoFormer's),
-  no identity layers; 2 seeds, 5 epochs, beside ``autoformer-5ep`` (run it with
-  ``--only vitas-default autoformer-5ep``).
+  ``vitas-fashion-mnist`` (shared q/k, minimum depth 1, left sharing) below AutoFormer: one
+  patch size (``[4]``, AutoFormer's), no identity layers, then both; 2 seeds, 5 epochs, beside
+  ``autoformer-5ep`` (``--study vitas-gap vitas-recipe --only vitas-default autoformer-5ep``).
 * ``spread`` (issue #24 section 1): the within-budget spread of the candidate spaces on uniform
   supernets, 2 seeds, 5 epochs.
 
@@ -100,6 +99,7 @@ def vitas_gap_jobs(seeds: tuple[int, ...]) -> list[Job]:
         "vitas-default": (),
         "vitas-default-patch4": ("space.patch_size=[4]",),
         "vitas-default-no-identity": ("space.identity=false",),
+        "vitas-default-patch4-no-identity": ("space.patch_size=[4]", "space.identity=false"),
     }
     return [Job(f"{name}-5ep-s{s}", "vitas-fashion-mnist", 5, s, settings) for name, settings in rows.items()
             for s in seeds]
