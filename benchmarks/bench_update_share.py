@@ -41,6 +41,8 @@ class KindShare:
 
 @dataclass(frozen=True)
 class UpdateShare:
+    """One space's result: the mean and least share over the largest subnet's entries, and by kind."""
+
     label: str
     steps: int
     entries: int
@@ -56,9 +58,11 @@ def parameter_kind(name: str) -> str:
 
 
 def reached(model: torch.nn.Module, images: torch.Tensor, arch) -> dict[str, torch.Tensor]:
-    """Which entries of each parameter one training step on ``arch`` gives a non-zero gradient."""
+    """Which entries of each parameter one training step on ``arch`` gives a non-zero gradient
+    (both sides of the weights under bilateral sharing, as its training step runs)."""
     model.zero_grad(set_to_none=True)
-    model(images, arch).logsumexp(-1).sum().backward()
+    side = "bilateral" if model.space.weight_sharing == "bilateral" else "left"
+    model(images, arch, side).logsumexp(-1).sum().backward()
     return {name: p.grad != 0 for name, p in model.named_parameters() if p.grad is not None}
 
 

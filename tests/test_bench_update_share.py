@@ -49,3 +49,11 @@ def test_parameter_kinds_drop_indices_and_weight_or_bias(bench):
     assert bench.parameter_kind("patch_embed.4.proj.weight") == "patch_embed.proj"
     assert bench.parameter_kind("cls_token.7") == "cls_token"
     assert bench.parameter_kind("head.weight") == "head"
+
+
+def test_bilateral_sharing_reaches_both_ends_of_a_weight(bench):
+    left = bench.measure("left", "vitas-digits", ["train.sampler=uniform"], steps=20, images=2)
+    both = bench.measure("bilateral", "vitas-digits", ["train.sampler=uniform", "space.weight_sharing=bilateral"],
+                         steps=20, images=2)
+    # the same draws; a narrow subnet's right side trains the trailing channels, so more are reached
+    assert both.share > left.share
