@@ -44,7 +44,6 @@ class UpdateShare:
     """One space's result: the mean and least share over the largest subnet's entries, and by kind."""
 
     label: str
-    steps: int
     entries: int
     share: float
     least: float
@@ -61,8 +60,7 @@ def reached(model: torch.nn.Module, images: torch.Tensor, arch) -> dict[str, tor
     """Which entries of each parameter one training step on ``arch`` gives a non-zero gradient
     (both sides of the weights under bilateral sharing, as its training step runs)."""
     model.zero_grad(set_to_none=True)
-    side = "bilateral" if model.space.weight_sharing == "bilateral" else "left"
-    model(images, arch, side).logsumexp(-1).sum().backward()
+    model(images, arch, model.space.training_side).logsumexp(-1).sum().backward()
     return {name: p.grad != 0 for name, p in model.named_parameters() if p.grad is not None}
 
 
@@ -89,10 +87,10 @@ def measure(label: str, config_name: str, overrides: list[str], steps: int, imag
     by_kind: dict[str, list[torch.Tensor]] = defaultdict(list)
     for name, mask in largest.items():
         by_kind[parameter_kind(name)].append(counts[name][mask].double() / steps)
-    kinds = tuple(KindShare(kind, int(torch.cat(v).numel()), float(torch.cat(v).mean()))
-                  for kind, v in by_kind.items())
-    every = torch.cat([torch.cat(v) for v in by_kind.values()])
-    return UpdateShare(label, steps, int(every.numel()), float(every.mean()), float(every.min()), kinds)
+    shares = {kind: torch.cat(parts) for kind, parts in by_kind.items()}
+    kinds = tuple(KindShare(kind, v.numel(), float(v.mean())) for kind, v in shares.items())
+    every = torch.cat(list(shares.values()))
+    return UpdateShare(label, every.numel(), float(every.mean()), float(every.min()), kinds)
 
 
 def main() -> None:

@@ -29,6 +29,7 @@ from .elastic import SIDES, Side
 if TYPE_CHECKING:
     from torch import nn
 
+    from .supernet import ForwardSide
     from .timing import Probe
 
 CostKind = Literal["macs", "params"]
@@ -82,6 +83,11 @@ class SearchSpace(ABC):
     def sides(self) -> tuple[Side, ...]:
         """The sides a subnet of this space is trained and scored on."""
         return SIDES if self.weight_sharing == "bilateral" else ("left",)
+
+    @property
+    def training_side(self) -> ForwardSide:
+        """What a training step runs: ``bilateral`` (both sides' logits summed, one loss: ViTAS) or ``left``."""
+        return "bilateral" if self.weight_sharing == "bilateral" else "left"
 
     # -- what a family provides ---------------------------------------------------------------
     @abstractmethod

@@ -402,8 +402,7 @@ class Trainer:
 
     @property
     def training_side(self) -> ForwardSide:
-        """``bilateral`` (both sides' logits summed, one loss: ViTAS) or ``left``."""
-        return "bilateral" if self.config.space.weight_sharing == "bilateral" else "left"
+        return self.config.space.training_side
 
     def _minibatch_loss(self, images: torch.Tensor, targets: torch.Tensor):
         """Scores candidates by their loss on this step's batch, without gradients (attentive sampling)."""
