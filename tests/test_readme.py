@@ -32,6 +32,9 @@ def test_readme_has_two_setup_commands_and_ci_runs_the_test_one():
     assert "focusformer-train" in install_and_train and "pytest" in install_and_test
     ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
     assert install_and_test in ci_lines
+    # CI also runs the first command as a newcomer does: a non-editable install, then the main job.
+    assert any(line.startswith(install_and_train) for line in ci_lines)
+    assert "pip install ." in install_and_train and "-e" not in install_and_train.split()
 
 
 CONFIGS_PAGE = (ROOT / "docs" / "configs.md").read_text()
