@@ -58,7 +58,7 @@ def main() -> None:
 
     ref_payload = load_checkpoint(args.reference)
     ref_config = config_from_checkpoint(ref_payload, args.reference)
-    splits = load_data(ref_config.data, ref_config.space, ref_config.train, seed=ref_config.train.seed)
+    splits = load_data(ref_config.data, ref_config.space, ref_config.train)
     scorer = CandidateScorer(load_supernet(args.reference), splits.search_val, default_device(),
                              ref_config.train.eval_batch_size, args.val_images)
     archs = cloud_archs(ref_config.space, 100, seed=0)

@@ -86,7 +86,7 @@ def evaluate_run(run: Path, budgets: list[Budget], candidates: int, seed: int, v
     config = config_from_checkpoint(payload, run)
     space, device = config.space, default_device()
     supernet = supernet_from_payload(payload, config, run).to(device)
-    data = load_data(config.data, space, config.train, seed=config.train.seed)
+    data = load_data(config.data, space, config.train)
     val = CandidateScorer(supernet, data.search_val, device, config.train.eval_batch_size, val_images)
     test = CandidateScorer(supernet, data.test, device, config.train.eval_batch_size)
     final = json.loads((run / "final.json").read_text())

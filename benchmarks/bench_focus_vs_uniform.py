@@ -71,7 +71,7 @@ def run_scorers(run: Path, config: Config, val_images: int) -> tuple[CandidateSc
     """The run's supernet as a scorer on its first ``val_images`` search-val images, and on test."""
     device = default_device()
     supernet = load_supernet(run).to(device)
-    splits = load_data(config.data, config.space, config.train, seed=config.train.seed)
+    splits = load_data(config.data, config.space, config.train)
     batch = config.train.eval_batch_size
     return (CandidateScorer(supernet, splits.search_val, device, batch, val_images),
             CandidateScorer(supernet, splits.test, device, batch))
@@ -184,7 +184,7 @@ def score_common(run: Path, common: dict[str, list[dict]]) -> dict[str, float]:
     if missing:
         device = default_device()
         supernet = load_supernet(run).to(device)
-        splits = load_data(config.data, config.space, config.train, seed=config.train.seed)
+        splits = load_data(config.data, config.space, config.train)
         test = CandidateScorer(supernet, splits.test, device, config.train.eval_batch_size)
         archs = [config.space.arch_from_dict(wanted[k]) for k in missing]
         scores.update(zip(missing, test.score(archs)))

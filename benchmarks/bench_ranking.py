@@ -75,7 +75,7 @@ def score_inherited(run: Path, subnets: list[dict], archs: list, val_images: int
     config = config_from_checkpoint(payload, run)
     device = default_device()
     supernet = supernet_from_payload(payload, config, run).to(device)
-    data = load_data(config.data, config.space, config.train, seed=config.train.seed)
+    data = load_data(config.data, config.space, config.train)
     val = CandidateScorer(supernet, data.search_val, device, config.train.eval_batch_size, val_images)
     test = CandidateScorer(supernet, data.test, device, config.train.eval_batch_size)
     for subnet, arch in zip(subnets, archs):

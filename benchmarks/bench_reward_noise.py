@@ -45,7 +45,7 @@ def main() -> None:
     config = config_from_checkpoint(payload, args.run)
     device = default_device()
     supernet = load_supernet(args.run).to(device)
-    splits = load_data(config.data, config.space, config.train, seed=config.train.seed)
+    splits = load_data(config.data, config.space, config.train)
     scorer = CandidateScorer(supernet, splits.search_val, device, 500, args.images)
     sampler = ArchSampler(config.space, band=args.band)
     generator = torch.Generator().manual_seed(args.seed)

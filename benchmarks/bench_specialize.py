@@ -49,7 +49,7 @@ def main() -> None:
     space, device = config.space, default_device()
     supernet = load_supernet(args.checkpoint).to(device)
     sampler = sampler_from_checkpoint(payload, config, str(args.checkpoint))
-    splits = load_data(config.data, space, config.train, seed=config.train.seed)
+    splits = load_data(config.data, space, config.train)
     val = CandidateScorer(supernet, splits.search_val, device, config.train.eval_batch_size, args.val_images)
     test = CandidateScorer(supernet, splits.test, device, config.train.eval_batch_size)
     val.score([space.smallest()])  # warm-up: the first call pays one-time kernel set-up

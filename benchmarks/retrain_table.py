@@ -36,7 +36,7 @@ def inherited_top1(export: Path, config_path: Path) -> float:
     model = DenseSubnet(space, arch)
     model.load_export(export)
     device = default_device()
-    data = load_data(config.data, model.space, config.train, seed=config.train.seed)
+    data = load_data(config.data, model.space, config.train)
     scorer = CandidateScorer(model.to(device), data.test, device, config.train.eval_batch_size)
     return scorer.score([arch])[0]
 

@@ -47,6 +47,14 @@ class DataConfig:
     test_split: str = "validation"
     #: Images held out from the train set for search and subnet selection (never the test set).
     search_val_size: int = 180
+    #: Further images held out from the train set, disjoint from search-val, that the focus
+    #: sampler's reward scores: the images that steer training never select or score its result.
+    #: Held out under every sampler, so that runs of one config train on the same images; 0 for
+    #: none (any sampler but focus).
+    reward_size: int = 500
+    #: Seed of the permutation that holds out search-val and reward images. Fixed by default and
+    #: independent of ``train.seed``, so runs of several seeds select and score on the same images.
+    split_seed: int = 0
     #: Let torchvision download CIFAR or a torch/ set when missing (off: nothing is fetched unasked).
     download: bool = False
     #: Fraction of the digits set used as its test split (it ships without one).
@@ -63,6 +71,8 @@ class DataConfig:
             )
         if self.search_val_size < 1:
             raise ConfigError(f"data.search_val_size: must be at least 1, got {self.search_val_size}")
+        if self.reward_size < 0:
+            raise ConfigError(f"data.reward_size: must be 0 or more, got {self.reward_size}")
         if not 0.0 < self.digits_test_fraction < 1.0:
             raise ConfigError(
                 f"data.digits_test_fraction: must be between 0 and 1, got {self.digits_test_fraction}"
@@ -110,9 +120,11 @@ class TrainConfig:
     #: from its soft targets, by KL (``kl``) or AlphaNet's adaptive alpha-divergence (``alpha``).
     distill: DistillName = "none"
     #: MAC budgets users deploy at, comma-separated (``"8M,15M,25M"``); empty: ``budget_prior``.
-    #: The focus and attentive samplers train for budgets drawn from this list, each aiming at the band ``[(1 - focus.band) * budget, budget]``. Uniform and sandwich sampling
-    #: use it on spaces with identity layers (ViTAS): each step draws a budget and makes each
-    #: layer an identity with the probability calibrated for it (ViTAS's identity calibration).
+    #: Every sampler trains for budgets drawn from this list. Focus and attentive aim at the band
+    #: ``[(1 - band) * budget, budget]`` of each; a uniform draw (uniform and sandwich sampling, and
+    #: focus's exploration) lies in that band too, except on spaces with identity layers (ViTAS),
+    #: where each layer is an identity with the probability calibrated for the budget (ViTAS's
+    #: identity calibration).
     target_budgets: str = ""
     #: Without target budgets, where the focus and attentive samplers draw each step's budget:
     #: ``uniform``, the MACs of a uniformly drawn subnet (the budgets uniform sampling trains at,
@@ -192,7 +204,8 @@ class FocusConfig:
     #: Candidates scored with inherited weights at each update, all for one budget (half from
     #: the policy once it steers, the rest uniform in the band): one comparable group.
     eval_candidates: int = 8
-    #: Search-val images used to score a candidate during training (the same images every time).
+    #: Reward images scored per candidate during training: the first this many of the reward split
+    #: (``data.reward_size``), the same images every time.
     eval_images: int = 500
     #: How candidates are scored: ``distill`` (minus KL to the largest subnet), ``loss`` (minus
     #: cross-entropy) or ``top1``. The continuous ones separate subnets of equal cost with far
@@ -308,12 +321,6 @@ class Config:
         budgets = self.train.budgets
         if not budgets:
             return
-        if self.train.sampler in ("uniform", "sandwich") and not self.space.has_identity:
-            raise ConfigError(
-                f"train.target_budgets: {self.train.sampler} sampling uses target budgets only to calibrate "
-                f"identity layers, and this {self.space.family} space has none; drop target_budgets or use "
-                "--sampler focus"
-            )
         macs = self.space.cost_model("macs")
         for budget in budgets:
             try:

@@ -153,7 +153,7 @@ def load_or_score_cloud(run_dir: str | Path, config: Config, payload_id: dict[st
         cached = read_cloud(path, space, archs, split, seed, images, payload_id)
         if cached is not None:
             return cached, path, True
-    splits = load_data(config.data, space, config.train, seed=config.train.seed)
+    splits = load_data(config.data, space, config.train)
     dataset = getattr(splits, SPLITS[split])
     images = len(dataset) if max_images is None else min(max_images, len(dataset))
     path = cloud_path(run_dir, split, size, seed, images)

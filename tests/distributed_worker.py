@@ -2,7 +2,8 @@
 
 Run under torchrun, ``torchrun --standalone --nproc-per-node 2 tests/distributed_worker.py RECORD RUNS
 JSON``, it trains one digits run per entry of JSON, ``{"name": ["section.key=value", ...]}`` (one
-torchrun start for all: starting is what costs most here), into ``RUNS/<name>``; :func:`record_run`
+torchrun start for all: starting is what costs most here), into ``RUNS/<name>`` (a name ending in
+``-perturbed`` scrambles the focus learner of every rank but 0); :func:`record_run`
 is one such run, in-process for a single process. Each rank saves ``RECORD/<name>/rank<r>.pt``
 with the subnets it trained at every step, its weights and strategy state at every checkpoint,
 the files it wrote, and what the :class:`Ranks` collectives gave it.
@@ -27,7 +28,10 @@ from focusformer.training.distributed import distributed_session
 _WRITERS = ("save_checkpoint", "atomic_write_text", "write_summary")
 
 
-def record_run(record: Path, run: Path, overrides: Sequence[str], ranks: Ranks | None = None) -> dict[str, Any]:
+def record_run(record: Path, run: Path, overrides: Sequence[str], ranks: Ranks | None = None,
+               perturb: bool = False) -> dict[str, Any]:
+    """One run; with ``perturb`` every rank but 0 scrambles its focus learner (sampler and predictor
+    weights, and each predictor fit), as ranks whose floating point differs would drift apart."""
     ranks = ranks or Ranks()
     writes: list[str] = []
     originals = {name: getattr(training, name) for name in _WRITERS}
@@ -35,6 +39,8 @@ def record_run(record: Path, run: Path, overrides: Sequence[str], ranks: Ranks |
         setattr(training, name, _recording(write, name, writes))
     try:
         trainer = training.Trainer(load_config("digits", overrides), run, progress=False, ranks=ranks)
+        if perturb and not ranks.is_main:
+            _perturb_learner(trainer.strategy)
         archs: list[list[dict]] = []
         states: dict[int, dict[str, Any]] = {}
         choose, save = trainer.strategy.archs_for_step, trainer._save
@@ -58,6 +64,14 @@ def record_run(record: Path, run: Path, overrides: Sequence[str], ranks: Ranks |
     record.mkdir(parents=True, exist_ok=True)
     torch.save(result, record / f"rank{ranks.rank}.pt")
     return result
+
+
+def _perturb_learner(strategy: Any) -> None:
+    noise = torch.Generator().manual_seed(99)
+    with torch.no_grad():
+        for parameter in [*strategy.sampler.parameters(), *strategy.predictor.parameters()]:
+            parameter.add_(torch.randn(parameter.shape, generator=noise))
+    strategy.recent_taus = [1.0] * strategy.config.stable_updates  # as if it had learned to rank
 
 
 def _recording(write: Callable, name: str, writes: list[str]) -> Callable:
@@ -105,4 +119,4 @@ if __name__ == "__main__":
     record, runs, specs = Path(sys.argv[1]), Path(sys.argv[2]), json.loads(sys.argv[3])
     with distributed_session() as session:
         for name, overrides in specs.items():
-            record_run(record / name, runs / name, overrides, session)
+            record_run(record / name, runs / name, overrides, session, perturb=name.endswith("-perturbed"))

@@ -51,25 +51,27 @@ def stack(dataset) -> tuple[torch.Tensor, torch.Tensor]:
 
 # -- split ------------------------------------------------------------------------------------
 def test_split_indices_disjoint_complete_and_seeded():
-    train, val = split_indices(100, 30, seed=5)
-    assert len(train) == 70 and len(val) == 30
-    assert not set(train) & set(val)
-    assert sorted(set(train) | set(val)) == list(range(100))
-    again_train, again_val = split_indices(100, 30, seed=5)
-    assert np.array_equal(train, again_train) and np.array_equal(val, again_val)
-    assert not np.array_equal(val, split_indices(100, 30, seed=6)[1])
+    config = DataConfig(dataset="digits", search_val_size=30, reward_size=20, split_seed=5)
+    split = split_indices(100, config)
+    assert (len(split.train), len(split.search_val), len(split.reward)) == (50, 30, 20)
+    assert sorted([*split.train, *split.search_val, *split.reward]) == list(range(100))  # disjoint, complete
+    again = split_indices(100, config)
+    assert all(np.array_equal(a, b) for a, b in zip(vars(split).values(), vars(again).values()))
+    assert not np.array_equal(split.search_val, split_indices(100, replace(config, split_seed=6)).search_val)
+    # Without reward images the search-val split is what it was before there were any.
+    assert np.array_equal(split_indices(100, replace(config, reward_size=0)).search_val, split.search_val)
 
 
 @pytest.mark.parametrize("size", [100, 101])
-def test_split_indices_rejects_search_val_covering_train(size):
+def test_split_indices_rejects_held_out_images_covering_train(size):
     with pytest.raises(DataError, match="only 100 images"):
-        split_indices(100, size, seed=0, name="x")
+        split_indices(100, DataConfig(dataset="digits", search_val_size=size - 10, reward_size=10), name="x")
 
 
 # -- digits -----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def digits() -> DataSplits:
-    return load_data(DataConfig(dataset="digits", search_val_size=180), DIGITS_SPACE, TRAIN, seed=0)
+    return load_data(DataConfig(dataset="digits", search_val_size=180, reward_size=90), DIGITS_SPACE, TRAIN)
 
 
 def test_digits_shapes_sizes_and_labels(digits):
@@ -77,8 +79,9 @@ def test_digits_shapes_sizes_and_labels(digits):
     assert image.shape == (1, 8, 8) and image.dtype == torch.float32
     assert isinstance(label, int)
     assert digits.num_classes == 10
-    assert (len(digits.train), len(digits.search_val), len(digits.test)) == (1797 - 360 - 180, 180, 360)
-    for split in (digits.train, digits.search_val, digits.test):
+    assert (len(digits.train), len(digits.search_val), len(digits.reward), len(digits.test)) == \
+        (1797 - 360 - 180 - 90, 180, 90, 360)
+    for split in (digits.train, digits.search_val, digits.reward, digits.test):
         _, labels = stack(split)
         assert labels.min() == 0 and labels.max() == 9
 
@@ -95,28 +98,30 @@ def test_digits_normalisation(digits):
     assert abs(images.std().item() - 1.0) < 0.01
 
 
-def test_digits_splits_seeded(digits):
-    config = DataConfig(dataset="digits", search_val_size=180)
-    same = load_data(config, DIGITS_SPACE, TRAIN, seed=0)
-    other = load_data(config, DIGITS_SPACE, TRAIN, seed=1)
-    assert torch.equal(stack(same.search_val)[0], stack(digits.search_val)[0])
+def test_digits_splits_follow_the_split_seed_not_the_training_seed(digits):
+    config = DataConfig(dataset="digits", search_val_size=180, reward_size=90)
+    same = load_data(config, DIGITS_SPACE, replace(TRAIN, seed=7))  # another training seed: the same split
+    other = load_data(replace(config, split_seed=1), DIGITS_SPACE, TRAIN)
+    for split in ("search_val", "reward", "train"):
+        assert torch.equal(stack(getattr(same, split))[0], stack(getattr(digits, split))[0])
     assert not torch.equal(stack(other.search_val)[0], stack(digits.search_val)[0])
-    # The test split does not move with the seed; train + search_val is the same pool.
+    # The test split does not move with the split seed; train + search_val + reward is the same pool.
     assert torch.equal(stack(other.test)[0], stack(digits.test)[0])
-    pool = lambda s: sorted(map(tuple, torch.cat([stack(s.train)[0], stack(s.search_val)[0]]).flatten(1).tolist()))
+    pool = lambda s: sorted(map(tuple, torch.cat([stack(p)[0] for p in (s.train, s.search_val, s.reward)])
+                                .flatten(1).tolist()))
     assert pool(other) == pool(digits)
 
 
 def test_digits_search_val_too_large():
     with pytest.raises(DataError, match="search_val_size=1437 .* only 1437 images"):
-        load_data(DataConfig(dataset="digits", search_val_size=1437), DIGITS_SPACE, TRAIN, seed=0)
+        load_data(DataConfig(dataset="digits", search_val_size=1437), DIGITS_SPACE, TRAIN)
 
 
 def test_digits_rejects_wrong_space():
     with pytest.raises(DataError, match="digits images are 8x8x1 but the space expects 28x28x1"):
-        load_data(DataConfig(dataset="digits"), FASHION_SPACE, TRAIN, seed=0)
+        load_data(DataConfig(dataset="digits"), FASHION_SPACE, TRAIN)
     with pytest.raises(DataError, match="10 classes but the space expects 7"):
-        load_data(DataConfig(dataset="digits"), replace(DIGITS_SPACE, num_classes=7), TRAIN, seed=0)
+        load_data(DataConfig(dataset="digits"), replace(DIGITS_SPACE, num_classes=7), TRAIN)
 
 
 # -- fashion-mnist ----------------------------------------------------------------------------
@@ -154,12 +159,12 @@ def write_fashion(root: Path, n_train: int = 40, n_test: int = 10, size: int = 2
 
 
 def fashion_config(root: Path, search_val_size: int = 8) -> DataConfig:
-    return DataConfig(dataset="fashion-mnist", data_dir=str(root), search_val_size=search_val_size)
+    return DataConfig(dataset="fashion-mnist", data_dir=str(root), reward_size=0, search_val_size=search_val_size)
 
 
 def test_fashion_mnist_loads_and_splits(tmp_path):
     root = write_fashion(tmp_path / "fm")
-    splits = load_data(fashion_config(root), FASHION_SPACE, TRAIN, seed=0)
+    splits = load_data(fashion_config(root), FASHION_SPACE, TRAIN)
     assert (len(splits.train), len(splits.search_val), len(splits.test), splits.num_classes) == (32, 8, 10, 10)
     image, label = splits.train[0]
     assert image.shape == (1, 28, 28) and image.dtype == torch.float32 and isinstance(label, int)
@@ -176,7 +181,8 @@ def test_fashion_mnist_loads_and_splits(tmp_path):
 
 def test_fashion_mnist_split_follows_seed(tmp_path):
     root = write_fashion(tmp_path / "fm")
-    ids = lambda seed: image_ids(stack(load_data(fashion_config(root), FASHION_SPACE, TRAIN, seed).search_val)[0])
+    ids = lambda seed: image_ids(stack(load_data(replace(fashion_config(root), split_seed=seed), FASHION_SPACE,
+                                                 TRAIN).search_val)[0])
     assert ids(3) == ids(3)
     assert ids(3) != ids(4)
 
@@ -201,23 +207,23 @@ def test_fashion_mnist_corrupt_file(tmp_path, corrupt, message):
     path = root / FASHION_MNIST_FILES["train_images"]
     path.write_bytes(corrupt(path.read_bytes()))
     with pytest.raises(DataError, match=message) as info:
-        load_data(fashion_config(root), FASHION_SPACE, TRAIN, seed=0)
+        load_data(fashion_config(root), FASHION_SPACE, TRAIN)
     assert str(path) in str(info.value)
 
 
 def test_fashion_mnist_missing_dir_and_files(tmp_path):
     with pytest.raises(DataError, match="no directory .*dataset-fashion-mnist"):
-        load_data(fashion_config(tmp_path / "nowhere"), FASHION_SPACE, TRAIN, seed=0)
+        load_data(fashion_config(tmp_path / "nowhere"), FASHION_SPACE, TRAIN)
     root = write_fashion(tmp_path / "fm")
     (root / FASHION_MNIST_FILES["test_labels"]).unlink()
     with pytest.raises(DataError, match="missing in .*t10k-labels-idx1-ubyte.gz"):
-        load_data(fashion_config(root), FASHION_SPACE, TRAIN, seed=0)
+        load_data(fashion_config(root), FASHION_SPACE, TRAIN)
 
 
 def test_fashion_mnist_empty(tmp_path):
     root = write_fashion(tmp_path / "fm", n_test=0)
     with pytest.raises(DataError, match="t10k-images-idx3-ubyte.gz: no images"):
-        load_data(fashion_config(root), FASHION_SPACE, TRAIN, seed=0)
+        load_data(fashion_config(root), FASHION_SPACE, TRAIN)
 
 
 def test_fashion_mnist_count_and_label_checks(tmp_path):
@@ -225,10 +231,10 @@ def test_fashion_mnist_count_and_label_checks(tmp_path):
     labels_path = root / FASHION_MNIST_FILES["train_labels"]
     write_gz(labels_path, idx_bytes(np.zeros(39, dtype=np.uint8)))
     with pytest.raises(DataError, match="40 images but train-labels-idx1-ubyte.gz has 39 labels"):
-        load_data(fashion_config(root), FASHION_SPACE, TRAIN, seed=0)
+        load_data(fashion_config(root), FASHION_SPACE, TRAIN)
     write_gz(labels_path, idx_bytes(np.full(40, 10, dtype=np.uint8)))
     with pytest.raises(DataError, match="label 10 is out of range; expected 0 to 9"):
-        load_data(fashion_config(root), FASHION_SPACE, TRAIN, seed=0)
+        load_data(fashion_config(root), FASHION_SPACE, TRAIN)
 
 
 @pytest.mark.parametrize("space, expects", [
@@ -239,13 +245,13 @@ def test_fashion_mnist_rejects_space_mismatch(tmp_path, space, expects):
     root = write_fashion(tmp_path / "fm")
     with pytest.raises(DataError, match=f"fashion-mnist images are 28x28x1 but the space expects {expects}; "
                                          "use configs/fashion-mnist.yaml"):
-        load_data(fashion_config(root), space, TRAIN, seed=0)
+        load_data(fashion_config(root), space, TRAIN)
 
 
 def test_fashion_mnist_search_val_too_large(tmp_path):
     root = write_fashion(tmp_path / "fm")
     with pytest.raises(DataError, match="only 40 images"):
-        load_data(fashion_config(root, search_val_size=40), FASHION_SPACE, TRAIN, seed=0)
+        load_data(fashion_config(root, search_val_size=40), FASHION_SPACE, TRAIN)
 
 
 # -- cifar ------------------------------------------------------------------------------------
@@ -288,12 +294,12 @@ def write_cifar(root: Path, name: str, per_file: int = 4) -> Path:
 
 
 def cifar_config(root: Path, name: str = "cifar10", search_val_size: int = 5) -> DataConfig:
-    return DataConfig(dataset=name, data_dir=str(root), search_val_size=search_val_size)
+    return DataConfig(dataset=name, data_dir=str(root), reward_size=0, search_val_size=search_val_size)
 
 
 def test_cifar10_loads_with_train_and_eval_transforms(tmp_path, accept_generated_cifar):
     write_cifar(tmp_path, "cifar10")
-    splits = load_data(cifar_config(tmp_path), CIFAR10_SPACE, TRAIN, seed=0)
+    splits = load_data(cifar_config(tmp_path), CIFAR10_SPACE, TRAIN)
     assert (len(splits.train), len(splits.search_val), len(splits.test), splits.num_classes) == (15, 5, 4, 10)
     assert not set(splits.train.indices) & set(splits.search_val.indices)
     for split in (splits.train, splits.search_val, splits.test):
@@ -314,55 +320,56 @@ def test_cifar10_loads_with_train_and_eval_transforms(tmp_path, accept_generated
 
 def test_cifar100_loads(tmp_path, accept_generated_cifar):
     write_cifar(tmp_path, "cifar100", per_file=12)
-    splits = load_data(cifar_config(tmp_path, "cifar100", search_val_size=4), CIFAR100_SPACE, TRAIN, seed=1)
+    splits = load_data(replace(cifar_config(tmp_path, "cifar100", search_val_size=4), split_seed=1), CIFAR100_SPACE,
+                       TRAIN)
     assert (len(splits.train), len(splits.search_val), len(splits.test), splits.num_classes) == (8, 4, 12, 100)
     assert splits.test[3][0].shape == (3, 32, 32)
 
 
 def test_cifar_missing_without_download(tmp_path):
     with pytest.raises(DataError, match=f"looked for {tmp_path / 'cifar-10-batches-py'}.*data.download=true"):
-        load_data(cifar_config(tmp_path), CIFAR10_SPACE, TRAIN, seed=0)
+        load_data(cifar_config(tmp_path), CIFAR10_SPACE, TRAIN)
 
 
 def test_cifar_missing_file(tmp_path, accept_generated_cifar):
     folder = write_cifar(tmp_path, "cifar100")
     (folder / "test").unlink()
     with pytest.raises(DataError, match="missing in .*: test; set data.download=true"):
-        load_data(cifar_config(tmp_path, "cifar100"), CIFAR100_SPACE, TRAIN, seed=0)
+        load_data(cifar_config(tmp_path, "cifar100"), CIFAR100_SPACE, TRAIN)
 
 
 def test_cifar_checksum_mismatch_without_patch(tmp_path):
     write_cifar(tmp_path, "cifar10")
     with pytest.raises(DataError, match="fail their checksum"):
-        load_data(cifar_config(tmp_path), CIFAR10_SPACE, TRAIN, seed=0)
+        load_data(cifar_config(tmp_path), CIFAR10_SPACE, TRAIN)
 
 
 def test_cifar_corrupt_pickle(tmp_path, accept_generated_cifar):
     folder = write_cifar(tmp_path, "cifar10")
     (folder / "data_batch_3").write_bytes(b"\x80\x04garbage")
     with pytest.raises(DataError, match="corrupt train files"):
-        load_data(cifar_config(tmp_path), CIFAR10_SPACE, TRAIN, seed=0)
+        load_data(cifar_config(tmp_path), CIFAR10_SPACE, TRAIN)
 
 
 def test_cifar_label_out_of_range(tmp_path, accept_generated_cifar):
     folder = write_cifar(tmp_path, "cifar10")
     dump(folder / "test_batch", {"data": np.zeros((2, 3072), np.uint8), "labels": [3, 12]})
     with pytest.raises(DataError, match="test split .*label 12 is out of range; expected 0 to 9"):
-        load_data(cifar_config(tmp_path), CIFAR10_SPACE, TRAIN, seed=0)
+        load_data(cifar_config(tmp_path), CIFAR10_SPACE, TRAIN)
 
 
 def test_cifar_rejects_space_mismatch(tmp_path):
     # Checked before any file is read: the folder is empty.
     with pytest.raises(DataError, match="cifar100 images are 32x32x3 but the space expects 28x28x3"):
-        load_data(cifar_config(tmp_path, "cifar100"), replace(CIFAR100_SPACE, image_size=28), TRAIN, seed=0)
+        load_data(cifar_config(tmp_path, "cifar100"), replace(CIFAR100_SPACE, image_size=28), TRAIN)
     with pytest.raises(DataError, match="cifar10 has 10 classes but the space expects 100"):
-        load_data(cifar_config(tmp_path, "cifar10"), CIFAR100_SPACE, TRAIN, seed=0)
+        load_data(cifar_config(tmp_path, "cifar10"), CIFAR100_SPACE, TRAIN)
 
 
 def test_cifar_search_val_too_large(tmp_path, accept_generated_cifar):
     write_cifar(tmp_path, "cifar10")
     with pytest.raises(DataError, match="only 20 images"):
-        load_data(cifar_config(tmp_path, search_val_size=20), CIFAR10_SPACE, TRAIN, seed=0)
+        load_data(cifar_config(tmp_path, search_val_size=20), CIFAR10_SPACE, TRAIN)
 
 
 # -- imagefolder ------------------------------------------------------------------------------
@@ -379,7 +386,7 @@ def write_imagefolder(root: Path, classes: int = 3, per_class: int = 4, size: in
 
 
 def folder_config(root: Path | None, search_val_size: int = 3) -> DataConfig:
-    return DataConfig(dataset="imagefolder", data_dir=None if root is None else str(root),
+    return DataConfig(dataset="imagefolder", data_dir=None if root is None else str(root), reward_size=0,
                       search_val_size=search_val_size)
 
 
@@ -387,7 +394,7 @@ def folder_config(root: Path | None, search_val_size: int = 3) -> DataConfig:
 def test_imagefolder_loads(tmp_path, in_chans):
     root = write_imagefolder(tmp_path)
     space = make_space(image_size=16, in_chans=in_chans, num_classes=3)
-    splits = load_data(folder_config(root), space, TRAIN, seed=0)
+    splits = load_data(folder_config(root), space, TRAIN)
     assert (len(splits.train), len(splits.search_val), len(splits.test), splits.num_classes) == (9, 3, 12, 3)
     assert not set(splits.train.indices) & set(splits.search_val.indices)
     for split in (splits.train, splits.search_val, splits.test):
@@ -400,30 +407,30 @@ def test_imagefolder_loads(tmp_path, in_chans):
 def test_imagefolder_wrong_class_count(tmp_path):
     root = write_imagefolder(tmp_path)
     with pytest.raises(DataError, match="found 3 classes in .* but the space expects 10"):
-        load_data(folder_config(root), make_space(16, 3, 10), TRAIN, seed=0)
+        load_data(folder_config(root), make_space(16, 3, 10), TRAIN)
 
 
 def test_imagefolder_val_classes_differ(tmp_path):
     root = write_imagefolder(tmp_path)
     (root / "val" / "class2").rename(root / "val" / "other")
     with pytest.raises(DataError, match="validation and train splits have different classes .*class2, other"):
-        load_data(folder_config(root), make_space(16, 3, 3), TRAIN, seed=0)
+        load_data(folder_config(root), make_space(16, 3, 3), TRAIN)
 
 
 def test_imagefolder_missing_and_empty(tmp_path):
     with pytest.raises(DataError, match="data.data_dir is required"):
-        load_data(folder_config(None), make_space(16, 3, 3), TRAIN, seed=0)
+        load_data(folder_config(None), make_space(16, 3, 3), TRAIN)
     with pytest.raises(DataError, match="no directory .*nowhere"):
-        load_data(folder_config(tmp_path / "nowhere"), make_space(16, 3, 3), TRAIN, seed=0)
+        load_data(folder_config(tmp_path / "nowhere"), make_space(16, 3, 3), TRAIN)
     write_imagefolder(tmp_path / "only-train", classes=1)
     shutil.rmtree(tmp_path / "only-train" / "val")
     with pytest.raises(DataError, match="no validation split in .*only-train; looked for validation/ or "
                                         "validation.tar, val/ or val.tar"):
-        load_data(folder_config(tmp_path / "only-train"), make_space(16, 3, 1), TRAIN, seed=0)
+        load_data(folder_config(tmp_path / "only-train"), make_space(16, 3, 1), TRAIN)
     (tmp_path / "empty" / "train" / "a").mkdir(parents=True)
     (tmp_path / "empty" / "val" / "a").mkdir(parents=True)
     with pytest.raises(DataError, match="no images in .*train"):
-        load_data(folder_config(tmp_path / "empty"), make_space(16, 3, 1), TRAIN, seed=0)
+        load_data(folder_config(tmp_path / "empty"), make_space(16, 3, 1), TRAIN)
 
 
 def test_imagefolder_corrupt_image(tmp_path, caplog):
@@ -431,13 +438,13 @@ def test_imagefolder_corrupt_image(tmp_path, caplog):
     first = root / "train" / "class0" / "0.png"
     first.write_bytes(b"not a png")
     with pytest.raises(DataError, match=f"train split: cannot read image {first}"):
-        load_data(folder_config(root), make_space(16, 3, 3), TRAIN, seed=0)
+        load_data(folder_config(root), make_space(16, 3, 3), TRAIN)
     first.unlink()
     # One found by the scan that fails when read during training is skipped with a warning, as
     # timm's ImageDataset does (the next image takes its place), so a long run does not die on it.
     later = root / "val" / "class1" / "2.png"
     later.write_bytes(later.read_bytes()[:60])
-    splits = load_data(folder_config(root), make_space(16, 3, 3), TRAIN, seed=0)
+    splits = load_data(folder_config(root), make_space(16, 3, 3), TRAIN)
     position = list(splits.test.base.reader.samples).index((str(later), 1))
     assert torch.equal(splits.test[position][0], splits.test[position + 1][0])
     assert "Skipped sample" in caplog.text
@@ -446,7 +453,7 @@ def test_imagefolder_corrupt_image(tmp_path, caplog):
 def test_imagefolder_rejects_unsupported_channels(tmp_path):
     root = write_imagefolder(tmp_path)
     with pytest.raises(DataError, match="in_chans must be 1 .* or 3 .*got 2"):
-        load_data(folder_config(root), make_space(16, 2, 3), TRAIN, seed=0)
+        load_data(folder_config(root), make_space(16, 2, 3), TRAIN)
 
 
 @pytest.mark.parametrize("name", ["mnist", "torch/", "tfds/mnist", "hfids/x"])

@@ -35,6 +35,7 @@ WORKER = Path(__file__).with_name("distributed_worker.py")
 # of summing counts would show. The focus sampler is shrunk so that it scores candidates every 3
 # steps and steers from the first update on; other samplers ignore focus settings.
 BASE = ["train.epochs=2", "train.batch_size=128", "train.checkpoint_every=3", "data.search_val_size=181",
+        "data.reward_size=64",
         "train.eval_batch_size=50", "focus.update_every=3", "focus.eval_candidates=4", "focus.eval_images=64",
         "focus.policy_steps=3", "focus.min_tau=-1", "focus.stable_updates=1"]
 RUNS = {
@@ -44,6 +45,8 @@ RUNS = {
     # the last two distilled from the largest's logits
     "attentive-distill": [*BASE, "train.sampler=attentive", "train.sandwich=true", "train.distill=kl"],
     "focus": [*BASE, "train.sampler=focus"],
+    # the same, with rank 1's learner scrambled: rank 0 decides, so nothing may change
+    "focus-perturbed": [*BASE, "train.sampler=focus"],
     # one subnet trained as a dense model (focusformer-train --subnet DIR --init scratch)
     "subnet": [*BASE, "train.sampler=uniform", "subnet.init=scratch",
                "subnet.arch={embed_dim: 32, depth: 3, num_heads: [3, 6, 4], mlp_ratio: [2.0, 4.0, 3.0]}"],
@@ -167,9 +170,10 @@ def test_two_processes_train_the_weights_one_process_trains(two_processes, name,
     single = record_run(tmp_path / "record", tmp_path / "one", RUNS[name])
     assert ranks[0]["archs"] == ranks[1]["archs"] == single["archs"]  # the same subnets, step by step
     assert list(ranks[0]["states"]) == list(single["states"]) == CHECKPOINT_STEPS
-    for step in CHECKPOINT_STEPS:  # both ranks hold the same weights and sampler state at every checkpoint
-        _assert_equal(ranks[0]["states"][step], ranks[1]["states"][step], f"step {step}")
+    for step in CHECKPOINT_STEPS:  # both ranks hold the same weights at every checkpoint
+        _assert_equal(ranks[0]["states"][step]["model"], ranks[1]["states"][step]["model"], f"step {step}")
         _assert_close_weights(ranks[0]["states"][step]["model"], single["states"][step]["model"])
+        _assert_equal(ranks[0]["states"][step]["strategy"], single["states"][step]["strategy"], f"step {step}")
     for one, two in zip(_summary(tmp_path / "one"), _summary(runs / name)):  # exact counts over 90 + 91
         columns = [c for c in one if c.startswith("val_top1_")]
         assert columns == (["val_top1_subnet"] if name == "subnet" else ["val_top1_largest", "val_top1_smallest"])
@@ -181,12 +185,16 @@ def test_two_processes_train_the_weights_one_process_trains(two_processes, name,
             "write_summary:summary.csv"} == set(ranks[0]["writes"])
 
 
-def test_focus_sampler_stays_identical_on_every_rank(two_processes):
-    ranks = two_processes[1]["focus"]
-    assert len(ranks[0]["archs"]) == 18 and ranks[0]["archs"] == ranks[1]["archs"]
+def test_rank_0_decides_for_the_focus_sampler_whatever_the_other_ranks_compute(two_processes):
+    """Rank 0 plans the steps and learns; rank 1 follows. With rank 1's learner scrambled (weights,
+    and a predictor that claims to rank), the run is bit for bit the unperturbed one."""
+    ranks, perturbed = two_processes[1]["focus"], two_processes[1]["focus-perturbed"]
+    assert len(ranks[0]["archs"]) == 18 and ranks[0]["archs"] == ranks[1]["archs"] == perturbed[1]["archs"]
     for step in CHECKPOINT_STEPS:
-        _assert_equal(ranks[0]["states"][step], ranks[1]["states"][step], f"step {step}")
+        _assert_equal(ranks[0]["states"][step]["model"], ranks[1]["states"][step]["model"], f"step {step}")
+        _assert_equal(ranks[0]["states"][step], perturbed[0]["states"][step], f"step {step}")
     assert ranks[0]["states"][18]["strategy"]["policy_updates"] >= 2  # the policy learned during the run
+    assert ranks[1]["states"][18]["strategy"]["policy_updates"] == 0  # rank 1 never learned
     for record in ranks:  # the helpers that a rank-local choice must go through
         collectives = record["collectives"]
         assert (collectives["sum"], collectives["mean"], collectives["any"]) == (3.0, 1.5, True)

@@ -65,7 +65,7 @@ def test_cli_writes_a_subnet_whose_test_top1_is_the_reported_one(exported, tmp_p
     model = load_subnet(run / "subnet")
     assert model.arch == load_subnet(exported).arch
     config = load_config("digits")
-    test = load_data(config.data, config.space, config.train, seed=config.train.seed).test
+    test = load_data(config.data, config.space, config.train).test
     images, labels = map(torch.stack, zip(*((x, torch.tensor(y)) for x, y in test)))
     with torch.no_grad():
         top1 = 100.0 * (model(images).argmax(-1) == labels).float().mean().item()

@@ -60,7 +60,7 @@ def test_training_learns(trained_run):
 def test_checkpoint_holds_what_resume_needs(trained_run):
     payload = load_checkpoint(trained_run)
     assert {"model", "optimizer", "scheduler", "strategy", "rng", "epoch", "step", "history", "config"} <= set(payload)
-    assert payload["epoch"] == 10 and payload["step"] == 10 * (1257 // 64)
+    assert payload["epoch"] == 10 and payload["step"] == 10 * ((1437 - 180 - 180) // 64)  # search-val, reward
     supernet = Supernet(load_config("digits").space)
     supernet.load_state_dict(payload["model"])  # strict: every key present, shapes equal
 

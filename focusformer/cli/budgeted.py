@@ -130,7 +130,7 @@ def load_run(args: argparse.Namespace, payload: dict[str, Any], config: Config) 
     """The supernet, data and scorers of an opened run (the slower part)."""
     device = default_device()
     supernet = supernet_from_payload(payload, config, args.checkpoint).to(device)
-    splits = load_data(config.data, config.space, config.train, seed=config.train.seed)
+    splits = load_data(config.data, config.space, config.train)
     batch, amp = config.train.eval_batch_size, config.train.amp
     val = CandidateScorer(supernet, splits.search_val, device, batch, args.val_images, amp)
     test = None if args.no_test else CandidateScorer(supernet, splits.test, device, batch, None, amp)

@@ -88,7 +88,7 @@ def _chosen_side(asked: str, supernet: Supernet, config, arch: AnyArch) -> Side:
     if config.space.weight_sharing != "bilateral":
         return "left"
     device = default_device()
-    splits = load_data(config.data, config.space, config.train, seed=config.train.seed)
+    splits = load_data(config.data, config.space, config.train)
     scorer = CandidateScorer(supernet.to(device), splits.search_val, device, config.train.eval_batch_size,
                              amp=config.train.amp)
     side, scores = best_side(scorer, arch)

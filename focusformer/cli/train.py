@@ -67,8 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="in-place distillation from the largest subnet: kl or alpha-divergence "
                              "(needs --sandwich or --sampler sandwich)")
     parser.add_argument("--target-budgets", metavar="LIST",
-                        help="MAC budgets you deploy at, e.g. 8M,15M,25M: focus trains for them; on spaces "
-                             "with identity layers (ViTAS) uniform sampling calibrates identity to them")
+                        help="MAC budgets you deploy at, e.g. 8M,15M,25M: every sampler trains subnets in "
+                             "their bands (on spaces with identity layers, such as ViTAS's, uniform sampling "
+                             "calibrates the identity probability to them instead)")
     parser.add_argument("--data-dir", help="where the dataset lives (default: the dataset's usual place)")
     parser.add_argument("--checkpoint-every", type=int, metavar="N",
                         help="also save last.pt every N steps within an epoch (a kill loses at most N steps)")

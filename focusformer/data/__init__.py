@@ -1,11 +1,14 @@
-"""Data sets: loading, validation against the search space, and the three splits.
+"""Data sets: loading, validation against the search space, and the splits.
 
 :func:`load_data` returns a :class:`DataSplits` with
 
 * ``train``: the training images, with training transforms;
 * ``search_val``: ``data.search_val_size`` images held out *from the train set*
-  (a permutation seeded by ``seed``), with evaluation transforms; search and
+  (a permutation seeded by ``data.split_seed``), with evaluation transforms; search and
   subnet selection use it, never the test set;
+* ``reward``: ``data.reward_size`` further images held out from the train set, disjoint from
+  search-val: the focus sampler's reward scores them, so the images that steer training never
+  select or score its result;
 * ``test``: the data set's official test split (digits has none, so a fixed,
   stratified part of it is carved out), with evaluation transforms.
 
@@ -50,17 +53,17 @@ _BUILT_IN = {
 }
 
 
-def load_data(config: DataConfig, space: SearchSpace, train: TrainConfig, seed: int) -> DataSplits:
+def load_data(config: DataConfig, space: SearchSpace, train: TrainConfig) -> DataSplits:
     """Load ``config.dataset``, check it against ``space`` and split it (see the module docstring).
 
-    ``train`` supplies the RGB augmentations (RandAugment, random erasing);
-    ``seed`` picks which train images form the search-val split.
+    ``train`` supplies the RGB augmentations (RandAugment, random erasing); ``config.split_seed``
+    picks which train images are held out, whatever the training seed.
     """
     loader = _BUILT_IN.get(config.dataset)
     if loader is not None:
-        return loader(config, space, train, seed)
+        return loader(config, space, train)
     if config.dataset in ("folder", "imagefolder") or config.dataset.startswith(TIMM_DATASET_PREFIXES):
-        return load_timm_dataset(config, space, train, seed)
+        return load_timm_dataset(config, space, train)
     raise DataError(f"data.dataset: unknown data set {config.dataset!r}")
 
 

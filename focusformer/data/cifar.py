@@ -63,7 +63,7 @@ def _check_cifar_files(cls: type, root: Path, name: str) -> None:
         raise DataError(f"{name}: missing in {folder}: {', '.join(missing)}; {hint}")
 
 
-def load_cifar(config: DataConfig, space: SearchSpace, train: TrainConfig, seed: int, *, name: str) -> DataSplits:
+def load_cifar(config: DataConfig, space: SearchSpace, train: TrainConfig, *, name: str) -> DataSplits:
     """CIFAR loaded once per split; train and search-val share the base set."""
     cls, num_classes, mean, std, hint = _cifar_spec(name)
     # CIFAR's geometry is fixed, so check it before reading anything.
@@ -81,4 +81,4 @@ def load_cifar(config: DataConfig, space: SearchSpace, train: TrainConfig, seed:
         check_labels(where, np.asarray(base.targets, dtype=np.int64), num_classes)
         bases[split] = base
     return held_out_splits(bases["train"], bases["test"], cifar_train_transform(mean, std, train),
-                           eval_tensor_transform(mean, std), config.search_val_size, seed, name, num_classes)
+                           eval_tensor_transform(mean, std), config, name, num_classes)

@@ -50,23 +50,24 @@ def _normalised(images: np.ndarray, scale: float, mean: float, std: float) -> to
 
 def _in_memory_splits(train_images: np.ndarray, train_labels: np.ndarray, test_images: np.ndarray,
                       test_labels: np.ndarray, normalise: Callable[[np.ndarray], torch.Tensor],
-                      config: DataConfig, seed: int, name: str, num_classes: int) -> DataSplits:
-    """Split raw train arrays by ``seed`` and normalise each part (split first: less peak memory)."""
-    train_idx, val_idx = split_indices(len(train_labels), config.search_val_size, seed, name)
+                      config: DataConfig, name: str, num_classes: int) -> DataSplits:
+    """Split raw train arrays (:func:`split_indices`) and normalise each part (split first: less peak memory)."""
+    indices = split_indices(len(train_labels), config, name)
 
     def part(images: np.ndarray, labels: np.ndarray) -> TensorImageDataset:
         return TensorImageDataset(normalise(images), torch.as_tensor(labels, dtype=torch.int64))
 
     return DataSplits(
-        train=part(train_images[train_idx], train_labels[train_idx]),
-        search_val=part(train_images[val_idx], train_labels[val_idx]),
+        train=part(train_images[indices.train], train_labels[indices.train]),
+        search_val=part(train_images[indices.search_val], train_labels[indices.search_val]),
         test=part(test_images, test_labels),
         num_classes=num_classes,
+        reward=part(train_images[indices.reward], train_labels[indices.reward]),
     )
 
 
 # -- digits -----------------------------------------------------------------------------------
-def load_digits(config: DataConfig, space: SearchSpace, train: TrainConfig, seed: int) -> DataSplits:
+def load_digits(config: DataConfig, space: SearchSpace, train: TrainConfig) -> DataSplits:
     """sklearn's 8x8 digits; a stratified test split drawn with :data:`DIGITS_TEST_SEED`."""
     from sklearn.datasets import load_digits as sklearn_digits
     from sklearn.model_selection import train_test_split
@@ -82,7 +83,7 @@ def load_digits(config: DataConfig, space: SearchSpace, train: TrainConfig, seed
     return _in_memory_splits(
         images[train_idx], labels[train_idx], images[test_idx], labels[test_idx],
         partial(_normalised, scale=16.0, mean=DIGITS_MEAN, std=DIGITS_STD),
-        config, seed, "digits", 10,
+        config, "digits", 10,
     )
 
 
@@ -137,7 +138,7 @@ def _read_fashion_split(root: Path, split: str, space: SearchSpace) -> tuple[np.
     return images, labels
 
 
-def load_fashion_mnist(config: DataConfig, space: SearchSpace, train: TrainConfig, seed: int) -> DataSplits:
+def load_fashion_mnist(config: DataConfig, space: SearchSpace, train: TrainConfig) -> DataSplits:
     """The four IDX .gz files of Fashion-MNIST, in memory; no augmentation (grayscale)."""
     root = Path(config.data_dir or DEFAULT_FASHION_MNIST_DIR).expanduser()
     if not root.is_dir():
@@ -154,5 +155,5 @@ def load_fashion_mnist(config: DataConfig, space: SearchSpace, train: TrainConfi
     return _in_memory_splits(
         train_images, train_labels, test_images, test_labels,
         partial(_normalised, scale=255.0, mean=FASHION_MNIST_MEAN, std=FASHION_MNIST_STD),
-        config, seed, "fashion-mnist", 10,
+        config, "fashion-mnist", 10,
     )

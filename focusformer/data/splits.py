@@ -9,17 +9,32 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
+from ..config import DataConfig
 from ..errors import DataError
 
 
 @dataclass(frozen=True)
 class DataSplits:
-    """The three splits of a data set; items are ``(float tensor CxHxW, int label)``."""
+    """The splits of a data set; items are ``(float tensor CxHxW, int label)``.
+
+    ``reward`` (the focus sampler's reward images) and ``search_val`` (search and selection) are
+    disjoint parts held out from the train set; ``test`` is the data set's own test split.
+    """
 
     train: Dataset
     search_val: Dataset
     test: Dataset
     num_classes: int
+    reward: Dataset
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """Sorted indices into a train set: what trains, what selects, what the reward scores."""
+
+    train: np.ndarray
+    search_val: np.ndarray
+    reward: np.ndarray
 
 
 class TensorImageDataset(TensorDataset):
@@ -63,24 +78,33 @@ class TransformedSubset(Dataset):
         return self.transform(image), int(label)
 
 
-def split_indices(num_images: int, search_val_size: int, seed: int, name: str = "data set") -> tuple[np.ndarray, np.ndarray]:
-    """Seeded split of ``range(num_images)`` into sorted ``(train, search_val)`` index arrays."""
-    if search_val_size >= num_images:
+def split_indices(num_images: int, config: DataConfig, name: str = "data set") -> HeldOut:
+    """Split ``range(num_images)`` by a permutation seeded with ``config.split_seed``: its first
+    ``search_val_size`` indices select, the next ``reward_size`` are the reward's, the rest train.
+
+    The split depends on the data config alone, never on the training seed, so runs of several
+    seeds (and of several samplers) are scored and selected on the same images.
+    """
+    held_out = config.search_val_size + config.reward_size
+    if held_out >= num_images:
         raise DataError(
-            f"data.search_val_size={search_val_size} leaves no training images: "
-            f"the {name} train split has only {num_images} images"
+            f"data.search_val_size={config.search_val_size} and data.reward_size={config.reward_size} leave no "
+            f"training images: the {name} train split has only {num_images} images"
         )
-    order = np.random.default_rng(seed).permutation(num_images)
-    return np.sort(order[search_val_size:]), np.sort(order[:search_val_size])
+    order = np.random.default_rng(config.split_seed).permutation(num_images)
+    search_val, reward = order[:config.search_val_size], order[config.search_val_size:held_out]
+    return HeldOut(np.sort(order[held_out:]), np.sort(search_val), np.sort(reward))
 
 
 def held_out_splits(train_base: Dataset, test_base: Dataset, train_transform: Callable, eval_transform: Callable,
-                    search_val_size: int, seed: int, name: str, num_classes: int) -> DataSplits:
-    """Train and search-val from one base set by a seeded split (different transforms); the test split whole."""
-    train_idx, val_idx = split_indices(len(train_base), search_val_size, seed, name)
+                    config: DataConfig, name: str, num_classes: int) -> DataSplits:
+    """Train, search-val and reward from one base set by :func:`split_indices` (train with its own
+    transforms); the test split whole."""
+    indices = split_indices(len(train_base), config, name)
     return DataSplits(
-        train=TransformedSubset(train_base, train_idx, train_transform),
-        search_val=TransformedSubset(train_base, val_idx, eval_transform),
+        train=TransformedSubset(train_base, indices.train, train_transform),
+        search_val=TransformedSubset(train_base, indices.search_val, eval_transform),
         test=TransformedSubset(test_base, np.arange(len(test_base)), eval_transform),
         num_classes=num_classes,
+        reward=TransformedSubset(train_base, indices.reward, eval_transform),
     )

@@ -9,7 +9,7 @@
 
 Splits are named as timm names them (``data.train_split``, ``data.test_split``: timm's
 ``--train-split`` and ``--val-split``). All are map-style data sets, so the search-val split is
-cut from the train split by the seed and torchrun's ranks read disjoint indices, as everywhere.
+cut from the train split by ``data.split_seed`` and torchrun's ranks read disjoint indices, as everywhere.
 Images are decoded by timm, converted to the space's mode and resized by timm's ImageNet
 transforms; a corrupt image met during training is skipped with a warning, as in timm (the first
 image of each split is read up front, so a folder of unreadable files fails at once).
@@ -37,7 +37,7 @@ DEFAULT_TORCH_DIR = "~/.cache/focusformer/torch"
 _SPLIT_SYNONYMS = (("train", "training"), ("validation", "val", "valid", "eval", "evaluation"))
 
 
-def load_timm_dataset(config: DataConfig, space: SearchSpace, train: TrainConfig, seed: int) -> DataSplits:
+def load_timm_dataset(config: DataConfig, space: SearchSpace, train: TrainConfig) -> DataSplits:
     name = config.dataset
     mode = image_mode(name, space)
     prefix = name.split("/", 1)[0] if "/" in name else "folder"
@@ -62,7 +62,7 @@ def load_timm_dataset(config: DataConfig, space: SearchSpace, train: TrainConfig
             check_labels(where, labels, space.num_classes)
         _first_image(base, where, mode)
     train_tf, eval_tf = timm_transforms(space, train, mode)
-    return held_out_splits(bases["train"], bases["test"], train_tf, eval_tf, config.search_val_size, seed, name,
+    return held_out_splits(bases["train"], bases["test"], train_tf, eval_tf, config, name,
                            space.num_classes)
 
 

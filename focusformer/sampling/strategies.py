@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..config import AttentiveConfig, Config, FocusConfig
+from ..ranks import Ranks
 from ..spaces import SearchSpace
 from ..spaces.base import AnyArch
 from ..spaces.counts import count_macs
@@ -65,26 +66,40 @@ class _Unsteered:
         return {}
 
 
+#: The band ``[(1 - band) * budget, budget]`` that uniform draws for a target budget fall in on
+#: spaces without identity layers: ViTAS's band, where its identity calibration aims.
+UNIFORM_TARGET_BAND = 0.1
+
+
 class UniformDraws:
     """Uniformly random subnets, as AutoFormer trains them.
 
-    With ``budgets`` (on a space with identity layers) each draw first picks one of them and
-    makes each layer an identity with the probability calibrated for it (ViTAS), so the subnets
-    sit around the budgets users deploy at. Draws use the caller's ``rng``.
+    With ``budgets`` each draw first picks one of them uniformly, then draws a subnet for it: on a
+    space with identity layers, every layer an identity with the probability calibrated for that
+    budget (ViTAS's way); on a space without, uniformly within the budget's band
+    ``[(1 - band) * budget, budget]`` (exact cost masking, no rejection). Either way the subnets
+    sit at the budgets users deploy at. Draws use the caller's ``rng`` only.
     """
 
     def __init__(self, space: SearchSpace, rng: np.random.Generator, budgets: Sequence[float] = (),
-                 seed: int = 0) -> None:
-        self.space, self.rng = space, rng
-        self.calibrations = tuple(calibrate_identity(space, b, seed=seed) for b in budgets)
+                 seed: int = 0, band: float = UNIFORM_TARGET_BAND) -> None:
+        self.space, self.rng, self.budgets = space, rng, tuple(float(b) for b in budgets)
+        calibrated = space.has_identity
+        self.calibrations = tuple(calibrate_identity(space, b, seed=seed) for b in self.budgets) if calibrated else ()
+        self.in_band = ArchSampler(space, band=band) if self.budgets and not calibrated else None
 
     def draw(self) -> tuple[AnyArch, float]:
         """A subnet and the budget it stands for: the target budget it was drawn for, else its MACs."""
-        if not self.calibrations:
+        if not self.budgets:
             arch = self.space.sample(self.rng)
             return arch, float(count_macs(arch, self.space))
-        calibration = self.calibrations[int(self.rng.integers(len(self.calibrations)))]
-        return self.space.sample(self.rng, identity_prob=calibration.identity_prob), calibration.budget
+        which = int(self.rng.integers(len(self.budgets)))
+        if self.calibrations:
+            return self.space.sample(self.rng, identity_prob=self.calibrations[which].identity_prob), self.budgets[which]
+        generator = torch.Generator().manual_seed(int(self.rng.integers(2**63)))
+        budget = torch.tensor([self.budgets[which]], dtype=torch.float64)
+        code = self.in_band.sample(budget, generator=generator, uniform=True).codes[0]
+        return self.space.decode(code.numpy()), self.budgets[which]
 
 
 class UniformStrategy(_Unsteered):
@@ -94,7 +109,7 @@ class UniformStrategy(_Unsteered):
 
     def __init__(self, space: SearchSpace, seed: int, budgets: Sequence[float] = ()) -> None:
         self.space = space
-        self.rng = np.random.default_rng(seed)
+        self.rng = draw_stream(seed)
         self.draws = UniformDraws(space, self.rng, budgets, seed)
 
     def _sample(self) -> AnyArch:
@@ -135,13 +150,21 @@ class FocusStrategy:
     uniform sampling's. A steered step trains instead the policy's pick for the draw's budget
     (its MACs, or the target budget it was drawn for), so it costs about what the uniform step
     would have, and steering only changes *which* subnet of that cost is trained.
+
+    Its randomness comes in separate streams (:func:`focus_streams`): the draws (uniform
+    sampling's own stream, so the sequence of draws is the uniform run's whatever the learner
+    does), the exploration coins, the steered proposals and the learner's. Under several
+    processes (``ranks``) rank 0 alone plans the steps and learns; the others receive its plan
+    and the candidates to score, so ranks whose floating point differs still train one model.
     """
 
     name = "focus"
 
     def __init__(self, space: SearchSpace, config: FocusConfig, seed: int, total_steps: int,
-                 score: ScoreFn | None, budgets: Sequence[float] = (), budget_prior: BudgetPrior = "uniform") -> None:
+                 score: ScoreFn | None, budgets: Sequence[float] = (), budget_prior: BudgetPrior = "uniform",
+                 ranks: Ranks | None = None) -> None:
         self.space, self.config, self.score = space, config, score
+        self.ranks = ranks or Ranks()
         self.min_steering_step = int(config.warmup_fraction * total_steps)
         self.sampler = ArchSampler(space, config.hidden_dim, config.band, config.balanced)
         self.sampler_optimizer = torch.optim.Adam(self.sampler.parameters(), lr=config.lr)
@@ -149,9 +172,10 @@ class FocusStrategy:
         self.predictor_optimizer = torch.optim.Adam(self.predictor.parameters(), lr=config.lr)
         self.measurements = Measurements(capacity=config.measurement_window)
         self.budgets = budget_distribution(space, budgets, budget_prior)
-        self.rng = np.random.default_rng(seed)
-        self.uniform = UniformDraws(space, self.rng, budgets, seed)
-        self.generator = torch.Generator().manual_seed(seed)
+        streams = focus_streams(seed)
+        self.rng, self.coins, self.learning_rng = streams.draws, streams.coins, streams.learning
+        self.proposal_generator, self.generator = streams.proposals_torch, streams.learning_torch
+        self.uniform = UniformDraws(space, self.rng, budgets, seed, config.band)
         self.queue: list[_Proposal] = []  # planned steps; the policy only changes at an update
         self.current = _Proposal(float("nan"), torch.zeros(0, dtype=torch.long), explore=True)
         self.tau = float("nan")  # mean of recent_taus once there are stable_updates of them
@@ -167,7 +191,8 @@ class FocusStrategy:
 
     # -- proposals ------------------------------------------------------------------------------
     def draw_budgets(self, n: int) -> torch.Tensor:
-        return torch.as_tensor(self.budgets.draw(self.rng, n), dtype=torch.float64)
+        """``n`` budgets from the deployment distribution, on the learner's stream."""
+        return torch.as_tensor(self.budgets.draw(self.learning_rng, n), dtype=torch.float64)
 
     @torch.no_grad()
     def best_proposals(self, budgets: torch.Tensor, generator: torch.Generator, tally: bool = True) -> torch.Tensor:
@@ -188,15 +213,15 @@ class FocusStrategy:
         draws = [self.uniform.draw() for _ in range(n)]
         budgets = torch.as_tensor([budget for _, budget in draws], dtype=torch.float64)
         explore = torch.as_tensor(
-            [not self.steering or self.rng.random() < self.config.uniform_share for _ in range(n)])
+            [not self.steering or self.coins.random() < self.config.uniform_share for _ in range(n)])
         codes = torch.as_tensor(np.stack([self.space.encode(arch) for arch, _ in draws]), dtype=torch.long)
         if (~explore).any():
-            codes[~explore] = self.best_proposals(budgets[~explore], self.generator)
+            codes[~explore] = self.best_proposals(budgets[~explore], self.proposal_generator)
         return [_Proposal(b, c, bool(e)) for b, c, e in zip(budgets.tolist(), codes, explore.tolist())]
 
     def archs_for_step(self, step: int, minibatch_loss: MinibatchLossFn | None = None) -> list[AnyArch]:
-        if not self.queue:
-            self.queue = self._plan(self.config.update_every)
+        if not self.queue:  # rank 0 plans; every rank follows its plan
+            self.queue = self.ranks.from_main(self._plan(self.config.update_every) if self.ranks.is_main else None)
         self.current = self.queue.pop(0)
         self.tallies.steps += 1
         self.tallies.steered += not self.current.explore
@@ -208,6 +233,8 @@ class FocusStrategy:
         if self.score is None or step % cfg.update_every:
             return
         self._measure()
+        if not self.ranks.is_main:  # the learner runs on rank 0 only; it alone plans the next steps
+            return
         codes, scores, groups = self.measurements.all()
         fit_predictor(self.predictor, self.predictor_optimizer, codes, scores, groups, cfg.predictor_steps,
                       self.generator)
@@ -225,11 +252,10 @@ class FocusStrategy:
         Once steering, half the group is what steered steps train, so ``policy_gain`` measures it."""
         n = self.config.eval_candidates
         n_policy = n // 2 if self.steering else 0
-        budget = self.draw_budgets(1)
-        codes = self.sampler.sample(budget.repeat(n - n_policy), generator=self.generator, uniform=True).codes
-        if n_policy:  # what steered steps train: the best of best_of policy samples
-            codes = torch.cat([self.best_proposals(budget.repeat(n_policy), self.generator), codes])
-        per_image = self.score([self.space.decode(code.numpy()) for code in codes])
+        codes = self.ranks.from_main(self._measurement_candidates(n, n_policy) if self.ranks.is_main else None)
+        per_image = self.score([self.space.decode(code.numpy()) for code in codes])  # every rank scores its share
+        if not self.ranks.is_main:
+            return
         scores = per_image.mean(1)
         tau = kendall_tau(self.predictor, codes, scores)
         if tau == tau:
@@ -242,6 +268,15 @@ class FocusStrategy:
         if n_policy:
             self.tallies.gain_sum += float(scores[:n_policy].mean() - scores[n_policy:].mean())
             self.tallies.gains += 1
+
+    def _measurement_candidates(self, n: int, n_policy: int) -> torch.Tensor:
+        """One group's codes: ``n`` candidates for one budget, the first ``n_policy`` of them what
+        steered steps train (the best of ``best_of`` policy samples), the rest uniform in band."""
+        budget = self.draw_budgets(1)
+        codes = self.sampler.sample(budget.repeat(n - n_policy), generator=self.generator, uniform=True).codes
+        if n_policy:
+            codes = torch.cat([self.best_proposals(budget.repeat(n_policy), self.generator), codes])
+        return codes
 
     def _update_policy(self) -> None:
         cfg = self.config
@@ -300,6 +335,9 @@ class FocusStrategy:
             "predictor_optimizer": self.predictor_optimizer.state_dict(),
             "measurements": self.measurements.state_dict(),
             "rng": self.rng.bit_generator.state,
+            "coins": self.coins.bit_generator.state,
+            "learning_rng": self.learning_rng.bit_generator.state,
+            "proposal_generator": self.proposal_generator.get_state(),
             "generator": self.generator.get_state(),
             "queue": [asdict(p) for p in self.queue],
             "current": asdict(self.current),
@@ -320,6 +358,9 @@ class FocusStrategy:
         self.predictor_optimizer.load_state_dict(state["predictor_optimizer"])
         self.measurements.load_state_dict(state["measurements"])
         self.rng.bit_generator.state = state["rng"]
+        self.coins.bit_generator.state = state["coins"]
+        self.learning_rng.bit_generator.state = state["learning_rng"]
+        self.proposal_generator.set_state(state["proposal_generator"])
         self.generator.set_state(state["generator"])
         self.queue = [_Proposal(**p) for p in state["queue"]]
         self.current = _Proposal(**state["current"])
@@ -377,8 +418,8 @@ class AttentiveStrategy:
     name = "attentive"
 
     def __init__(self, space: SearchSpace, config: AttentiveConfig, seed: int, budgets: Sequence[float] = (),
-                 budget_prior: BudgetPrior = "uniform") -> None:
-        self.space, self.config = space, config
+                 budget_prior: BudgetPrior = "uniform", ranks: Ranks | None = None) -> None:
+        self.space, self.config, self.ranks = space, config, ranks or Ranks()
         self.sampler = ArchSampler(space, band=config.band)  # only its exact in-band masking is used
         self.budgets = budget_distribution(space, budgets, budget_prior)
         self.rng = np.random.default_rng(seed)
@@ -387,14 +428,18 @@ class AttentiveStrategy:
 
     @torch.no_grad()
     def archs_for_step(self, step: int, minibatch_loss: MinibatchLossFn | None = None) -> list[AnyArch]:
-        self.budget = float(self.budgets.draw(self.rng, 1)[0])
-        budgets = torch.full((self.config.candidates,), self.budget, dtype=torch.float64)
-        codes = self.sampler.sample(budgets, generator=self.generator, uniform=True).codes
+        # Rank 0 draws the candidates; every rank then scores them on its share of the batch.
+        self.budget, codes = self.ranks.from_main(self._candidates() if self.ranks.is_main else None)
         candidates = [self.space.decode(code.numpy()) for code in codes]
         if len(candidates) == 1 or minibatch_loss is None:
             return candidates[:1]
         losses = minibatch_loss(candidates)
         return [candidates[min(range(len(losses)), key=losses.__getitem__)]]
+
+    def _candidates(self) -> tuple[float, torch.Tensor]:
+        budget = float(self.budgets.draw(self.rng, 1)[0])
+        budgets = torch.full((self.config.candidates,), budget, dtype=torch.float64)
+        return budget, self.sampler.sample(budgets, generator=self.generator, uniform=True).codes
 
     def after_step(self, step: int) -> None:
         pass
@@ -432,12 +477,41 @@ class FixedArchStrategy(_Unsteered):
         pass
 
 
-def build_strategy(config: Config, total_steps: int, score: ScoreFn | None) -> SamplingStrategy:
+def draw_stream(seed: int) -> np.random.Generator:
+    """The stream uniform draws come from, for uniform sampling and the focus sampler alike."""
+    return np.random.default_rng(seed)
+
+
+@dataclass
+class FocusStreams:
+    """The focus sampler's independent random streams (see :func:`focus_streams`)."""
+
+    draws: np.random.Generator  # uniform sampling's draws (and their target budgets)
+    coins: np.random.Generator  # exploration coins once steering
+    proposals_torch: torch.Generator  # the policy's samples that steered steps train
+    learning: np.random.Generator  # budgets of measurements and policy updates
+    learning_torch: torch.Generator  # measurement candidates, predictor fits, policy updates
+
+
+def focus_streams(seed: int) -> FocusStreams:
+    """Separate streams, so that learning never shifts the draws or the coins: the draws are
+    uniform sampling's own, the rest children of ``numpy.random.SeedSequence(seed)``."""
+    coins, proposals, learning = np.random.SeedSequence(seed).spawn(3)
+
+    def torch_generator(sequence: np.random.SeedSequence) -> torch.Generator:
+        return torch.Generator().manual_seed(int(sequence.generate_state(1, np.uint64)[0] >> np.uint64(1)))
+
+    return FocusStreams(draw_stream(seed), np.random.default_rng(coins), torch_generator(proposals),
+                        np.random.default_rng(learning), torch_generator(learning))
+
+
+def build_strategy(config: Config, total_steps: int, score: ScoreFn | None,
+                   ranks: Ranks | None = None) -> SamplingStrategy:
     if config.subnet_arch is not None:
         return FixedArchStrategy(config.subnet_arch)
     name, seed, budgets, prior = config.train.sampler, config.train.seed, config.train.budgets, config.train.budget_prior
     if name == "focus":
-        return FocusStrategy(config.space, config.focus, seed, total_steps, score, budgets, prior)
+        return FocusStrategy(config.space, config.focus, seed, total_steps, score, budgets, prior, ranks)
     if name == "attentive":
-        return AttentiveStrategy(config.space, config.attentive, seed, budgets, prior)
+        return AttentiveStrategy(config.space, config.attentive, seed, budgets, prior, ranks)
     return {"uniform": UniformStrategy, "sandwich": SandwichStrategy}[name](config.space, seed, budgets)

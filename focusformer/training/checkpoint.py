@@ -62,9 +62,18 @@ def load_checkpoint(run: str | Path) -> dict[str, Any]:
 
 def config_from_checkpoint(payload: dict[str, Any], path: str | Path) -> Config:
     try:
-        return Config.from_dict(payload["config"], where="")
+        return Config.from_dict(_held_out_as_trained(payload["config"]), where="")
     except (KeyError, ConfigError) as exc:
         raise CheckpointError(f"{path}: its config is invalid ({exc})") from None
+
+
+def _held_out_as_trained(data: Any) -> Any:
+    """A config saved before ``data.split_seed`` held out search-val by ``train.seed`` and no reward
+    images: read it so, and the run is scored on the images it held out, not on ones it trained on."""
+    if not isinstance(data, dict) or not isinstance(data.get("data"), dict) or "split_seed" in data["data"]:
+        return data
+    seed = data.get("train", {}).get("seed", 0) if isinstance(data.get("train"), dict) else 0
+    return {**data, "data": {**data["data"], "split_seed": seed, "reward_size": 0}}
 
 
 def capture_rng_state() -> dict[str, Any]:

@@ -33,7 +33,7 @@ from ..evaluation import autocast
 from ..export import save_subnet
 from ..fileio import atomic_write_text
 from ..sampling.budgets import BandTally, budget_bands
-from ..sampling.strategies import ScoreFn, build_strategy
+from ..sampling.strategies import UNIFORM_TARGET_BAND, ScoreFn, build_strategy
 from ..search.scoring import CandidateScorer
 from ..spaces.base import AnyArch
 from ..spaces.supernet import ForwardSide, Supernet
@@ -118,7 +118,7 @@ class Trainer:
         train = config.train
         self.ranks.split_batch(train.batch_size, even=train.mixup > 0 or train.cutmix > 0)  # fails early if not
         random_seed(train.seed)  # the same on every rank: identical supernet and sampler initialisation
-        self.data = load_data(config.data, config.space, train, seed=train.seed)
+        self.data = load_data(config.data, config.space, train)
         self.steps_per_epoch = len(self.data.train) // train.batch_size
         if self.steps_per_epoch == 0:
             raise DataError(
@@ -138,9 +138,10 @@ class Trainer:
             warmup_lr_init=train.warmup_lr,
             t_in_epochs=False,
         )
-        self.strategy = build_strategy(config, train.epochs * self.steps_per_epoch, self._training_scorer())
+        self.strategy = build_strategy(config, train.epochs * self.steps_per_epoch, self._training_scorer(),
+                                       self.ranks)
         macs = config.space.cost_model("macs")
-        band = config.attentive.band if train.sampler == "attentive" else config.focus.band
+        band = {"attentive": config.attentive.band, "focus": config.focus.band}.get(train.sampler, UNIFORM_TARGET_BAND)
         self.band_tally = BandTally(budget_bands(macs.min_cost, macs.max_cost, train.budgets, band))
         self.mixup = self._build_mixup()
         self.criterion: nn.Module = (
@@ -176,10 +177,14 @@ class Trainer:
         return {"subnet": arch} if arch is not None else {"largest": space.largest(), "smallest": space.smallest()}
 
     def _training_scorer(self) -> ScoreFn | None:
-        """Scores candidates for the focus sampler on a fixed search-val subset, by its reward."""
+        """Scores candidates for the focus sampler by its reward, on the reward split: images that
+        never select or score the result."""
         if self.config.train.sampler != "focus":
             return None
-        scorer = self._scorer(self.data.search_val, self.config.focus.eval_images)
+        if not len(self.data.reward):
+            raise ConfigError("data.reward_size is 0: the focus sampler scores its reward on these held-out "
+                              "images (500 by default); give at least 1, or train with another sampler")
+        scorer = self._scorer(self.data.reward, self.config.focus.eval_images)
         reward = self.config.focus.reward
         return lambda archs: scorer.per_image(archs, reward)
 
@@ -310,8 +315,8 @@ class Trainer:
     def _save(self) -> None:
         self.epoch_progress.seconds = time.perf_counter() - self._epoch_started
         state = self._state()
-        self.ranks.check_same((state["model"], state["strategy"]),
-                              f"the weights and sampler state at step {self.step}")
+        # The strategy's state is rank 0's (it alone plans and learns); the weights must agree.
+        self.ranks.check_same(state["model"], f"the weights at step {self.step}")
         if self.ranks.is_main:
             save_checkpoint(self.output_dir / CHECKPOINT_FILE, state)
 
@@ -362,12 +367,12 @@ class Trainer:
         if self.mixup is not None:
             images, targets = self.mixup(images, targets)
         self.optimizer.zero_grad(set_to_none=True)
-        picks = self.strategy.archs_for_step(self.step, self._minibatch_loss(images, targets))
+        # Rank 0's choice is the step's on every rank, whatever the others' floating point made of it.
+        picks = self.ranks.from_main(self.strategy.archs_for_step(self.step, self._minibatch_loss(images, targets)))
         for arch in picks:
             self.band_tally.add(self.config.space.count(arch, "macs"))
         space = self.config.space
         archs = [space.largest(), space.smallest(), *picks] if train.sandwich else picks
-        self.ranks.check_same(archs, f"the subnets of step {self.step + 1}")
         step_loss, finite, teacher = 0.0, True, None
         for index, arch in enumerate(archs):
             with self.ranks.gradient_sync(self.model, sync=index == len(archs) - 1):
