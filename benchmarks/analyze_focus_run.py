@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from focusformer.training.checkpoint import config_from_checkpoint, load_checkpoint, load_supernet
 from focusformer.data import load_data
 from focusformer.evaluation import default_device
-from focusformer.spaces.counts import count_macs, count_macs_batch
 from focusformer.plot import cloud_archs
-from focusformer.search.scoring import CandidateScorer
 from focusformer.sampling.specialize import sampler_from_checkpoint
+from focusformer.search.scoring import CandidateScorer
+from focusformer.spaces.counts import count_macs, count_macs_batch
+from focusformer.training.checkpoint import config_from_checkpoint, load_checkpoint, load_supernet
 
 
 def describe(label: str, macs: np.ndarray) -> None:

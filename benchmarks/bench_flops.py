@@ -48,8 +48,8 @@ from ptflops import get_model_complexity_info
 from timm.layers import Attention, set_fused_attn, use_fused_attn
 
 from focusformer.config import load_config, shipped_configs
-from focusformer.spaces.counts import count_macs, count_macs_batch, count_params
 from focusformer.spaces import Arch, SearchSpace
+from focusformer.spaces.counts import count_macs, count_macs_batch, count_params
 from focusformer.spaces.dense import SubnetViT
 
 #: Spaces with inputs larger than this are ImageNet-sized: ptflops is slow there, so

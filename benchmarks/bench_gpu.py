@@ -44,9 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_throughput import machine_header, make_step, time_steps  # noqa: E402
 
 from focusformer.config import load_config  # noqa: E402
-from focusformer.spaces import Arch, AutoFormerSpace  # noqa: E402
+from focusformer.spaces import Arch, AutoFormerSpace, create_supernet  # noqa: E402
 from focusformer.spaces.counts import count_macs  # noqa: E402
-from focusformer.spaces.supernet import Supernet  # noqa: E402
 
 #: Peak dense bf16 tensor-core FLOP/s (no sparsity), from NVIDIA's data sheets; first match wins.
 PEAK_BF16_TFLOPS = {"H100 PCIe": 756.0, "H100": 989.0, "H200": 989.0, "A100": 312.0}
@@ -109,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
     macs = count_macs(arch, space)
 
     torch.manual_seed(args.seed)
-    supernet = Supernet(space).to(device).train()
+    supernet = create_supernet(space).to(device).train()
     dense = dense_vit(space, arch)
     dense.load_state_dict(supernet.subnet_state_dict(arch))  # strict: the very same arch
     dense = dense.to(device).train()

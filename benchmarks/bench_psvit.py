@@ -34,9 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_throughput import bench_arch, format_table, machine_header  # noqa: E402
 
 from focusformer.config import load_config  # noqa: E402
-from focusformer.spaces import PSViTArch, PSViTSpace, PSViTStage  # noqa: E402
+from focusformer.spaces import PSViTArch, PSViTSpace, PSViTStage, create_supernet  # noqa: E402
 from focusformer.spaces.counts import count_macs  # noqa: E402
-from focusformer.spaces.supernet import Supernet  # noqa: E402
 
 SPACES = ["psvit-1d-fashion-mnist", "psvit-2d-fashion-mnist"]
 
@@ -102,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
         space = load_config(name).space
         x = torch.randn(args.batch_size, space.in_chans, space.image_size, space.image_size)
         y = torch.randint(0, space.num_classes, (args.batch_size,))
-        supernet = Supernet(space).train()
+        supernet = create_supernet(space).train()
         archs = pair_archs(space)
         steps = {}
         for label, arch in archs.items():
@@ -122,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     results = []
     for name in args.spaces:
         space = load_config(name).space
-        supernet = Supernet(space).train()
+        supernet = create_supernet(space).train()
         opt = create_optimizer_v2(supernet, opt="adamw", lr=5e-4, weight_decay=0.05)
         results.append(bench_arch(supernet, opt, space, "largest", space.largest(), throughput_args, device))
     print("\n2. Supernet vs dense training throughput, largest subnet (median images/s, interleaved rounds)")

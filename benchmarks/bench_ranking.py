@@ -32,10 +32,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
-
 from bench_families import draw_inband
 from gpu_study import run_logged
+from scipy import stats
 
 from focusformer.budget import Budget, parse_budget
 from focusformer.cli.budgeted import best_side

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 from pathlib import Path
 
 from bench_focus_vs_uniform import mean_std, paired_by_seed, parse_groups, score_common

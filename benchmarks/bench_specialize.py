@@ -25,13 +25,13 @@ from pathlib import Path
 import torch
 
 from focusformer.budget import parse_budgets
-from focusformer.training.checkpoint import config_from_checkpoint, load_checkpoint, load_supernet
 from focusformer.data import load_data
 from focusformer.evaluation import default_device
-from focusformer.spaces.counts import count_macs
-from focusformer.search.scoring import CandidateScorer
-from focusformer.search.evolution import EvolutionConfig, evolution_search
 from focusformer.sampling.specialize import sampler_from_checkpoint, specialize
+from focusformer.search.evolution import EvolutionConfig, evolution_search
+from focusformer.search.scoring import CandidateScorer
+from focusformer.spaces.counts import count_macs
+from focusformer.training.checkpoint import config_from_checkpoint, load_checkpoint, load_supernet
 
 
 def main() -> None:

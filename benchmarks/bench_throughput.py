@@ -54,10 +54,9 @@ from timm.layers import use_fused_attn
 from timm.optim import create_optimizer_v2
 
 from focusformer.config import load_config, shipped_configs
-from focusformer.spaces.counts import count_macs
-from focusformer.spaces import Arch, SearchSpace
+from focusformer.spaces import Arch, SearchSpace, create_supernet
 from focusformer.spaces.costs import decide
-from focusformer.spaces.supernet import Supernet
+from focusformer.spaces.counts import count_macs
 
 #: Default batch size per space (others: 64).
 DEFAULT_BATCH = {"fashion-mnist": 256, "vitas-fashion-mnist": 256, "cifar100": 64}
@@ -267,7 +266,7 @@ def main(argv: list[str] | None = None) -> None:
     results = []
     for name in args.spaces:
         space = load_config(name).space
-        supernet = Supernet(space, drop_path_rate=args.drop_path).to(device).train()
+        supernet = create_supernet(space, drop_path_rate=args.drop_path).to(device).train()
         super_opt = create_optimizer_v2(supernet, opt="adamw", lr=args.lr, weight_decay=args.weight_decay)
         for label, arch in (("largest", space.largest()), ("middle", middle_arch(space)),
                             ("smallest", space.smallest())):

@@ -28,6 +28,7 @@ import torch
 
 from focusformer.config import load_config
 from focusformer.sampling.strategies import build_strategy
+from focusformer.spaces import create_supernet
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def measure(label: str, config_name: str, overrides: list[str], steps: int, imag
     config = load_config(config_name, overrides)
     space = config.space
     torch.manual_seed(config.train.seed)
-    model = space.supernet_class()(space, 0.0)
+    model = create_supernet(space)
     model.init_weights()
     inputs = torch.randn(images, space.in_chans, space.image_size, space.image_size)
     strategy = build_strategy(config, total_steps=steps, score=None)

@@ -1,9 +1,9 @@
 """focusformer: one-shot neural architecture search for vision transformers."""
 
-from .export import load_subnet
 from .errors import CheckpointError, ConfigError, DataError, FocusformerError
-from .spaces.counts import count_macs, count_params
+from .export import load_subnet
 from .spaces import Arch, SearchSpace
+from .spaces.counts import count_macs, count_params
 from .spaces.supernet import Supernet
 
 __version__ = "0.1.0"

@@ -16,8 +16,8 @@ from typing import Any, Callable, Literal, Mapping, Optional, Sequence
 import yaml
 
 from .budget import Budget, check_in_range, parse_budgets
-from .sampling.budgets import BudgetPrior
 from .errors import ConfigError
+from .sampling.budgets import BudgetPrior
 from .spaces import SearchSpace
 from .spaces.base import read_yaml
 from .typed import from_mapping, to_mapping
@@ -108,6 +108,13 @@ class TrainConfig:
     #: Random-erasing probability for RGB data.
     random_erasing: float = 0.25
     drop_path: float = 0.1
+    #: Keep an exponential moving average of the weights (timm's ``ModelEmaV3``, as DeiT's recipe
+    #: does): each epoch's search-val figures, the final report, specialize, search and exports then
+    #: use the averaged weights; the training steps and the focus reward use the live ones.
+    model_ema: bool = False
+    #: The average's decay; it ramps up from 0 as ``1 - (1 + step) ** (-2/3)`` until it reaches this
+    #: (timm's warm-up), so a short run is not dominated by its first weights.
+    model_ema_decay: float = 0.9998
     #: How subnets are chosen each step: the learned ``focus`` sampler, ``uniform``
     #: (AutoFormer), ``sandwich`` (largest + smallest + one random subnet per step) or
     #: ``attentive`` (AttentiveNAS's BestUp: per budget, the best of a few candidates by
@@ -157,6 +164,8 @@ class TrainConfig:
             raise ConfigError(f"train.warmup_epochs: must be 0 or more, got {self.warmup_epochs}")
         if self.clip_grad is not None and self.clip_grad <= 0:
             raise ConfigError(f"train.clip_grad: must be positive or null, got {self.clip_grad}")
+        if not 0.0 < self.model_ema_decay < 1.0:
+            raise ConfigError(f"train.model_ema_decay: must be between 0 and 1, got {self.model_ema_decay}")
         for name in ("label_smoothing", "random_erasing", "drop_path"):
             if getattr(self, name) >= 1:
                 raise ConfigError(f"train.{name}: must be below 1, got {getattr(self, name)}")

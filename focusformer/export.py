@@ -18,9 +18,9 @@ from torch import nn
 from .errors import CheckpointError, ConfigError
 from .fileio import atomic_write_text, atomic_writer, read_json
 from .onnx_export import ONNX_FILE, export_onnx
-from .spaces.counts import count_macs, count_params
 from .spaces import SearchSpace
 from .spaces.base import AnyArch
+from .spaces.counts import count_macs, count_params
 from .spaces.elastic import Side
 
 FORMAT_VERSION = 1

@@ -28,11 +28,11 @@ from .budget import format_count  # noqa: E402
 from .config import Config  # noqa: E402
 from .errors import FocusformerError  # noqa: E402
 from .fileio import atomic_write_text, atomic_writer  # noqa: E402
-from .spaces.counts import count_macs  # noqa: E402
 from .search.pareto import pareto_front  # noqa: E402
 from .search.results import METHODS, RESULTS_DIR, SearchResult  # noqa: E402
 from .spaces import SearchSpace
 from .spaces.base import AnyArch, spanning_archs  # noqa: E402
+from .spaces.counts import count_macs  # noqa: E402
 
 #: Figure formats, chosen by the output file's extension.
 FIGURE_FORMATS = ("png", "pdf", "svg")
@@ -161,9 +161,9 @@ def load_or_score_cloud(run_dir: str | Path, config: Config, payload_id: dict[st
     if cached is not None:
         return cached, path, True
 
-    from .training.checkpoint import load_supernet
     from .evaluation import default_device
     from .search.scoring import CandidateScorer
+    from .training.checkpoint import load_supernet
 
     device = default_device()
     supernet = load_supernet(run_dir).to(device)

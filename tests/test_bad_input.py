@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from latency_checks import synthetic_table
 
 from focusformer.cli import export as export_cli
 from focusformer.cli import latency as latency_cli
@@ -19,7 +20,6 @@ from focusformer.cli import specialize as specialize_cli
 from focusformer.cli import train as train_cli
 from focusformer.config import load_config, resolve_config_path
 from focusformer.training.trainer import Trainer
-from latency_checks import synthetic_table
 
 COMMANDS = {"train": train_cli, "specialize": specialize_cli, "search": search_cli, "export": export_cli,
             "plot": plot_cli, "latency": latency_cli}

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from benchmark_modules import benchmark_module
+
 from focusformer.cli import train as train_cli
 
 

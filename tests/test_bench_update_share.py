@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from benchmark_modules import benchmark_module
+
 from focusformer.config import load_config
 from focusformer.sampling.strategies import build_strategy
 

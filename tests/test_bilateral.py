@@ -17,7 +17,7 @@ from focusformer.cli import export as export_cli
 from focusformer.config import load_config
 from focusformer.export import save_subnet
 from focusformer.search.scoring import CandidateScorer
-from focusformer.spaces import SearchSpace
+from focusformer.spaces import SearchSpace, create_supernet
 from focusformer.spaces.supernet import Supernet
 from focusformer.training.trainer import Trainer
 
@@ -44,7 +44,7 @@ def _images(space: SearchSpace, batch: int = 3) -> torch.Tensor:
 def bilateral(request, space_of, randomize) -> tuple[SearchSpace, Supernet, torch.Tensor]:
     """A bilateral space of each family, its supernet with random weights (eval mode), and images."""
     space = _bilateral_space(space_of, request.param)
-    return space, randomize(Supernet(space)).eval(), _images(space)
+    return space, randomize(create_supernet(space)).eval(), _images(space)
 
 
 def test_supernet_and_export_agree_at_both_sides(bilateral):
@@ -72,7 +72,7 @@ def test_sides_differ_below_full_width_and_agree_at_it(bilateral):
 def test_right_export_holds_exactly_the_trailing_slices(space_of, randomize):
     """Independent of the slicing code: the trailing rows and columns, read off the parameters."""
     space = _bilateral_space(space_of, "vitas-digits")
-    supernet = randomize(Supernet(space))
+    supernet = randomize(create_supernet(space))
     arch = space.smallest()
     block = arch.blocks[0]
     e, a, h, p = arch.embed_dim, block.attn_width, block.mlp_dim, str(arch.patch_size)
@@ -135,7 +135,7 @@ def test_bilateral_step_loss_recomputed_independently(tmp_path):
 
 def test_scorer_means_both_sides(tmp_path, space_of, randomize):
     space = _bilateral_space(space_of, "vitas-digits")
-    supernet = randomize(Supernet(space))
+    supernet = randomize(create_supernet(space))
     x = _images(space, 40)
     labels = torch.randint(0, space.num_classes, (40,), generator=torch.Generator().manual_seed(2))
     dataset = torch.utils.data.TensorDataset(x, labels)
@@ -168,7 +168,7 @@ def test_export_cli_picks_the_better_side_and_records_it(bilateral_run, tmp_path
     record = json.loads((out / "arch.json").read_text())
     assert record["side"] == ("left" if left >= right else "right")
     model = load_subnet(out)
-    supernet = Supernet(model.space)
+    supernet = create_supernet(model.space)
     supernet.load_state_dict(torch.load(bilateral_run / "last.pt", weights_only=False)["model"])
     x = _images(model.space)
     with torch.no_grad():
@@ -189,5 +189,5 @@ def test_export_cli_side_right_on_a_left_run_is_refused(tmp_path, capsys):
 
 def test_save_subnet_records_left_by_default(tmp_path, space_of):
     space = space_of("digits")
-    save_subnet(Supernet(space).extract(space.largest()), tmp_path / "a")
+    save_subnet(create_supernet(space).extract(space.largest()), tmp_path / "a")
     assert json.loads((tmp_path / "a" / "arch.json").read_text())["side"] == "left"

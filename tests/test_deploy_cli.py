@@ -11,6 +11,7 @@ import numpy as np
 import onnxruntime
 import pytest
 import torch
+from latency_checks import synthetic_table
 
 from focusformer.budget import format_latency
 from focusformer.cli import export as export_cli
@@ -22,7 +23,6 @@ from focusformer.latency import LatencyTable
 from focusformer.onnx_export import INPUT_NAME, ONNX_FILE
 from focusformer.training.checkpoint import load_supernet
 from focusformer.training.trainer import Trainer
-from latency_checks import synthetic_table
 
 # min_tau -1: the policy is updated whatever its predictor ranks, so the deploy path always has a sampler
 FOCUS = ["train.epochs=2", "train.batch_size=128", "focus.update_every=4", "focus.eval_images=32", "focus.min_tau=-1"]

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from distributed_worker import record_run
 from torch import nn
 
-from distributed_worker import record_run
 from focusformer.config import TrainConfig
 from focusformer.errors import ConfigError
-from focusformer.training.checkpoint import load_checkpoint
 from focusformer.ranks import Ranks, fingerprint
+from focusformer.training.checkpoint import load_checkpoint
 from focusformer.training.distributed import is_collective_failure, ranks_from_env
 from focusformer.training.trainer import EpochBatches, Trainer
 

@@ -15,8 +15,8 @@ from timm.models.vision_transformer import VisionTransformer
 from focusformer import export as export_module
 from focusformer.errors import CheckpointError, ConfigError
 from focusformer.export import load_subnet, read_arch_file, save_subnet
+from focusformer.spaces import Arch, create_supernet
 from focusformer.spaces.counts import count_macs, count_params
-from focusformer.spaces import Arch
 from focusformer.spaces.dense import SubnetViT
 from focusformer.spaces.supernet import Supernet
 
@@ -31,7 +31,7 @@ def digits(space_of):
 @pytest.fixture(scope="module")
 def supernet(digits, randomize):
     torch.manual_seed(0)
-    return randomize(Supernet(digits), seed=5).eval()
+    return randomize(create_supernet(digits), seed=5).eval()
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,14 @@ from scipy import stats
 
 from focusformer.config import AttentiveConfig, load_config
 from focusformer.errors import ConfigError
-from focusformer.sampling.budgets import (BandTally, LogUniformBudgets, TargetBudgets, UniformSubnetBudgets,
-                                         budget_bands, budget_distribution)
+from focusformer.sampling.budgets import (
+    BandTally,
+    LogUniformBudgets,
+    TargetBudgets,
+    UniformSubnetBudgets,
+    budget_bands,
+    budget_distribution,
+)
 from focusformer.sampling.sampler import ArchSampler, kl_since, reinforce_step
 from focusformer.sampling.strategies import AttentiveStrategy, reward_spread_and_noise
 from focusformer.spaces.counts import count_macs

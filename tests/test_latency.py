@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from latency_checks import synthetic_ms, synthetic_table
 
 from focusformer import ConfigError, count_params
 from focusformer.budget import Budget, parse_latencies, parse_latency
@@ -21,7 +22,6 @@ from focusformer.sampling.sampler import ArchSampler
 from focusformer.search.evolution import EvolutionConfig, evolution_search, random_search, sample_within_budget
 from focusformer.spaces.psvit import PSViTArch
 from focusformer.spaces.vitas import ViTASArch
-from latency_checks import synthetic_ms, synthetic_table
 
 FAMILIES = ["digits", "vitas-digits", "psvit-digits"]
 

@@ -11,10 +11,8 @@ from ptflops import get_model_complexity_info
 from timm.layers import Attention
 
 from focusformer.config import load_config, shipped_configs
+from focusformer.spaces import Arch, SearchSpace, create_supernet
 from focusformer.spaces.counts import count_macs, count_macs_batch, count_params
-from focusformer.spaces import Arch, SearchSpace
-from focusformer.spaces.dense import SubnetViT
-from focusformer.spaces.supernet import Supernet
 
 #: The AutoFormer-family configs (other families have their own test modules).
 SHIPPED = tuple(n for n in shipped_configs() if load_config(n).space.family == "autoformer")
@@ -50,7 +48,7 @@ def test_macs_and_params_match_ptflops(name, space_of, explicit_attention):
     torch.manual_seed(0)
     for i, arch in enumerate(archs_for(name, space)):
         if name == "digits" and i == 0:
-            model = Supernet(space).extract(arch)  # the exported model, through the supernet
+            model = create_supernet(space).extract(arch)  # the exported model, through the supernet
         else:
             model = space.build_subnet(arch)
         macs, ptflops_params = ptflops_count(model, space)

@@ -14,10 +14,10 @@ from focusformer import plot
 from focusformer.budget import Budget
 from focusformer.cli.plot import main
 from focusformer.config import load_config
-from focusformer.spaces.counts import count_macs, count_params
 from focusformer.search.pareto import hypervolume, pareto_front
 from focusformer.search.results import SearchResult, append_results
 from focusformer.search.scoring import CandidateScorer
+from focusformer.spaces.counts import count_macs, count_params
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FAST = ["--cloud", "8", "--val-images", "64"]

@@ -16,10 +16,10 @@ from family_checks import (
 )
 from ptflops import get_model_complexity_info
 
-from focusformer import Supernet, count_macs, count_params
+from focusformer import count_macs, count_params
 from focusformer.config import load_config
 from focusformer.errors import ConfigError
-from focusformer.spaces import FAMILIES, PSViTArch, PSViTSpace, PSViTStage, SearchSpace
+from focusformer.spaces import PSViTArch, PSViTSpace, PSViTStage, SearchSpace, create_supernet, get_family
 from focusformer.spaces.psvit import OPS
 
 POOLINGS = ("1d", "2d")
@@ -44,7 +44,7 @@ def stage(width: int, ratio: float, *cells: str) -> PSViTStage:
 
 # -- the space ----------------------------------------------------------------------------------
 def test_registered_and_decisions_as_documented():
-    assert FAMILIES["psvit"] is PSViTSpace
+    assert get_family("psvit").space is PSViTSpace
     space = space_for("1d")
     plan = space.decision_plan()
     assert [d.kind for d in plan.network] == ["width[0]", "width[1]", "width[2]",
@@ -204,7 +204,7 @@ def test_a_shared_pair_has_no_second_qk_and_costs_less_than_two_layers(pooling):
 @pytest.fixture(scope="module", params=POOLINGS)
 def supernet(request, randomize):
     space = space_for(request.param)
-    return space, randomize(Supernet(space), seed=1).eval()
+    return space, randomize(create_supernet(space), seed=1).eval()
 
 
 def test_extracted_subnets_give_the_supernets_logits(supernet):
@@ -219,7 +219,7 @@ def test_export_round_trip(supernet, tmp_path):
 
 def test_layer_and_first_of_pair_share_weights_and_pooling_is_entangled(supernet):
     space, _ = supernet
-    net = Supernet(space).train()
+    net = create_supernet(space).train()
     arch = PSViTArch((stage(16, 2.0, "shared", "identity"), stage(24, 2.0, "identity", "identity"),
                       stage(32, 2.0, "identity", "layer")))
     net(images(space), arch).sum().backward()

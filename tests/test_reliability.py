@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from focusformer.training.checkpoint import load_checkpoint, save_checkpoint
 from focusformer.config import load_config
 from focusformer.errors import CheckpointError
+from focusformer.spaces import create_supernet
+from focusformer.training.checkpoint import load_checkpoint, save_checkpoint
 from focusformer.training.trainer import Trainer, TrainingDiverged
 
 # Two short epochs of digits (9 steps each) with the focus sampler, checkpointing every 3 steps.
@@ -255,14 +256,13 @@ def test_failed_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
 
 def test_checkpoint_from_another_search_space_is_refused(tmp_path, capsys):
     """Weights of one space under another space's config: a clear error, never a silent restart."""
-    from focusformer import Supernet
     from focusformer.cli import export as export_cli
     from focusformer.cli import train as train_cli
 
     run = tmp_path / "run"
     Trainer(load_config("digits", ["train.epochs=1", "train.sampler=uniform"]), run, progress=False).fit()
     payload = torch.load(run / "last.pt", weights_only=True)
-    payload["model"] = Supernet(load_config("fashion-mnist").space).state_dict()
+    payload["model"] = create_supernet(load_config("fashion-mnist").space).state_dict()
     torch.save(payload, run / "last.pt")
     before = (run / "last.pt").read_bytes()
     assert train_cli.main(["--resume", str(run), "--no-progress"]) == 2

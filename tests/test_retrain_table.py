@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-
 from benchmark_modules import benchmark_module
+
 from focusformer.budget import parse_budget
 from focusformer.cli import specialize as specialize_cli
 from focusformer.cli import train as train_cli

@@ -8,8 +8,6 @@ import torch
 
 from focusformer.config import FocusConfig, load_config
 from focusformer.errors import ConfigError
-from focusformer.spaces import Arch
-from focusformer.spaces.counts import count_macs, count_macs_batch, count_params
 from focusformer.sampling.predictor import (
     AccuracyPredictor,
     Measurements,
@@ -19,8 +17,9 @@ from focusformer.sampling.predictor import (
     same_group_pairs,
 )
 from focusformer.sampling.sampler import ArchSampler, reinforce_step
-from focusformer.spaces import INACTIVE
 from focusformer.sampling.strategies import FocusStrategy, UniformStrategy
+from focusformer.spaces import INACTIVE, Arch
+from focusformer.spaces.counts import count_macs, count_macs_batch, count_params
 
 SPACES = ["digits", "fashion-mnist", "cifar100", "autoformer-tiny", "autoformer-base"]
 

@@ -17,7 +17,6 @@ import pytest
 
 from focusformer.budget import Budget
 from focusformer.errors import ConfigError
-from focusformer.spaces.counts import count_macs, count_params
 from focusformer.search.evolution import (
     EvolutionConfig,
     SearchOutcome,
@@ -31,6 +30,7 @@ from focusformer.search.evolution import (
     within_budget,
 )
 from focusformer.spaces import Arch
+from focusformer.spaces.counts import count_macs, count_params
 
 SPACES = ("digits", "fashion-mnist", "autoformer-tiny")
 KINDS = ("macs", "params")

@@ -17,7 +17,7 @@ from focusformer.cli import train as train_cli
 from focusformer.config import load_config
 from focusformer.data import load_data
 from focusformer.export import save_subnet
-from focusformer.spaces.supernet import Supernet
+from focusformer.spaces import create_supernet
 from focusformer.training.trainer import Trainer
 
 SHORT = ["--epochs", "2", "--batch-size", "128", "--no-progress"]
@@ -27,7 +27,7 @@ SHORT = ["--epochs", "2", "--batch-size", "128", "--no-progress"]
 def exported(tmp_path_factory, randomize) -> Path:
     """A digits subnet exported from a supernet with random, well-scaled weights."""
     space = load_config("digits").space
-    supernet = randomize(Supernet(space), seed=4)
+    supernet = randomize(create_supernet(space), seed=4)
     arch = space.arch_from_dict({"embed_dim": 32, "depth": 3, "num_heads": [3, 6, 4], "mlp_ratio": [2.0, 4.0, 3.0]})
     directory = tmp_path_factory.mktemp("export") / "mid"
     save_subnet(supernet.extract(arch), directory)
@@ -111,7 +111,7 @@ def test_killed_subnet_run_resumes_bit_for_bit(exported, tmp_path):
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(exported, tmp_path, capsys, argv, message):
     fashion = load_config("fashion-mnist").space
-    save_subnet(Supernet(fashion).extract(fashion.smallest()), tmp_path / "fashion")
+    save_subnet(create_supernet(fashion).extract(fashion.smallest()), tmp_path / "fashion")
     argv = [a.format(tmp=tmp_path, export=exported, fashion=tmp_path / "fashion") for a in argv]
     before = sorted(p.name for p in exported.iterdir())
     assert train_cli.main([*argv, *SHORT]) == 2

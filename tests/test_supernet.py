@@ -10,7 +10,7 @@ from timm.models.vision_transformer import VisionTransformer
 
 from focusformer.config import load_config, shipped_configs
 from focusformer.errors import ConfigError
-from focusformer.spaces import Arch, SearchSpace
+from focusformer.spaces import Arch, SearchSpace, create_supernet
 from focusformer.spaces.dense import SubnetViT
 from focusformer.spaces.supernet import Supernet
 
@@ -28,7 +28,7 @@ def supernet_of(space_of, randomize):
     def get(name: str) -> Supernet:
         if name not in cache:
             torch.manual_seed(0)
-            cache[name] = randomize(Supernet(space_of(name)), seed=1).eval()
+            cache[name] = randomize(create_supernet(space_of(name)), seed=1).eval()
         return cache[name]
 
     yield get
@@ -191,7 +191,7 @@ def test_no_hidden_state_between_archs(name, space_of, supernet_of):
 def test_gradient_flows_only_into_the_leading_slices(name, space_of, randomize):
     space = space_of(name)
     torch.manual_seed(0)
-    supernet = randomize(Supernet(space), seed=2).train()
+    supernet = randomize(create_supernet(space), seed=2).train()
     arch = Arch(space.embed_dim[1], space.depth[0], (space.num_heads[0], space.num_heads[1]) + (space.num_heads[0],)
                 * (space.depth[0] - 2), (space.mlp_ratio[1], space.mlp_ratio[0]) + (space.mlp_ratio[0],)
                 * (space.depth[0] - 2))
@@ -224,8 +224,8 @@ def test_gradient_flows_only_into_the_leading_slices(name, space_of, randomize):
 def test_drop_path_active_in_train_mode_only(space_of, randomize):
     space = space_of("digits")
     torch.manual_seed(0)
-    supernet = randomize(Supernet(space, drop_path_rate=0.5), seed=3)
-    plain = randomize(Supernet(space, drop_path_rate=0.0), seed=3)
+    supernet = randomize(create_supernet(space, drop_path_rate=0.5), seed=3)
+    plain = randomize(create_supernet(space, drop_path_rate=0.0), seed=3)
     arch = space.largest()
     x = images(space, 8)
 
@@ -250,7 +250,7 @@ def test_extracted_model_uses_the_same_drop_path_schedule(space_of, randomize):
     """Linear from 0 at the first layer to the rate at the subnet's own last layer, as in timm."""
     space = space_of("fashion-mnist")
     rate = 0.4
-    supernet = randomize(Supernet(space, drop_path_rate=rate), seed=4).train()
+    supernet = randomize(create_supernet(space, drop_path_rate=rate), seed=4).train()
     arch = space.sample(5)
     model = supernet.extract(arch)
     assert model.training

@@ -11,11 +11,12 @@ import pytest
 import torch
 import yaml
 
-from focusformer import Supernet, load_subnet
-from focusformer.training.checkpoint import load_checkpoint, load_supernet
+from focusformer import load_subnet
 from focusformer.cli import export as export_cli
 from focusformer.cli import train as train_cli
 from focusformer.config import load_config
+from focusformer.spaces import create_supernet
+from focusformer.training.checkpoint import load_checkpoint, load_supernet
 from focusformer.training.trainer import Trainer
 
 QUICK = ["--epochs", "10", "--lr", "5e-3", "--sampler", "uniform", "--no-progress", "--set", "train.warmup_epochs=1"]
@@ -61,7 +62,7 @@ def test_checkpoint_holds_what_resume_needs(trained_run):
     payload = load_checkpoint(trained_run)
     assert {"model", "optimizer", "scheduler", "strategy", "rng", "epoch", "step", "history", "config"} <= set(payload)
     assert payload["epoch"] == 10 and payload["step"] == 10 * ((1437 - 180 - 180) // 64)  # search-val, reward
-    supernet = Supernet(load_config("digits").space)
+    supernet = create_supernet(load_config("digits").space)
     supernet.load_state_dict(payload["model"])  # strict: every key present, shapes equal
 
 

@@ -18,11 +18,11 @@ from family_checks import (
 from timm.layers import Attention
 from timm.models.vision_transformer import VisionTransformer
 
-from focusformer import Supernet, count_macs, count_params
+from focusformer import count_macs, count_params
 from focusformer.config import load_config
 from focusformer.errors import ConfigError
 from focusformer.sampling.calibration import calibrate_identity
-from focusformer.spaces import INACTIVE, SearchSpace, ViTASArch, ViTASBlock, ViTASSpace
+from focusformer.spaces import INACTIVE, SearchSpace, ViTASArch, ViTASBlock, ViTASSpace, create_supernet
 from focusformer.spaces.vitas import vitas_published_macs
 
 SMALL = ("vitas-digits", "vitas-fashion-mnist")
@@ -149,7 +149,7 @@ def test_vitas_tiny_counts_equal_ptflops_on_a_released_model(explicit_attention)
 def fmnist_supernet(randomize):
     """vitas-fashion-mnist with ViTAS's private q/k (the shipped config shares q/k, as measured)."""
     space = dataclasses.replace(load_config("vitas-fashion-mnist").space, private_qk=True)
-    return space, randomize(Supernet(space), seed=1).eval()
+    return space, randomize(create_supernet(space), seed=1).eval()
 
 
 def test_extracted_subnets_give_the_supernets_logits(fmnist_supernet):
@@ -164,7 +164,7 @@ def test_export_round_trip(fmnist_supernet, tmp_path):
 
 def test_private_tokens_per_patch_size_and_private_qk_per_head_count(fmnist_supernet):
     space, _ = fmnist_supernet
-    supernet = Supernet(space).train()
+    supernet = create_supernet(space).train()
     arch = ViTASArch(7, 64, (ViTASBlock(2, 192, 96), None, None, None, None, ViTASBlock(4, 144, 192)))
     supernet(images(space), arch).sum().backward()
     grads = {n: p.grad for n, p in supernet.named_parameters()}
@@ -183,10 +183,10 @@ def test_private_tokens_per_patch_size_and_private_qk_per_head_count(fmnist_supe
 def test_shared_qk_option_entangles_qkv_as_autoformer(randomize):
     data = load_config("vitas-fashion-mnist").space.to_dict()
     space = SearchSpace.from_dict({**data, "private_qk": False})
-    supernet = randomize(Supernet(space), seed=2).eval()
+    supernet = randomize(create_supernet(space), seed=2).eval()
     names = {n for n, _ in supernet.named_parameters()}
     assert "blocks.0.attn.qkv.weight" in names and not any(".qk." in n for n in names)
-    private = Supernet(SearchSpace.from_dict({**data, "private_qk": True}))
+    private = create_supernet(SearchSpace.from_dict({**data, "private_qk": True}))
     assert sum(p.numel() for p in supernet.parameters()) < sum(p.numel() for p in private.parameters())
     assert_extracts_match(supernet, space, varied_archs(space, 4, seed=6))
 

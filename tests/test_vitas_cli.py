@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from family_checks import assert_resumes_exactly, specialize_and_search
 
 from focusformer import count_macs, load_subnet

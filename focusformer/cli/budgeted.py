@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from ..budget import Budget, check_in_range, parse_budget, parse_budgets, parse_latencies
-from ..training.checkpoint import config_from_checkpoint, load_checkpoint, supernet_from_payload
 from ..config import Config
 from ..data import load_data
 from ..errors import ConfigError
@@ -20,12 +19,13 @@ from ..export import EXPORT_FORMATS, ExportFormat, export_files, save_export
 from ..latency import LatencyTable, time_modules
 from ..latency.build import image_shape
 from ..onnx_export import require_onnx
-from ..spaces.counts import count_macs, count_params
 from ..search.results import SearchResult, append_results, format_table
 from ..search.scoring import CandidateScorer
 from ..spaces.base import AnyArch
+from ..spaces.counts import count_macs, count_params
 from ..spaces.elastic import Side
 from ..spaces.supernet import Supernet
+from ..training.checkpoint import config_from_checkpoint, load_checkpoint, supernet_from_payload
 from .common import check_not_in_run, check_output_dir, ensure_writable_output, positive_int
 
 

@@ -15,14 +15,7 @@ from pathlib import Path
 from ..config import load_config, shipped_configs
 from ..errors import ConfigError
 from ..spaces import SearchSpace
-from .common import (
-    ArgumentParser,
-    check_not_in_run,
-    check_output_dir,
-    nonnegative_int,
-    positive_int,
-    run_command,
-)
+from .common import ArgumentParser, check_not_in_run, check_output_dir, nonnegative_int, positive_int, run_command
 
 PROG = "focusformer-latency"
 RUN_CONFIG = "config.yaml"

@@ -73,10 +73,10 @@ def _check_output(output: Path) -> None:
 
 def _plot(args: argparse.Namespace) -> None:
     from .. import plot  # imported late so --help stays fast
-    from ..training.checkpoint import load_checkpoint, config_from_checkpoint
+    from ..budget import parse_budgets
     from ..search.pareto import hypervolume
     from ..search.results import METHODS, read_results
-    from ..budget import parse_budgets
+    from ..training.checkpoint import config_from_checkpoint, load_checkpoint
 
     if args.cloud < 1:
         raise FocusformerError(f"--cloud must be at least 1, got {args.cloud}")

@@ -14,14 +14,7 @@ from pathlib import Path
 from ..budget import Budget
 from ..errors import ConfigError
 from ..search.evolution import EvolutionConfig, evolution_search, random_search
-from .budgeted import (
-    add_budget_arguments,
-    budgets_from_args,
-    check_export_target,
-    load_run,
-    open_checkpoint,
-    report,
-)
+from .budgeted import add_budget_arguments, budgets_from_args, check_export_target, load_run, open_checkpoint, report
 from .common import ArgumentParser, positive_int, run_command
 
 PROG = "focusformer-search"

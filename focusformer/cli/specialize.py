@@ -6,14 +6,7 @@ import argparse
 import time
 
 from ..sampling.specialize import run_rungs, sampler_from_checkpoint, specialize, untrained_sampler
-from .budgeted import (
-    add_budget_arguments,
-    budgets_from_args,
-    check_export_target,
-    load_run,
-    open_checkpoint,
-    report,
-)
+from .budgeted import add_budget_arguments, budgets_from_args, check_export_target, load_run, open_checkpoint, report
 from .common import ArgumentParser, positive_int, run_command
 
 PROG = "focusformer-specialize"

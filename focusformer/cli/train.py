@@ -10,8 +10,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..training.checkpoint import CHECKPOINT_FILE
-from ..training.reports import CONFIG_FILE
 from ..config import (
     DEFAULT_CONFIG,
     DEIT_BASE_BATCH,
@@ -22,6 +20,8 @@ from ..config import (
     shipped_configs,
 )
 from ..errors import ConfigError, FocusformerError
+from ..training.checkpoint import CHECKPOINT_FILE
+from ..training.reports import CONFIG_FILE
 from .common import ArgumentParser, ensure_writable_output, positive_float, positive_int, run_command
 
 if TYPE_CHECKING:

@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .sampler import one_hot_codes
 from ..spaces import SearchSpace
+from .sampler import one_hot_codes
 
 
 class AccuracyPredictor(nn.Module):

@@ -32,6 +32,7 @@ from ..errors import ConfigError
 from ..spaces import INACTIVE, SearchSpace
 from ..spaces.costs import LayeredCost, PartialArchs
 
+
 def one_hot_codes(codes: torch.Tensor, space: SearchSpace) -> torch.Tensor:
     """One-hot features of encodings ``(n, L)``: one block per slot, all zeros where INACTIVE."""
     blocks = []

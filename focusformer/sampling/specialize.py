@@ -14,8 +14,7 @@ budgets, the *rungs* (:func:`budget_rungs`), and the count is shared between the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 import torch
@@ -23,8 +22,8 @@ import torch
 from ..budget import Budget
 from ..config import Config
 from ..errors import CheckpointError
-from .sampler import ArchSampler
 from ..spaces.base import AnyArch
+from .sampler import ArchSampler
 
 ScoreFn = Callable[[Sequence[AnyArch]], list[float]]
 

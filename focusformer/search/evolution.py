@@ -69,17 +69,14 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from ..budget import Budget, format_count, format_latency
 from ..errors import ConfigError
 from ..fileio import atomic_write_text
-from ..spaces import INACTIVE
-from ..spaces.base import DEFAULT_FAMILY
+from ..spaces import INACTIVE, SearchSpace
+from ..spaces.base import DEFAULT_FAMILY, AnyArch
 from ..spaces.costs import decide
-from ..spaces import SearchSpace
-from ..spaces.base import AnyArch
 
 ScoreFn = Callable[[Sequence[AnyArch]], list[float]]
 """Search-val top-1 (percent) of each arch, higher is better."""

@@ -18,10 +18,10 @@ from torch.utils.data import Dataset, Subset
 
 from ..config import RewardName
 from ..evaluation import autocast, eval_loader
+from ..ranks import Ranks
 from ..spaces.base import AnyArch
 from ..spaces.elastic import Side
 from ..spaces.supernet import Supernet
-from ..ranks import Ranks
 
 #: Image subsets up to this size are decoded once and kept in memory as one tensor.
 _CACHE_LIMIT_BYTES = 1 << 30

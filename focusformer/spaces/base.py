@@ -25,6 +25,7 @@ from ..typed import from_mapping, to_mapping
 from .costs import LayeredCost, LayerValues, NetworkValues, slot_values
 from .decisions import INACTIVE, DecisionPlan
 from .elastic import SIDES, Side
+from .registry import get_family
 
 if TYPE_CHECKING:
     from torch import nn
@@ -143,10 +144,6 @@ class SearchSpace(ABC):
         """The arch with the fewest MACs."""
 
     @abstractmethod
-    def supernet_class(self) -> type[nn.Module]:
-        """The family's weight-sharing supernet class (built as ``cls(space, drop_path_rate)``)."""
-
-    @abstractmethod
     def build_subnet(self, arch: Any, drop_path_rate: float = 0.0) -> nn.Module:
         """A dense model of ``arch`` (its ``arch`` and ``space`` attributes set), for export."""
 
@@ -169,16 +166,10 @@ class SearchSpace(ABC):
     # -- shared: construction and serialisation ------------------------------------------------
     @classmethod
     def from_dict(cls, data: Any, where: str = "space") -> SearchSpace:
-        from . import FAMILIES
-
-        if not isinstance(data, Mapping):
-            return from_mapping(FAMILIES[DEFAULT_FAMILY], data, where)  # raises "expected a mapping"
-        family = data.get("family", DEFAULT_FAMILY)
-        if family not in FAMILIES:
-            raise ConfigError(
-                f"{where}.family: {family!r} is not allowed; choose one of {', '.join(map(repr, FAMILIES))}"
-            )
-        return from_mapping(FAMILIES[family], data, where)
+        """The space of the registered family that ``data["family"]`` names (``autoformer`` when missing)."""
+        family = data.get("family", DEFAULT_FAMILY) if isinstance(data, Mapping) else DEFAULT_FAMILY
+        space_class = get_family(family, f"{where}.family").space
+        return from_mapping(space_class, data, where)  # "expected a mapping" if it is none
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> SearchSpace:

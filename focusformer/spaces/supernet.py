@@ -1,6 +1,6 @@
 """The base of the families' weight-sharing supernets.
 
-``Supernet(space)`` builds the supernet of ``space``'s family. The subnet to run is an
+``create_supernet(space)`` (``registry.py``) builds the supernet of ``space``'s family. The subnet to run is an
 argument of ``forward``, so running one subnet leaves no state behind. Parameter names
 follow timm's ``VisionTransformer`` wherever a family has a timm counterpart, so a
 subnet's inherited weights load into the dense export (and, for plain ViTs, into timm).
@@ -24,17 +24,12 @@ ForwardSide = Literal["left", "right", "bilateral"]
 
 
 class Supernet(nn.Module):
-    """Base of the families' supernets; ``Supernet(space)`` builds the one ``space`` needs.
+    """Base of the families' supernets; ``create_supernet(space)`` builds the one ``space`` needs.
 
     A family's supernet implements ``forward_side(images, arch, side)`` and
     ``subnet_state_dict(arch, side)`` (the weights ``arch`` inherits at that side, under the
     dense subnet's key names); ``side`` is ``left`` (leading channels) or ``right`` (trailing).
     """
-
-    def __new__(cls, space: SearchSpace, *args: Any, **kwargs: Any) -> Supernet:
-        if cls is Supernet:
-            cls = space.supernet_class()
-        return super().__new__(cls)
 
     def __init__(self, space: SearchSpace, drop_path_rate: float = 0.0) -> None:
         super().__init__()

@@ -20,6 +20,7 @@ from .. import __version__
 from ..config import Config
 from ..errors import CheckpointError, ConfigError
 from ..fileio import atomic_writer
+from ..spaces import create_supernet
 from ..spaces.supernet import Supernet
 
 FORMAT_VERSION = 1
@@ -102,14 +103,15 @@ def load_supernet(run: str | Path) -> Supernet:
 
 
 def supernet_from_payload(payload: dict[str, Any], config: Config, run: str | Path) -> Supernet:
-    """A loaded checkpoint's weights in a supernet of its config's space, in eval mode on the CPU."""
+    """A loaded checkpoint's weights in a supernet of its config's space, in eval mode on the CPU: its
+    moving average where the run kept one (``train.model_ema``), the weights it evaluates."""
     if config.subnet.arch is not None:
         run_dir = Path(run) if Path(run).is_dir() else Path(run).parent
         raise CheckpointError(f"{run}: a subnet run (focusformer-train --subnet) holds one trained subnet, not a "
                               f"supernet to search; its model is in {run_dir / 'subnet'}")
-    supernet = Supernet(config.space)
+    supernet = create_supernet(config.space)
     try:
-        supernet.load_state_dict(payload["model"])
+        supernet.load_state_dict(payload["model_ema" if config.train.model_ema else "model"])
     except (KeyError, RuntimeError) as exc:
         raise CheckpointError(f"{run}: weights do not match the checkpoint's search space ({exc})") from None
     return supernet.eval()

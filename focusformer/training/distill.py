@@ -6,8 +6,6 @@ detached, so the students pull towards it and never the reverse (AttentiveNAS, A
 
 from __future__ import annotations
 
-
-
 import torch
 import torch.nn.functional as F
 

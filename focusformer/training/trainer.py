@@ -21,7 +21,7 @@ from timm.data import Mixup
 from timm.loss import SoftTargetCrossEntropy
 from timm.optim import create_optimizer_v2
 from timm.scheduler import CosineLRScheduler
-from timm.utils import random_seed
+from timm.utils import ModelEmaV3, random_seed
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
@@ -32,13 +32,13 @@ from ..errors import CheckpointError, ConfigError, DataError, FocusformerError
 from ..evaluation import autocast
 from ..export import save_subnet
 from ..fileio import atomic_write_text
+from ..ranks import Ranks
 from ..sampling.budgets import BandTally, budget_bands
 from ..sampling.strategies import UNIFORM_TARGET_BAND, ScoreFn, build_strategy
 from ..search.scoring import CandidateScorer
+from ..spaces import create_supernet
 from ..spaces.base import AnyArch
-from ..spaces.supernet import ForwardSide, Supernet
-from .distill import distillation_loss
-from .events import EventLog
+from ..spaces.supernet import ForwardSide
 from .checkpoint import (
     CHECKPOINT_FILE,
     capture_rng_state,
@@ -47,10 +47,11 @@ from .checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from ..ranks import Ranks
+from .distill import distillation_loss
+from .events import EventLog
 from .reports import CONFIG_FILE, FINAL_FILE, SUMMARY_FILE, EpochRecord, final_report, write_summary
-from .subnet import SUBNET_DIR, DenseSubnet
 from .signals import StopRequest
+from .subnet import SUBNET_DIR, DenseSubnet
 
 #: A run stops after this many optimizer steps in a row with a non-finite loss or gradient.
 MAX_NONFINITE_STEPS = 5
@@ -126,6 +127,9 @@ class Trainer:
             )
         self.network = self._build_network(load_inherited)
         self.model = self.ranks.wrap(self.network)  # what training steps run; the network itself elsewhere
+        # The weights that are evaluated, reported and exported: the moving average when kept.
+        self.ema = ModelEmaV3(self.network, decay=train.model_ema_decay, use_warmup=True) if train.model_ema else None
+        self.evaluated = self.network if self.ema is None else self.ema.module
         self.val_scorer = self._scorer(self.data.search_val)
         self.optimizer = create_optimizer_v2(
             self.network, opt=train.optimizer, lr=train.peak_lr, weight_decay=train.weight_decay
@@ -163,7 +167,7 @@ class Trainer:
         config, drop_path = self.config, self.config.train.drop_path
         arch = config.subnet_arch
         if arch is None:
-            return Supernet(config.space, drop_path_rate=drop_path).to(self.device)
+            return create_supernet(config.space, drop_path_rate=drop_path).to(self.device)
         network = DenseSubnet(config.space, arch, drop_path)
         if config.subnet.init == "inherited" and load_inherited:
             network.load_export(config.subnet.source)
@@ -184,7 +188,7 @@ class Trainer:
         if not len(self.data.reward):
             raise ConfigError("data.reward_size is 0: the focus sampler scores its reward on these held-out "
                               "images (500 by default); give at least 1, or train with another sampler")
-        scorer = self._scorer(self.data.reward, self.config.focus.eval_images)
+        scorer = self._scorer(self.data.reward, self.config.focus.eval_images, network=self.network)  # live weights
         reward = self.config.focus.reward
         return lambda archs: scorer.per_image(archs, reward)
 
@@ -229,6 +233,8 @@ class Trainer:
         (another length) and sets the rate for the step reached."""
         try:
             self.network.load_state_dict(payload["model"])
+            if self.ema is not None:
+                self.ema.module.load_state_dict(payload["model_ema"])
             self.optimizer.load_state_dict(payload["optimizer"])
             if schedule:
                 self.scheduler.load_state_dict(payload["scheduler"])
@@ -250,6 +256,7 @@ class Trainer:
         return {
             "config": self.config.to_dict(),
             "model": self.network.state_dict(),
+            **({} if self.ema is None else {"model_ema": self.ema.module.state_dict()}),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "strategy": self.strategy.state_dict(),
@@ -395,6 +402,8 @@ class Trainer:
             finite = math.isfinite(nn.utils.clip_grad_norm_(self.network.parameters(), train.clip_grad).item())
         if finite:
             self.optimizer.step()
+            if self.ema is not None:
+                self.ema.update(self.network, step=self.step + 1)
             self.nonfinite_in_a_row = 0
             self.epoch_progress.loss_sum += step_loss
             self.epoch_progress.finite_steps += 1
@@ -437,8 +446,9 @@ class Trainer:
             )
 
     # -- evaluation and reports ---------------------------------------------------------------
-    def _scorer(self, dataset, max_images: int | None = None) -> CandidateScorer:
-        return CandidateScorer(self.network, dataset, self.device, self.config.train.eval_batch_size,
+    def _scorer(self, dataset, max_images: int | None = None, network: nn.Module | None = None) -> CandidateScorer:
+        """Scores archs run through ``network`` (default: the evaluated weights) on ``dataset``."""
+        return CandidateScorer(network or self.evaluated, dataset, self.device, self.config.train.eval_batch_size,
                                max_images, self.config.train.amp, self.config.data.num_workers, self.ranks)
 
     def search_val_top1(self, arch: AnyArch) -> float:
@@ -454,8 +464,8 @@ class Trainer:
         report = final_report(self.config.space, self.tracked, self.val_scorer, self._scorer(self.data.test))
         if not self.ranks.is_main:
             return
-        if isinstance(self.network, DenseSubnet):
-            save_subnet(self.network.dense, self.output_dir / SUBNET_DIR)
+        if isinstance(self.evaluated, DenseSubnet):
+            save_subnet(self.evaluated.dense, self.output_dir / SUBNET_DIR)
         atomic_write_text(self.output_dir / FINAL_FILE, json.dumps(report, indent=2) + "\n")
         top1 = ", ".join(f"{name} {entry['test_top1']:.2f}%" for name, entry in report.items())
         self._log(f"test top-1: {top1} -> {self.output_dir}")

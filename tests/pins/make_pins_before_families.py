@@ -1,11 +1,15 @@
 """Pins of the AutoFormer family computed by the code before the space-family redesign (commit 57ca980)."""
-import json, sys
-import numpy as np, torch
-from focusformer.config import load_config
-from focusformer.spaces.counts import count_macs, count_params
-from focusformer.search.evolution import sample_within_budget, evolution_search, EvolutionConfig
+import json
+import sys
+
+import numpy as np
+import torch
+
 from focusformer.budget import Budget
+from focusformer.config import load_config
 from focusformer.sampling.sampler import ArchSampler
+from focusformer.search.evolution import EvolutionConfig, evolution_search, sample_within_budget
+from focusformer.spaces.counts import count_macs, count_params
 
 pins = {"commit": "57ca980", "spaces": {}}
 for name in ["digits", "fashion-mnist", "cifar100", "autoformer-tiny", "autoformer-small", "autoformer-base"]:

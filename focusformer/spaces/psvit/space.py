@@ -41,21 +41,16 @@ the ``q @ k^T`` matmul. The exported model computes attention with explicit matm
 
 from __future__ import annotations
 
-import itertools
 import dataclasses
-import math
+import itertools
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Literal, Optional
+from typing import Iterable, Literal, Optional
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from timm.layers import trunc_normal_
-from torch import nn
 
-from ..errors import ConfigError
-from .base import ArchBase, CostKind, SearchSpace, WeightSharing, check_choice, check_choices, check_positive
-from .counts import (
+from ...errors import ConfigError
+from ..base import ArchBase, CostKind, SearchSpace, WeightSharing, check_choice, check_choices, check_positive
+from ..counts import (
     attention_macs,
     attention_params,
     classifier_macs,
@@ -65,33 +60,15 @@ from .counts import (
     shared_attention_macs,
     shared_attention_params,
 )
-from .decisions import Decision, DecisionPlan
-from .elastic import (
-    ElasticBlock,
-    ElasticLayerNorm,
-    ElasticLinear,
-    ElasticPatchEmbed,
-    EntangledQKV,
-    SharedMapValue,
-    Side,
-    span,
-)
-from .supernet import Supernet, drop_path_schedule, fresh
-from .timing import Probe
+from ..decisions import Decision, DecisionPlan
+from ..timing import Probe
+from .layers import KERNEL, pooled
+from .subnet import PSViTCell, PSViTSubnet
 
 Op = Literal["identity", "layer", "shared"]
 OPS: tuple[str, ...] = ("identity", "layer", "shared")
 #: Transformer layers each op adds.
 OP_LAYERS = {"identity": 0, "layer": 1, "shared": 2}
-#: Pooling kernel, stride and padding (1D conv has stride 1; the max-pool strides).
-KERNEL, STRIDE, PADDING = 3, 2, 1
-
-
-def pooled(n: int) -> int:
-    """Length after a kernel-3, stride-2, padding-1 window: ``ceil(n / 2)``."""
-    return (n + 2 * PADDING - KERNEL) // STRIDE + 1
-
-
 @dataclass(frozen=True)
 class PSViTStage:
     """One stage of an arch: its width, MLP ratio and each cell's op."""
@@ -373,226 +350,8 @@ class PSViTSpace(SearchSpace):
         return arch
 
     # -- models -------------------------------------------------------------------------------
-    def supernet_class(self) -> type[Supernet]:
-        return PSViTSupernet
-
     def build_subnet(self, arch: PSViTArch, drop_path_rate: float = 0.0) -> PSViTSubnet:
         return PSViTSubnet(self, self.validate(arch), drop_path_rate)
 
 
 # -- modules shared by the supernet and the dense subnet ---------------------------------------
-class TokenPool(nn.Module):
-    """The pooling layer between two stages, entangled across (input width, output width)."""
-
-    def __init__(self, pooling: str, in_width: int, out_width: int) -> None:
-        super().__init__()
-        self.pooling = pooling
-        if pooling == "1d":
-            self.conv = nn.Conv1d(in_width, out_width, KERNEL, padding=PADDING)
-            self.cls = ElasticLinear(in_width, out_width)
-        else:
-            self.conv = nn.Conv2d(in_width, out_width, KERNEL, stride=STRIDE, padding=PADDING)
-
-    def forward(self, x: torch.Tensor, out_width: int, side: Side = "left") -> torch.Tensor:
-        batch, tokens, in_width = x.shape
-        weight, bias = self._conv_sliced(in_width, out_width, side)
-        if self.pooling == "1d":
-            y = F.conv1d(x[:, 1:].transpose(1, 2), weight, bias, padding=PADDING)
-            y = F.max_pool1d(y, KERNEL, STRIDE, PADDING).transpose(1, 2)
-            return torch.cat([F.linear(x[:, :1], *self.cls.sliced(out_width, in_width, side)), y], dim=1)
-        grid_side = math.isqrt(tokens)
-        grid = x.transpose(1, 2).reshape(batch, in_width, grid_side, grid_side)
-        return F.conv2d(grid, weight, bias, stride=STRIDE, padding=PADDING).flatten(2).transpose(1, 2)
-
-    def _conv_sliced(self, in_width: int, out_width: int, side: Side) -> tuple[torch.Tensor, torch.Tensor]:
-        rows = span(out_width, self.conv.out_channels, side)
-        return self.conv.weight[rows, span(in_width, self.conv.in_channels, side)], self.conv.bias[rows]
-
-    def export_state(self, in_width: int, out_width: int, side: Side = "left") -> dict[str, torch.Tensor]:
-        weight, bias = self._conv_sliced(in_width, out_width, side)
-        state = {"conv.weight": weight, "conv.bias": bias}
-        if self.pooling == "1d":
-            state["cls.weight"], state["cls.bias"] = self.cls.sliced(out_width, in_width, side)
-        return state
-
-
-def _plain_block(width: int, hidden: int) -> ElasticBlock:
-    return ElasticBlock(width, width, hidden, EntangledQKV(width, width))
-
-
-def _sharing_block(width: int, hidden: int) -> ElasticBlock:
-    return ElasticBlock(width, width, hidden, SharedMapValue(width, width))
-
-
-class _PSViTBody:
-    """Stem, pooling layers, final norm and head at given (largest or exact) widths, and the forward
-    pass: the supernet and the dense subnet differ only in which blocks run each stage."""
-
-    space: PSViTSpace
-    drop_path_rate: float
-
-    def _build_body(self, widths: tuple[int, ...]) -> None:
-        space = self.space
-        self.patch_embed = ElasticPatchEmbed(space.in_chans, widths[0], space.patch_size)
-        self.pos_embed = nn.Parameter(torch.zeros(1, space.tokens(0), widths[0]))
-        if space.has_class_token:
-            self.cls_token = nn.Parameter(torch.zeros(1, 1, widths[0]))
-        self.pools = nn.ModuleList(TokenPool(space.pooling, a, b) for a, b in zip(widths, widths[1:]))
-        self.norm = ElasticLayerNorm(widths[-1], eps=1e-6)
-        self.head = ElasticLinear(widths[-1], space.num_classes)
-
-    def _init_tokens(self) -> None:
-        trunc_normal_(self.pos_embed, std=0.02)
-        if self.space.has_class_token:
-            nn.init.normal_(self.cls_token, std=1e-6)
-
-    def no_weight_decay(self) -> set[str]:
-        return {"pos_embed", "cls_token"} if self.space.has_class_token else {"pos_embed"}
-
-    def stage_blocks(self, arch: PSViTArch, stage: int) -> list[tuple[ElasticBlock, str]]:
-        """The blocks stage ``stage`` runs, each with its role: ``plain``, ``first`` (its map is
-        shared with the next block) or ``second`` (reuses the map of the block before)."""
-        raise NotImplementedError
-
-    #: Whether plain layers compute attention with explicit matmuls (the dense export, for MAC
-    #: counters) or the fused kernel (the supernet, for speed).
-    explicit_attention = False
-
-    def run(self, images: torch.Tensor, arch: PSViTArch, side: Side = "left") -> torch.Tensor:
-        self.space.validate(arch)
-        w0, head_dim = arch.stages[0].width, self.space.head_dim
-        channels = span(w0, self.pos_embed.shape[-1], side)
-        x = self.patch_embed(images, w0, side)
-        if self.space.has_class_token:
-            x = torch.cat([self.cls_token[..., channels].expand(x.shape[0], -1, -1), x], dim=1)
-        x = x + self.pos_embed[..., channels]
-        blocks = [self.stage_blocks(arch, s) for s in range(len(arch.stages))]
-        drop_probs = iter(drop_path_schedule(self.drop_path_rate, sum(map(len, blocks))))
-        for s, stage in enumerate(arch.stages):
-            if s:
-                x = self.pools[s - 1](x, stage.width, side)
-            sizes = (stage.width // head_dim, stage.width, stage.mlp_hidden_dim)
-            x = run_blocks(blocks[s], x, sizes, drop_probs, self.explicit_attention, side)
-        x = self.norm.elastic(x, side)
-        x = x[:, 0] if self.space.has_class_token else x.mean(dim=1)
-        return F.linear(x, *self.head.sliced(self.space.num_classes, x.shape[-1], side))
-
-
-def run_blocks(blocks: Iterable[tuple[ElasticBlock, str]], x: torch.Tensor, sizes: tuple[int, int, int],
-               drop_probs: Iterator[float], explicit_attention: bool, side: Side = "left") -> torch.Tensor:
-    """Run one stage's blocks (with their roles, see ``stage_blocks``) at ``sizes`` (heads, width,
-    MLP width) and ``side``; a ``second`` block reuses the attention map of the block before it."""
-    attn_map = None
-    for block, role in blocks:
-        if role == "plain" and not explicit_attention:
-            x = block(x, *sizes, next(drop_probs), side)
-        else:
-            shared = attn_map if role == "second" else None
-            x, attn_map = block.forward_explicit(x, *sizes, next(drop_probs), shared, side)
-    return x
-
-
-def _roles(cells: Iterable[str]) -> list[tuple[int, str, str]]:
-    """(cell, block name, role) of each block the cells run, identities dropped."""
-    out = []
-    for c, op in enumerate(cells):
-        if op == "layer":
-            out.append((c, "layer", "plain"))
-        elif op == "shared":
-            out += [(c, "layer", "first"), (c, "sharing", "second")]
-    return out
-
-
-class PSViTSupernet(Supernet, _PSViTBody):
-    """Every cell holds a plain block (a ``layer`` op, and the first of a ``shared`` pair) and a
-    sharing block (the second of the pair), both at the stage's largest width and MLP width."""
-
-    def __init__(self, space: PSViTSpace, drop_path_rate: float = 0.0) -> None:
-        super().__init__(space, drop_path_rate)
-        widths = tuple(choices[-1] for choices in space.widths)
-        self._build_body(widths)
-        hidden = [int(w * space.mlp_ratio[-1]) for w in widths]
-        self.stages = nn.ModuleList(
-            nn.ModuleList(
-                nn.ModuleDict({"layer": _plain_block(w, h), "sharing": _sharing_block(w, h)})
-                for _ in range(space.cells_per_stage)
-            )
-            for w, h in zip(widths, hidden)
-        )
-        self.init_weights()
-        self._init_tokens()
-
-    def stage_blocks(self, arch: PSViTArch, stage: int) -> list[tuple[ElasticBlock, str]]:
-        cells = self.stages[stage]
-        return [(cells[c][name], role) for c, name, role in _roles(arch.stages[stage].cells)]
-
-    def forward_side(self, images: torch.Tensor, arch: PSViTArch, side: Side) -> torch.Tensor:
-        return self.run(images, arch, side)
-
-    def subnet_state_dict(self, arch: PSViTArch, side: Side = "left") -> dict[str, torch.Tensor]:
-        """The weights ``arch`` inherits at ``side`` under the dense model's key names; dense block
-        ``j`` of a stage is the ``j``-th block the stage runs (identity cells dropped, a pair gives two)."""
-        self.space.validate(arch)
-        widths = [s.width for s in arch.stages]
-        w0, last = widths[0], widths[-1]
-        channels = span(w0, self.pos_embed.shape[-1], side)
-        norm_weight, norm_bias = self.norm.sliced(last, side)
-        head_weight, head_bias = self.head.sliced(self.space.num_classes, last, side)
-        state = {
-            "pos_embed": self.pos_embed[..., channels],
-            **{f"patch_embed.{k}": v for k, v in self.patch_embed.export_state(w0, side).items()},
-            "norm.weight": norm_weight,
-            "norm.bias": norm_bias,
-            "head.weight": head_weight,
-            "head.bias": head_bias,
-        }
-        if self.space.has_class_token:
-            state["cls_token"] = self.cls_token[..., channels]
-        for s, (pool, a, b) in enumerate(zip(self.pools, widths, widths[1:])):
-            state.update({f"pools.{s}.{k}": v for k, v in pool.export_state(a, b, side).items()})
-        for s, stage in enumerate(arch.stages):
-            sizes = (stage.width, stage.width // self.space.head_dim, stage.width, stage.mlp_hidden_dim)
-            for j, (block, _) in enumerate(self.stage_blocks(arch, s)):
-                state.update({f"stages.{s}.{j}.{k}": v for k, v in block.export_state(*sizes, side).items()})
-        return fresh(state)
-
-
-class PSViTSubnet(nn.Module, _PSViTBody):
-    """The dense model of one PSViT arch: only the blocks it runs, at its sizes; attention with
-    explicit matmuls. A sharing block's attention holds ``v`` and ``proj`` only."""
-
-    explicit_attention = True
-
-    def __init__(self, space: PSViTSpace, arch: PSViTArch, drop_path_rate: float = 0.0) -> None:
-        super().__init__()
-        self.space, self.arch, self.drop_path_rate = space, arch, drop_path_rate
-        self._build_body(tuple(s.width for s in arch.stages))
-        make = {"layer": _plain_block, "sharing": _sharing_block}
-        self.stages = nn.ModuleList(
-            nn.ModuleList(make[name](stage.width, stage.mlp_hidden_dim) for _, name, _ in _roles(stage.cells))
-            for stage in arch.stages
-        )
-        self._init_tokens()
-
-    def stage_blocks(self, arch: PSViTArch, stage: int) -> list[tuple[ElasticBlock, str]]:
-        roles = _roles(arch.stages[stage].cells)
-        return [(block, role) for block, (_, _, role) in zip(self.stages[stage], roles)]
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.run(images, self.arch)
-
-
-class PSViTCell(nn.Module):
-    """One cell of a dense subnet on its own (a layer, or a pair sharing one attention map), to time."""
-
-    def __init__(self, op: str, width: int, hidden: int, head_dim: int) -> None:
-        super().__init__()
-        make = {"layer": _plain_block, "sharing": _sharing_block}
-        roles = _roles([op])
-        self.blocks = nn.ModuleList(make[name](width, hidden) for _, name, _ in roles)
-        self.roles = [role for _, _, role in roles]
-        self.sizes = (width // head_dim, width, hidden)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        no_drop = itertools.repeat(0.0)
-        return run_blocks(zip(self.blocks, self.roles), x, self.sizes, no_drop, explicit_attention=True)

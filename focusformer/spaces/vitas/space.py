@@ -25,14 +25,10 @@ from dataclasses import dataclass
 from typing import Iterable, Literal, Optional
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from timm.layers import trunc_normal_
-from torch import nn
 
-from ..errors import ConfigError
-from .base import ArchBase, CostKind, SearchSpace, WeightSharing, check_choice, check_choices, check_positive
-from .counts import (
+from ...errors import ConfigError
+from ..base import ArchBase, CostKind, SearchSpace, WeightSharing, check_choice, check_choices, check_positive
+from ..counts import (
     attention_macs,
     attention_params,
     classifier_macs,
@@ -41,20 +37,9 @@ from .counts import (
     patch_embed_macs,
     vit_stem_and_head_params,
 )
-from .decisions import Decision, DecisionPlan
-from .dense import BlockLayout, DenseLayout, SubnetViT, vit_base_probe, vit_layer_probes
-from .elastic import (
-    ElasticBlock,
-    ElasticLayerNorm,
-    ElasticLinear,
-    ElasticPatchEmbed,
-    EntangledQKV,
-    PrivateQK,
-    Side,
-    span,
-)
-from .supernet import Supernet, fresh
-from .timing import Probe
+from ..decisions import Decision, DecisionPlan
+from ..dense import BlockLayout, DenseLayout, SubnetViT, vit_base_probe, vit_layer_probes
+from ..timing import Probe
 
 #: The ``num_heads`` decision's value for an identity layer.
 IDENTITY = 0
@@ -284,9 +269,6 @@ class ViTASSpace(SearchSpace):
         return arch
 
     # -- models -------------------------------------------------------------------------------
-    def supernet_class(self) -> type[Supernet]:
-        return ViTASSupernet
-
     def build_subnet(self, arch: ViTASArch, drop_path_rate: float = 0.0) -> SubnetViT:
         self.validate(arch)
         blocks = tuple(BlockLayout(b.num_heads, b.head_dim, b.mlp_dim) for b in arch.blocks if b is not None)
@@ -305,68 +287,3 @@ def vitas_published_macs(arch: ViTASArch, space: ViTASSpace) -> int:
             a = b.attn_width
             total += n * e * 3 * a + 2 * n * n * a + n * a * e + 2 * n * e * b.mlp_dim
     return total
-
-
-class ViTASSupernet(Supernet):
-    """ViTAS's supernet: private stems per patch size, private q/k per head count, identity layers."""
-
-    def __init__(self, space: ViTASSpace, drop_path_rate: float = 0.0) -> None:
-        super().__init__(space, drop_path_rate)
-        embed, width, hidden = space.embed_dim[-1], space.qkv_dim[-1] // 3, space.mlp_dim[-1]
-        self.patch_embed = nn.ModuleDict(
-            {str(p): ElasticPatchEmbed(space.in_chans, embed, p) for p in space.patch_size}
-        )
-        self.cls_token = nn.ParameterDict({str(p): nn.Parameter(torch.zeros(1, 1, embed)) for p in space.patch_size})
-        self.pos_embed = nn.ParameterDict(
-            {str(p): nn.Parameter(torch.zeros(1, space.num_tokens(p), embed)) for p in space.patch_size}
-        )
-
-        def qkv() -> nn.Module:
-            return PrivateQK(embed, width, space.num_heads) if space.private_qk else EntangledQKV(embed, width)
-
-        self.blocks = nn.ModuleList(ElasticBlock(embed, width, hidden, qkv()) for _ in range(space.depth))
-        self.norm = ElasticLayerNorm(embed, eps=1e-6)
-        self.head = ElasticLinear(embed, space.num_classes)
-        self.init_weights()
-        for p in space.patch_size:
-            trunc_normal_(self.pos_embed[str(p)], std=0.02)
-            nn.init.normal_(self.cls_token[str(p)], std=1e-6)
-
-    def no_weight_decay(self) -> set[str]:
-        return {f"{name}.{p}" for name in ("pos_embed", "cls_token") for p in self.space.patch_size}
-
-    def forward_side(self, images: torch.Tensor, arch: ViTASArch, side: Side) -> torch.Tensor:
-        self.space.validate(arch)
-        p, embed = str(arch.patch_size), arch.embed_dim
-        channels = span(embed, self.space.embed_dim[-1], side)
-        x = self.patch_embed[p](images, embed, side)
-        cls = self.cls_token[p][..., channels].expand(x.shape[0], -1, -1)
-        x = torch.cat([cls, x], dim=1) + self.pos_embed[p][..., channels]
-        layers = [(i, b) for i, b in enumerate(arch.blocks) if b is not None]
-        for (i, block), drop_prob in zip(layers, self.layer_drop_probs(len(layers))):
-            x = self.blocks[i](x, block.num_heads, block.attn_width, block.mlp_dim, drop_prob, side)
-        x = self.norm.elastic(x, side)
-        return F.linear(x[:, 0], *self.head.sliced(self.space.num_classes, embed, side))
-
-    def subnet_state_dict(self, arch: ViTASArch, side: Side = "left") -> dict[str, torch.Tensor]:
-        """The weights ``arch`` inherits at ``side`` under the dense model's (timm's) key names;
-        identity layers are dropped, so dense block ``j`` is the ``j``-th non-identity layer."""
-        self.space.validate(arch)
-        p, e = str(arch.patch_size), arch.embed_dim
-        channels = span(e, self.space.embed_dim[-1], side)
-        head_weight, head_bias = self.head.sliced(self.space.num_classes, e, side)
-        norm_weight, norm_bias = self.norm.sliced(e, side)
-        state = {
-            "cls_token": self.cls_token[p][..., channels],
-            "pos_embed": self.pos_embed[p][..., channels],
-            **{f"patch_embed.{k}": v for k, v in self.patch_embed[p].export_state(e, side).items()},
-            "norm.weight": norm_weight,
-            "norm.bias": norm_bias,
-            "head.weight": head_weight,
-            "head.bias": head_bias,
-        }
-        layers = [(i, b) for i, b in enumerate(arch.blocks) if b is not None]
-        for j, (i, b) in enumerate(layers):
-            block = self.blocks[i].export_state(e, b.num_heads, b.attn_width, b.mlp_dim, side)
-            state.update({f"blocks.{j}.{k}": v for k, v in block.items()})
-        return fresh(state)

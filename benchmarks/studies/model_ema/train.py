@@ -1,0 +1,38 @@
+"""Does a moving average of the weights (``train.model_ema``) help a supernet's subnets?
+
+On fashion-mnist (AutoFormer's space) and vitas-fashion-mnist, 5 epochs, seeds 0-1, each config's
+default sampler and reward, with and without ``train.model_ema`` (timm's ModelEmaV3, decay 0.9998
+with its warm-up). Runs go to ROOT/<arm>-s<seed>; run from the repository root:
+
+    python -m benchmarks.studies.model_ema.train ROOT [--lanes 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from benchmarks.lib.jobs import run_jobs, seeded
+
+ARMS = {
+    "fmnist-ema": ["--config", "fashion-mnist", "--set", "train.model_ema=true"],
+    "fmnist-plain": ["--config", "fashion-mnist"],
+    "vitas-ema": ["--config", "vitas-fashion-mnist", "--set", "train.model_ema=true"],
+    "vitas-plain": ["--config", "vitas-fashion-mnist"],
+}
+EPOCHS, SEEDS = 5, (0, 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("root", type=Path)
+    parser.add_argument("--lanes", type=int, default=2)
+    args = parser.parse_args()
+    jobs = [job for arm, flags in ARMS.items()
+            for job in seeded(args.root, arm, [*flags, "--epochs", str(EPOCHS)], SEEDS)]
+    codes = run_jobs(jobs, args.lanes)
+    raise SystemExit(max(codes, default=0))
+
+
+if __name__ == "__main__":
+    main()
