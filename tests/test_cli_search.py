@@ -154,17 +154,64 @@ def test_specialize_shares_candidates_with_cheaper_rungs_by_default(uniform_run,
 
     seen = []
 
-    def recording(*args, **kwargs):
-        seen.append([r.value for r in kwargs.get("rungs", args[6] if len(args) > 6 else ())])
-        return specialize_module.specialize(*args, **kwargs)
+    def recording(sampler, budgets, score, num_candidates, seed, uniform, rungs_of):
+        seen.append([r.value for budget in budgets for r in rungs_of(budget)])
+        return specialize_module.specialize_all(sampler, budgets, score, num_candidates, seed, uniform, rungs_of)
 
-    monkeypatch.setattr(specialize_cli, "specialize", recording)
+    monkeypatch.setattr(specialize_cli, "specialize_all", recording)
     for flags in ([], ["--rungs", "none"]):
         assert specialize_cli.main(["--checkpoint", str(uniform_run), "--budget", "900K", "--draws", "uniform",
                                     "--candidates", "6", "--json", "--no-test", *flags]) == 0
         result = json.loads(capsys.readouterr().out)[0]
         assert result["macs"] <= 900e3 and result["candidates"] == 6
     assert seen == [[450e3, 225e3], []]
+
+
+@pytest.mark.parametrize("draws", ["policy", "uniform"])
+def test_specialize_answers_are_monotone_in_the_budget_and_score_each_candidate_once(focus_run, draws,
+                                                                                       monkeypatch, capsys):
+    """A budget is a cap: on one run a larger budget's answer never scores below a smaller one's, and a
+    band several budgets share (one budget is another's rung here) is drawn and scored once."""
+    from focusformer.search.scoring import CandidateScorer
+
+    scored = []
+    score = CandidateScorer.score
+
+    def counting(self, archs, side=None):
+        if side is None:
+            scored.extend(archs)
+        return score(self, archs, side)
+
+    monkeypatch.setattr(CandidateScorer, "score", counting)
+    budgets = "250K,300K,400K,500K,600K,900K"
+    assert specialize_cli.main(["--checkpoint", str(focus_run), "--budgets", budgets, "--draws", draws,
+                                "--candidates", "8", "--json", "--no-test"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    val = [r["val_top1"] for r in results]
+    assert [r["budget"] for r in results] == sorted(r["budget"] for r in results)
+    assert val == sorted(val) and all(r["macs"] <= r["budget"] for r in results)
+    assert len(scored) == len(set(scored))  # each candidate scored once, whatever the budgets share
+    assert len(scored) >= max(r["candidates"] for r in results)
+
+
+def test_data_free_answer_reads_no_images_and_exports(focus_run, tmp_path, monkeypatch, capsys):
+    from focusformer.cli import budgeted
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("a data-free answer must not load data")
+
+    monkeypatch.setattr(budgeted, "load_data", no_data)
+    out = tmp_path / "free"
+    assert specialize_cli.main(["--checkpoint", str(focus_run), "--budgets", "300K,500K", "--data-free",
+                                "--json", "--export", str(out)]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert [r["method"] for r in results] == ["data-free"] * 2
+    assert all(r["val_top1"] is None and r["test_top1"] is None and r["macs"] <= r["budget"] for r in results)
+    exported = load_subnet(out / "300K")
+    assert exported.arch.to_dict() == results[0]["arch"]
+    assert specialize_cli.main(["--checkpoint", str(focus_run), "--budget", "300K", "--data-free",
+                                "--draws", "uniform"]) == 2
+    assert "--data-free scores nothing" in capsys.readouterr().err
 
 
 def test_specialize_refuses_to_overwrite_an_export(focus_run, tmp_path, capsys):

@@ -13,6 +13,7 @@ import torch
 
 from focusformer import load_subnet
 from focusformer.cli import search as search_cli
+from focusformer.cli import specialize as specialize_cli
 from focusformer.cli import train as train_cli
 from focusformer.config import load_config
 from focusformer.data import load_data
@@ -127,3 +128,7 @@ def test_search_refuses_a_subnet_run(exported, tmp_path, capsys):
     capsys.readouterr()
     assert search_cli.main(["--checkpoint", str(run), "--budget", "1M"]) == 2
     assert "a subnet run" in capsys.readouterr().err
+    for draws in ("policy", "uniform"):  # specialize says the same, not that it lacks a trained sampler
+        assert specialize_cli.main(["--checkpoint", str(run), "--budget", "1M", "--draws", draws]) == 2
+        err = capsys.readouterr().err
+        assert "a subnet run" in err and str(run / "subnet") in err and "--sampler" not in err

@@ -25,7 +25,7 @@ from ..spaces.base import AnyArch
 from ..spaces.counts import count_macs, count_params
 from ..spaces.elastic import Side
 from ..spaces.supernet import Supernet
-from ..training.checkpoint import config_from_checkpoint, load_checkpoint, supernet_from_payload
+from ..training.checkpoint import check_supernet_run, config_from_checkpoint, load_checkpoint, supernet_from_payload
 from .common import check_not_in_run, check_output_dir, ensure_writable_output, positive_int
 
 
@@ -81,13 +81,13 @@ class LoadedRun:
     payload: dict[str, Any]
     config: Config
     supernet: Supernet
-    val_scorer: CandidateScorer
+    val_scorer: CandidateScorer | None  # None: no data loaded (a data-free answer)
     test_scorer: CandidateScorer | None
 
-    def result(self, method: str, budget: Budget, arch: AnyArch, val_top1: float, seconds: float,
+    def result(self, method: str, budget: Budget, arch: AnyArch, val_top1: float | None, seconds: float,
                candidates: int) -> SearchResult:
         space = self.config.space
-        side, _ = best_side(self.val_scorer, arch)
+        side = "left" if self.val_scorer is None else best_side(self.val_scorer, arch)[0]
         test = None if self.test_scorer is None else self.test_scorer.score([arch], side)[0]
         predicted = measured = None
         if budget.lut is not None:
@@ -114,6 +114,7 @@ def open_checkpoint(args: argparse.Namespace, budgets: list[Budget]) -> tuple[di
     """The run's checkpoint and config, once every budget is known to be in the space's range."""
     payload = load_checkpoint(args.checkpoint)
     config = config_from_checkpoint(payload, args.checkpoint)
+    check_supernet_run(config, args.checkpoint)
     lut = budgets[0].lut
     if lut is not None:
         lut.check_space(config.space, source=str(args.lut))
@@ -126,15 +127,18 @@ def open_checkpoint(args: argparse.Namespace, budgets: list[Budget]) -> tuple[di
     return payload, config
 
 
-def load_run(args: argparse.Namespace, payload: dict[str, Any], config: Config) -> LoadedRun:
-    """The supernet, data and scorers of an opened run (the slower part)."""
+def load_run(args: argparse.Namespace, payload: dict[str, Any], config: Config, data: bool = True) -> LoadedRun:
+    """The supernet, data and scorers of an opened run (the slower part); without ``data``, the
+    supernet alone (nothing can be scored)."""
     device = default_device()
     supernet = supernet_from_payload(payload, config, args.checkpoint).to(device)
+    run_dir = args.checkpoint if args.checkpoint.is_dir() else args.checkpoint.parent
+    if not data:
+        return LoadedRun(run_dir, payload, config, supernet, None, None)
     splits = load_data(config.data, config.space, config.train)
     batch, amp = config.train.eval_batch_size, config.train.amp
     val = CandidateScorer(supernet, splits.search_val, device, batch, args.val_images, amp)
     test = None if args.no_test else CandidateScorer(supernet, splits.test, device, batch, None, amp)
-    run_dir = args.checkpoint if args.checkpoint.is_dir() else args.checkpoint.parent
     return LoadedRun(run_dir, payload, config, supernet, val, test)
 
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 import time
 
-from ..sampling.specialize import run_rungs, sampler_from_checkpoint, specialize, untrained_sampler
+from ..config import Config
+from ..errors import ConfigError
+from ..sampling.specialize import (
+    data_free_answer,
+    run_rungs,
+    sampler_from_checkpoint,
+    specialize_all,
+    untrained_sampler,
+)
 from .budgeted import add_budget_arguments, budgets_from_args, check_export_target, load_run, open_checkpoint, report
 from .common import ArgumentParser, positive_int, run_command
 
@@ -21,7 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_budget_arguments(parser)
     parser.add_argument("--candidates", type=positive_int, default=32,
-                        help="candidates drawn from the sampler per budget (default: %(default)s)")
+                        help="archs drawn and scored per budget (default: %(default)s), shared between the "
+                             "budget's band and its rungs' bands; a band several budgets share is drawn and "
+                             "scored once, and each budget answers with the best scored arch under its cap")
     parser.add_argument("--draws", choices=["policy", "uniform"], default="policy",
                         help="where candidates come from: the trained sampler's policy (the default), or uniform "
                              "draws within each budget's band, which needs no trained sampler (any run)")
@@ -30,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "of cheaper budgets, the run's target budgets below it (or half and a quarter of "
                              "it), since a cheaper subnet can beat every one near the budget; none: only the "
                              "budget's band")
+    parser.add_argument("--data-free", action="store_true",
+                        help="answer with the trained policy's most probable arch in each budget's band, scoring "
+                             "nothing: no images are read and the supernet never runs (for deployment without "
+                             "labelled data). Expect it to trail the scored answer by the gap measured in "
+                             "benchmarks/RESULTS.md; --export still writes it")
     return parser
 
 
@@ -41,18 +56,32 @@ def main(argv: list[str] | None = None) -> int:
 def _specialize(args: argparse.Namespace) -> None:
     budgets = budgets_from_args(args)
     check_export_target(args)
+    if args.data_free and (args.draws != "policy" or args.val_images is not None):
+        raise ConfigError(f"--data-free scores nothing; drop {'--draws' if args.draws != 'policy' else '--val-images'}")
     payload, config = open_checkpoint(args, budgets)
     uniform = args.draws == "uniform"
     sampler = untrained_sampler(config) if uniform else sampler_from_checkpoint(payload, config, str(args.checkpoint))
+    if args.data_free:
+        return _data_free(args, payload, config, sampler, budgets)
     run = load_run(args, payload, config)
     method = "uniform-draws" if uniform else "sampler"
+    rungs_of = (lambda budget: run_rungs(sampler, budget, config)) if args.rungs == "auto" else (lambda budget: ())
+    start = time.perf_counter()
+    answers = specialize_all(sampler, budgets, run.val_scorer.score, args.candidates, args.seed, uniform, rungs_of)
+    seconds = time.perf_counter() - start  # all budgets together: their candidates are scored once
+    results = [run.result(method, budget, found.best, found.best_score, seconds, len(found.candidates))
+               for budget, found in zip(budgets, answers)]
+    report(args, run, results)
+
+
+def _data_free(args: argparse.Namespace, payload: dict, config: Config, sampler, budgets: list) -> None:
+    """The policy's answers alone: counted and exported, never scored (there are no images)."""
+    run = load_run(args, payload, config, data=False)
     results = []
     for budget in budgets:
-        rungs = run_rungs(sampler, budget, config) if args.rungs == "auto" else ()
         start = time.perf_counter()
-        found = specialize(sampler, budget, run.val_scorer.score, args.candidates, args.seed, uniform, rungs)
-        seconds = time.perf_counter() - start
-        results.append(run.result(method, budget, found.best, found.best_score, seconds, len(found.candidates)))
+        arch = data_free_answer(sampler, budget)
+        results.append(run.result("data-free", budget, arch, None, time.perf_counter() - start, 0))
     report(args, run, results)
 
 

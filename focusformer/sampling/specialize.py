@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
+import numpy as np
 import torch
 
 from ..budget import Budget
@@ -131,21 +132,52 @@ def _shares(total: int, parts: int) -> list[int]:
 
 
 @torch.no_grad()
-def specialize(sampler: ArchSampler, budget: Budget, score: ScoreFn, num_candidates: int, seed: int,
-               uniform: bool = False, rungs: Sequence[Budget] = ()) -> Specialized:
-    """Score up to ``num_candidates`` distinct archs within ``budget``; return the best (ties: first).
+def specialize_all(sampler: ArchSampler, budgets: Sequence[Budget], score: ScoreFn, num_candidates: int, seed: int,
+                   uniform: bool = False,
+                   rungs_of: Callable[[Budget], Sequence[Budget]] = lambda budget: ()) -> list[Specialized]:
+    """The best scored arch under each of ``budgets``: answers never get worse as the budget grows.
 
-    The candidates are ``draw_candidates``'s: from the trained policy, or with ``uniform`` drawn
-    uniformly within the budget's band. With ``rungs`` (cheaper budgets, see
-    :func:`budget_rungs`) the count is shared between the budget's band and theirs, the
-    budget's own band first.
+    Each budget asks for ``num_candidates`` archs, shared between its own band and the bands of
+    its rungs (``rungs_of``, see :func:`budget_rungs`), the budget's own band first. A band that
+    several budgets ask for (a rung of one is another's own, say) is drawn once, with the largest
+    count asked; the union is scored once (``score``), and each budget answers with the best
+    scored arch under its cap, whichever band drew it (ties: the first drawn). Since a larger
+    budget's cap admits every arch a smaller one's does, its answer scores at least as well.
     """
-    bands = [budget, *rungs][:num_candidates]
+    wanted: dict[Budget, int] = {}
+    for budget in budgets:
+        bands = [budget, *rungs_of(budget)][:num_candidates]
+        for band, count in zip(bands, _shares(num_candidates, len(bands))):
+            wanted[band] = max(wanted.get(band, 0), count)
+    order = sorted(wanted, key=lambda band: -band.value)  # larger bands first, as one budget's list is
     candidates = tuple(dict.fromkeys(
-        arch
-        for i, (band, count) in enumerate(zip(bands, _shares(num_candidates, len(bands))))
-        for arch in draw_candidates(sampler, band, count, seed + i, uniform)
+        arch for i, band in enumerate(order) for arch in draw_candidates(sampler, band, wanted[band], seed + i, uniform)
     ))
     scores = tuple(score(candidates))
-    best = max(range(len(candidates)), key=lambda i: scores[i])
-    return Specialized(candidates[best], scores[best], candidates, scores)
+    answers = []
+    for budget in budgets:
+        costs = budget.cost_model(sampler.space).count(np.stack([sampler.space.encode(a) for a in candidates]))
+        eligible = [i for i in range(len(candidates)) if costs[i] <= budget.value]
+        best = max(eligible, key=lambda i: scores[i])  # max keeps the first of equal scores
+        answers.append(Specialized(candidates[best], scores[best], tuple(candidates[i] for i in eligible),
+                                   tuple(scores[i] for i in eligible)))
+    return answers
+
+
+def specialize(sampler: ArchSampler, budget: Budget, score: ScoreFn, num_candidates: int, seed: int,
+               uniform: bool = False, rungs: Sequence[Budget] = ()) -> Specialized:
+    """:func:`specialize_all` for one budget: up to ``num_candidates`` distinct archs within
+    ``budget``, shared between its band and its ``rungs``' bands; the best scored one."""
+    return specialize_all(sampler, [budget], score, num_candidates, seed, uniform, lambda _: rungs)[0]
+
+
+@torch.no_grad()
+def data_free_answer(sampler: ArchSampler, budget: Budget) -> AnyArch:
+    """The trained policy's most probable arch within ``budget``'s band: no images are read and
+    the supernet never runs, so it needs no labelled data at deployment time (how far it falls
+    behind the scored candidates is measured in benchmarks/RESULTS.md)."""
+    costs = budget.cost_model(sampler.space)
+    sampler.check_budget(budget.value, budget.kind, costs)
+    budgets = torch.full((1,), budget.value, dtype=torch.float64)
+    code = sampler.sample(budgets, greedy=True, kind=budget.kind, costs=costs).codes[0]
+    return sampler.space.decode(code.numpy())

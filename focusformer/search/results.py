@@ -29,7 +29,7 @@ class SearchResult:
     arch: AnyArch
     macs: int
     params: int
-    val_top1: float  # search-val top-1 (percent): what the method selected on
+    val_top1: float | None  # search-val top-1 (percent): what the method selected on; None: nothing scored
     test_top1: float | None  # test top-1 (percent) of the returned subnet: a final report only
     seconds: float  # wall time of the search for this budget, scoring included
     candidates: int  # subnets scored
@@ -64,7 +64,7 @@ class SearchResult:
             arch=space.arch_from_dict(data["arch"]),
             macs=int(data["macs"]),
             params=int(data["params"]),
-            val_top1=float(data["val_top1"]),
+            val_top1=_optional_float(data.get("val_top1")),
             test_top1=None if data.get("test_top1") is None else float(data["test_top1"]),
             seconds=float(data["seconds"]),
             candidates=int(data.get("candidates", 0)),
@@ -91,7 +91,8 @@ def format_table(results: Iterable[SearchResult], show_side: bool = False) -> st
         test = "-" if r.test_top1 is None else f"{r.test_top1:.2f}"
         latency = tuple("-" if ms is None else format_latency(ms) for ms in (r.latency_ms, r.measured_ms))
         rows.append((r.method, str(r.budget), format_count(r.macs), format_count(r.params),
-                     *(latency if timed else ()), f"{r.val_top1:.2f}", *((r.side,) if sided else ()), test,
+                     *(latency if timed else ()), "-" if r.val_top1 is None else f"{r.val_top1:.2f}",
+                     *((r.side,) if sided else ()), test,
                      f"{r.seconds:.1f}", str(r.candidates), str(r.arch)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths)) + "  " + row[-1] for row in rows]

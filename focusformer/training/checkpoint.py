@@ -102,13 +102,18 @@ def load_supernet(run: str | Path) -> Supernet:
     return supernet_from_payload(payload, config_from_checkpoint(payload, run), run)
 
 
-def supernet_from_payload(payload: dict[str, Any], config: Config, run: str | Path) -> Supernet:
-    """A loaded checkpoint's weights in a supernet of its config's space, in eval mode on the CPU: its
-    moving average where the run kept one (``train.model_ema``), the weights it evaluates."""
+def check_supernet_run(config: Config, run: str | Path) -> None:
+    """CheckpointError, naming where its model is, if ``run`` trained one subnet rather than a supernet."""
     if config.subnet.arch is not None:
         run_dir = Path(run) if Path(run).is_dir() else Path(run).parent
         raise CheckpointError(f"{run}: a subnet run (focusformer-train --subnet) holds one trained subnet, not a "
-                              f"supernet to search; its model is in {run_dir / 'subnet'}")
+                              f"supernet to specialize or search; its model is exported in {run_dir / 'subnet'}")
+
+
+def supernet_from_payload(payload: dict[str, Any], config: Config, run: str | Path) -> Supernet:
+    """A loaded checkpoint's weights in a supernet of its config's space, in eval mode on the CPU: its
+    moving average where the run kept one (``train.model_ema``), the weights it evaluates."""
+    check_supernet_run(config, run)
     supernet = create_supernet(config.space)
     try:
         supernet.load_state_dict(payload["model_ema" if config.train.model_ema else "model"])
