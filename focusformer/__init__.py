@@ -2,7 +2,7 @@
 
 from .errors import CheckpointError, ConfigError, DataError, FocusformerError
 from .export import load_subnet
-from .spaces import Arch, SearchSpace
+from .spaces import Arch, SearchSpace, create_supernet
 from .spaces.counts import count_macs, count_params
 from .spaces.supernet import Supernet
 
@@ -18,6 +18,7 @@ __all__ = [
     "Supernet",
     "count_macs",
     "count_params",
+    "create_supernet",
     "load_subnet",
 ]
 

@@ -136,7 +136,7 @@ class TrainConfig:
     #: Without target budgets, where the focus and attentive samplers draw each step's budget:
     #: ``uniform``, the MACs of a uniformly drawn subnet (the budgets uniform sampling trains at,
     #: so no compute drifts to a degenerate end of the range), or ``log-uniform`` over the
-    #: space's MAC range (the default before issue #24).
+    #: space's MAC range.
     budget_prior: BudgetPrior = "uniform"
     eval_batch_size: int = 256
     #: Also write last.pt every this many steps within an epoch (0: only at the end of each epoch).
@@ -218,12 +218,12 @@ class FocusConfig:
     eval_images: int = 500
     #: How candidates are scored: ``distill`` (minus KL to the largest subnet), ``loss`` (minus
     #: cross-entropy) or ``top1``. The continuous ones separate subnets of equal cost with far
-    #: less noise (benchmarks/RESULTS.md).
+    #: less noise than top-1 on the same images.
     reward: RewardName = "distill"
     #: Network-wide decisions the policy does not steer (``[patch_size]`` for ViTAS): each is drawn
     #: uniformly in the band, as a uniform draw would, and the policy decides the rest given it.
-    #: For decisions that select private weights, so steering them only moves updates between
-    #: weight sets (benchmarks/RESULTS.md, issue #24).
+    #: For decisions that select private weights, where steering them only moves updates between
+    #: weight sets.
     balanced: tuple[str, ...] = ()
     #: Most recent measurements the predictor learns from.
     measurement_window: int = 512

@@ -1,4 +1,5 @@
-"""Standalone subnet files: ``model.safetensors`` (or ``model.onnx``) plus ``arch.json``.
+"""Standalone subnet files: ``model.safetensors`` (or ``model.onnx``) plus ``arch.json``, and a
+timm ``config.json`` and model card ``README.md`` (:mod:`focusformer.hub`).
 
 ``arch.json`` holds the arch's own keys (so it is also a valid ``--arch`` file),
 its MACs and parameter count, and the search space that fixes everything else
@@ -17,6 +18,7 @@ from torch import nn
 
 from .errors import CheckpointError, ConfigError
 from .fileio import atomic_write_text, atomic_writer, read_json
+from .hub import MODEL_CARD_FILE, TIMM_CONFIG_FILE, Provenance, model_card, timm_config
 from .onnx_export import ONNX_FILE, export_onnx
 from .spaces import SearchSpace
 from .spaces.base import AnyArch
@@ -57,32 +59,42 @@ def read_arch_file(path: str | Path, space: SearchSpace) -> AnyArch:
         raise ConfigError(f"{path}: {exc}") from None
 
 
-def save_subnet(model: nn.Module, directory: str | Path, side: Side = "left") -> Path:
-    """Write ``model`` to ``directory`` (created if needed); each file is written atomically.
-    ``side`` is recorded in ``arch.json``: the side of the supernet its weights came from."""
+def save_subnet(model: nn.Module, directory: str | Path, side: Side = "left",
+                provenance: Provenance = Provenance()) -> Path:
+    """Write ``model`` to ``directory`` (created if needed) as a timm model folder: the weights,
+    ``arch.json``, timm's ``config.json`` and a model card (:mod:`focusformer.hub`); each file is
+    written atomically. ``side`` is recorded in ``arch.json``: the side of the supernet its weights
+    came from; ``provenance`` goes into the card and the config's preprocessing."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic_writer(directory / WEIGHTS_FILE) as tmp:
         save_file(state, str(tmp), metadata={"format": "pt", "focusformer_format": str(FORMAT_VERSION)})
     _write_arch_file(model, directory, side)
+    atomic_write_text(directory / TIMM_CONFIG_FILE,
+                      json.dumps(timm_config(model.space, model.arch, provenance), indent=2) + "\n")
+    atomic_write_text(directory / MODEL_CARD_FILE, model_card(model.space, model.arch, provenance))
     return directory
 
 
-def export_files(fmt: ExportFormat) -> tuple[str, str]:
+def export_files(fmt: ExportFormat) -> tuple[str, ...]:
     """The files an export in format ``fmt`` writes."""
-    return (ONNX_FILE if fmt == "onnx" else WEIGHTS_FILE), ARCH_FILE
+    if fmt == "onnx":
+        return ONNX_FILE, ARCH_FILE, MODEL_CARD_FILE
+    return WEIGHTS_FILE, ARCH_FILE, TIMM_CONFIG_FILE, MODEL_CARD_FILE
 
 
 def save_export(model: nn.Module, directory: str | Path, fmt: ExportFormat = "safetensors",
-                side: Side = "left") -> Path:
-    """:func:`save_subnet`, or for ``onnx`` a standalone ``model.onnx`` (dynamic batch) and ``arch.json``."""
+                side: Side = "left", provenance: Provenance = Provenance()) -> Path:
+    """:func:`save_subnet`, or for ``onnx`` a standalone ``model.onnx`` (dynamic batch), ``arch.json``
+    and the model card."""
     if fmt != "onnx":
-        return save_subnet(model, directory, side)
+        return save_subnet(model, directory, side, provenance)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     export_onnx(model, directory / ONNX_FILE)
     _write_arch_file(model, directory, side)
+    atomic_write_text(directory / MODEL_CARD_FILE, model_card(model.space, model.arch, provenance))
     return directory
 
 

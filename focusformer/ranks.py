@@ -139,8 +139,8 @@ class Ranks:
         if not self.distributed:
             return model
         device_ids = [self.device.index] if self.device.type == "cuda" else None
-        # The subnet changes every step: parameters outside it get no gradient (REFERENCE §3:
-        # plain DDP fails at the second step, static_graph fails too).
+        # The subnet changes every step, so parameters outside it get no gradient: plain DDP fails
+        # at the second step and static_graph fails too; unused parameters must be found.
         return DistributedDataParallel(model, device_ids=device_ids, find_unused_parameters=True)
 
     @staticmethod

@@ -77,7 +77,7 @@ def test_specialize_within_a_latency_budget_exports_onnx(run, lut, tmp_path, cap
     assert result["budget_kind"] == "latency" and result["budget"] == budget
     assert result["latency_ms"] == pytest.approx(table.predict(arch)) and result["latency_ms"] <= budget
     assert result["measured_latency_ms"] > 0  # timed on this machine, which is the table's
-    assert sorted(p.name for p in out.iterdir()) == ["arch.json", ONNX_FILE]
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "arch.json", ONNX_FILE]  # a model card too
     session = onnxruntime.InferenceSession(str(out / ONNX_FILE), providers=["CPUExecutionProvider"])
     images = torch.randn(3, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():

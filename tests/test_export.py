@@ -73,7 +73,7 @@ def test_round_trip_gives_same_logits(exported, supernet, arch, digits):
 
 
 def test_only_the_two_files_are_written(exported):
-    assert sorted(p.name for p in exported.iterdir()) == ["arch.json", "model.safetensors"]
+    assert sorted(p.name for p in exported.iterdir()) == ["README.md", "arch.json", "config.json", "model.safetensors"]
 
 
 def test_arch_json_contents(exported, arch, digits):
@@ -99,7 +99,8 @@ def test_save_overwrites_an_earlier_export(tmp_path, supernet, digits):
     loaded = load_subnet(directory)
     assert loaded.arch == second
     assert json.loads((directory / "arch.json").read_text())["macs"] == count_macs(second, digits)
-    assert sorted(p.name for p in directory.iterdir()) == ["arch.json", "model.safetensors"]
+    files = ["README.md", "arch.json", "config.json", "model.safetensors"]
+    assert sorted(p.name for p in directory.iterdir()) == files
 
 
 @pytest.mark.parametrize("name", ["fashion-mnist", "cifar100"])

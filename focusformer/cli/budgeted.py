@@ -16,6 +16,7 @@ from ..data import load_data
 from ..errors import ConfigError
 from ..evaluation import default_device
 from ..export import EXPORT_FORMATS, ExportFormat, export_files, save_export
+from ..hub import Provenance
 from ..latency import LatencyTable, time_modules
 from ..latency.build import image_shape
 from ..onnx_export import require_onnx
@@ -26,7 +27,7 @@ from ..spaces.counts import count_macs, count_params
 from ..spaces.elastic import Side
 from ..spaces.supernet import Supernet
 from ..training.checkpoint import check_supernet_run, config_from_checkpoint, load_checkpoint, supernet_from_payload
-from .common import check_not_in_run, check_output_dir, ensure_writable_output, positive_int
+from .common import check_not_in_run, check_output_dir, command_line, ensure_writable_output, positive_int
 
 
 def add_budget_arguments(parser: argparse.ArgumentParser) -> None:
@@ -173,6 +174,7 @@ def report(args: argparse.Namespace, run: LoadedRun, results: list[SearchResult]
             target = args.export if len(results) == 1 else args.export / r.budget.label
             ensure_writable_output(target, export_files(export_format(args)), args.overwrite,
                                    hint="pass --overwrite to replace it")
-            save_export(run.supernet.extract(r.arch, r.side).cpu(), target, export_format(args), side=r.side)
+            provenance = Provenance.of_run(run.config, command_line(), str(r.budget), r.val_top1, r.test_top1)
+            save_export(run.supernet.extract(r.arch, r.side).cpu(), target, export_format(args), r.side, provenance)
         if not args.json:
             print(f"exported {len(results)} subnet(s) to {args.export}")

@@ -34,6 +34,11 @@ def run_command(prog: str, body: Callable[[], int | None]) -> int:
         return EXIT_INTERRUPTED
 
 
+def command_line() -> list[str]:
+    """This command as typed: its name and arguments (for the model card of what it exports)."""
+    return [Path(sys.argv[0]).name, *sys.argv[1:]]
+
+
 def positive_int(text: str) -> int:
     return _int_at_least(text, 1, "a positive integer")
 

@@ -10,6 +10,7 @@ from ..data import load_data
 from ..errors import ConfigError
 from ..evaluation import default_device
 from ..export import ARCH_FILE, EXPORT_FORMATS, export_files, read_arch_file, save_export
+from ..hub import Provenance
 from ..onnx_export import require_onnx
 from ..search.scoring import CandidateScorer
 from ..spaces.base import AnyArch
@@ -17,7 +18,7 @@ from ..spaces.elastic import Side
 from ..spaces.supernet import Supernet
 from ..training.checkpoint import config_from_checkpoint, load_checkpoint, supernet_from_payload
 from .budgeted import best_side
-from .common import ArgumentParser, check_not_in_run, ensure_writable_output, run_command
+from .common import ArgumentParser, check_not_in_run, command_line, ensure_writable_output, run_command
 
 PROG = "focusformer-export"
 
@@ -74,7 +75,7 @@ def _export(args: argparse.Namespace) -> None:
     ensure_writable_output(args.output, export_files(args.format), args.overwrite,
                            hint="pass --overwrite to replace it or choose another --output")
     side = _chosen_side(args.side, supernet, config, arch)
-    save_export(supernet.extract(arch, side), args.output, args.format, side=side)
+    save_export(supernet.extract(arch, side), args.output, args.format, side, Provenance.of_run(config, command_line()))
     record = json.loads((args.output / ARCH_FILE).read_text())
     at_side = f", {side} side" if space.weight_sharing == "bilateral" else ""
     print(f"exported {arch}: {record['macs'] / 1e6:.2f}M MACs, {record['params'] / 1e6:.3f}M params "

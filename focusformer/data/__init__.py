@@ -30,6 +30,7 @@ from functools import partial
 from ..config import TIMM_DATASET_PREFIXES, DataConfig, TrainConfig
 from ..errors import DataError
 from ..spaces import SearchSpace
+from .checks import image_mode
 from .cifar import CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD, DEFAULT_CIFAR_DIR, load_cifar
 from .in_memory import (
     DEFAULT_FASHION_MNIST_DIR,
@@ -44,6 +45,7 @@ from .in_memory import (
 )
 from .splits import DataSplits, TensorImageDataset, TransformedSubset, split_indices
 from .timm_formats import load_timm_dataset
+from .transforms import IMAGENET_GRAY_MEAN, IMAGENET_GRAY_STD, IMAGENET_MEAN, IMAGENET_STD
 
 _BUILT_IN = {
     "digits": load_digits,
@@ -67,9 +69,22 @@ def load_data(config: DataConfig, space: SearchSpace, train: TrainConfig) -> Dat
     raise DataError(f"data.dataset: unknown data set {config.dataset!r}")
 
 
+def normalization(config: DataConfig, space: SearchSpace) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The per-channel ``(mean, std)`` that images in ``[0, 1]`` are normalised by for ``config``'s
+    data set: what a model trained on it expects (an export's preprocessing)."""
+    if config.dataset == "digits":
+        return (DIGITS_MEAN,), (DIGITS_STD,)
+    if config.dataset == "fashion-mnist":
+        return (FASHION_MNIST_MEAN,), (FASHION_MNIST_STD,)
+    if config.dataset in ("cifar10", "cifar100"):
+        return (CIFAR10_MEAN, CIFAR10_STD) if config.dataset == "cifar10" else (CIFAR100_MEAN, CIFAR100_STD)
+    rgb = image_mode(config.dataset, space) == "RGB"
+    return (IMAGENET_MEAN, IMAGENET_STD) if rgb else (IMAGENET_GRAY_MEAN, IMAGENET_GRAY_STD)
+
+
 __all__ = [
     "CIFAR10_MEAN", "CIFAR10_STD", "CIFAR100_MEAN", "CIFAR100_STD", "DEFAULT_CIFAR_DIR",
     "DEFAULT_FASHION_MNIST_DIR", "DIGITS_MEAN", "DIGITS_STD", "FASHION_MNIST_FILES", "FASHION_MNIST_MEAN",
     "FASHION_MNIST_STD", "DataSplits", "TensorImageDataset", "TransformedSubset", "load_data", "read_idx",
-    "split_indices",
+    "normalization", "split_indices",
 ]

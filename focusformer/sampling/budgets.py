@@ -5,9 +5,9 @@ Budget-aware strategies (focus, attentive) draw each step's MAC budget from a
 deploy) it is one of them. Without, by default (``train.budget_prior: uniform``) it is the
 MAC count of a uniformly drawn subnet: the budgets uniform sampling trains at, so a steered
 step costs what a uniform step costs and no compute drifts to a degenerate end of the range
-(on ViTAS's space, log-uniform budgets put 39-50% of focus's steps on all-identity networks
-under 0.22M MACs: ../shared/REFERENCE.md §3). ``log-uniform`` over the space's MAC range is
-the earlier default (issue #9's studies). :class:`BandTally` counts the share of trained
+(where a space's range reaches networks of identity layers only, log-uniform budgets spend
+much of training there). ``log-uniform`` over the space's MAC range remains an option.
+:class:`BandTally` counts the share of trained
 subnets that fall in each band, for every strategy, so runs can be compared by where their
 compute went.
 """

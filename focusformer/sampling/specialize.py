@@ -7,9 +7,9 @@ check of uniform draws within the budget's band needs no trained policy: the bas
 what the policy adds.
 
 A budget is a cap, and where the front is not monotone a subnet well below the budget's band
-can beat every subnet in it (on ``vitas-fashion-mnist`` the best 8M-MAC patch-7 nets beat every
-25M-MAC patch-4 one by 2 points). So the candidates also come from the bands of a few cheaper
-budgets, the *rungs* (:func:`budget_rungs`), and the count is shared between the bands.
+can beat every subnet in it (on ViTAS's space, a cheap net of the larger patch size can beat every
+net of the smaller one near the budget). So the candidates also come from the bands of a few
+cheaper budgets, the *rungs* (:func:`budget_rungs`), and the count is shared between the bands.
 """
 
 from __future__ import annotations

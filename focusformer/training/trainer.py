@@ -32,6 +32,7 @@ from ..errors import CheckpointError, ConfigError, DataError, FocusformerError
 from ..evaluation import autocast
 from ..export import save_subnet
 from ..fileio import atomic_write_text
+from ..hub import Provenance
 from ..ranks import Ranks
 from ..sampling.budgets import BandTally, budget_bands
 from ..sampling.strategies import UNIFORM_TARGET_BAND, ScoreFn, build_strategy
@@ -465,7 +466,10 @@ class Trainer:
         if not self.ranks.is_main:
             return
         if isinstance(self.evaluated, DenseSubnet):
-            save_subnet(self.evaluated.dense, self.output_dir / SUBNET_DIR)
+            scores = report["subnet"]
+            provenance = Provenance.of_run(self.config, search_val_top1=scores["search_val_top1"],
+                                           test_top1=scores["test_top1"])
+            save_subnet(self.evaluated.dense, self.output_dir / SUBNET_DIR, provenance=provenance)
         atomic_write_text(self.output_dir / FINAL_FILE, json.dumps(report, indent=2) + "\n")
         top1 = ", ".join(f"{name} {entry['test_top1']:.2f}%" for name, entry in report.items())
         self._log(f"test top-1: {top1} -> {self.output_dir}")
