@@ -20,8 +20,8 @@ import torch
 
 from focusformer.data import load_data
 from focusformer.evaluation import default_device
-from focusformer.plot import cloud_archs
 from focusformer.sampling.specialize import sampler_from_checkpoint
+from focusformer.search.cloud import cloud_archs
 from focusformer.search.scoring import CandidateScorer
 from focusformer.spaces.counts import count_macs, count_macs_batch
 from focusformer.training.checkpoint import config_from_checkpoint, load_checkpoint, load_supernet

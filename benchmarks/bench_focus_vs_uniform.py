@@ -50,8 +50,9 @@ from focusformer.budget import Budget, parse_budgets
 from focusformer.config import Config
 from focusformer.data import load_data
 from focusformer.evaluation import default_device
-from focusformer.plot import RunSeries, checkpoint_id, draw_figure, load_or_score_cloud, macs_range
+from focusformer.plot import RunSeries, draw_figure
 from focusformer.sampling.specialize import run_rungs, sampler_from_checkpoint, specialize, untrained_sampler
+from focusformer.search.cloud import checkpoint_id, load_or_score_cloud, macs_range
 from focusformer.search.evolution import EvolutionConfig, evolution_search
 from focusformer.search.pareto import hypervolume
 from focusformer.search.results import SearchResult

@@ -32,7 +32,7 @@ from pathlib import Path
 import yaml
 
 from focusformer.config import load_config
-from focusformer.plot import macs_range
+from focusformer.search.cloud import macs_range
 from focusformer.search.pareto import hypervolume
 
 

@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from focusformer.plot import macs_range
 from focusformer.sampling.budgets import budget_bands, budget_distribution
 from focusformer.sampling.specialize import sampler_from_checkpoint, untrained_sampler
+from focusformer.search.cloud import macs_range
 from focusformer.training.checkpoint import config_from_checkpoint, load_checkpoint
 
 

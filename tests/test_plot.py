@@ -14,6 +14,7 @@ from focusformer import plot
 from focusformer.budget import Budget
 from focusformer.cli.plot import main
 from focusformer.config import load_config
+from focusformer.search import cloud as clouds
 from focusformer.search.pareto import hypervolume, pareto_front
 from focusformer.search.results import SearchResult, append_results
 from focusformer.search.scoring import CandidateScorer
@@ -87,26 +88,26 @@ def space():
 
 
 def test_cloud_archs(space):
-    archs = plot.cloud_archs(space, 12, seed=3)
+    archs = clouds.cloud_archs(space, 12, seed=3)
     assert archs[:2] == [space.smallest(), space.largest()]
     assert len(archs) == len(set(archs)) == 12
-    assert archs == plot.cloud_archs(space, 12, seed=3)
-    assert archs != plot.cloud_archs(space, 12, seed=4)
-    assert plot.cloud_archs(space, 1, seed=0) == [space.smallest()]
+    assert archs == clouds.cloud_archs(space, 12, seed=3)
+    assert archs != clouds.cloud_archs(space, 12, seed=4)
+    assert clouds.cloud_archs(space, 1, seed=0) == [space.smallest()]
 
 
 def test_cloud_cache_round_trip_and_staleness(space, tmp_path):
-    archs = plot.cloud_archs(space, 4, seed=0)
-    cloud = plot.Cloud("search-val", 0, 64, tuple(archs), tuple(count_macs(a, space) for a in archs),
+    archs = clouds.cloud_archs(space, 4, seed=0)
+    cloud = clouds.Cloud("search-val", 0, 64, tuple(archs), tuple(count_macs(a, space) for a in archs),
                        (10.0, 50.0, 20.0, 30.0))
-    path = plot.cloud_path(tmp_path, "search-val", 4, 0, 64)
+    path = clouds.cloud_path(tmp_path, "search-val", 4, 0, 64)
     checkpoint = {"epoch": 1, "step": 10}
-    plot.write_cloud(path, cloud, space, checkpoint)
-    assert plot.read_cloud(path, space, archs, "search-val", 0, 64, checkpoint) == cloud
-    assert plot.read_cloud(path, space, archs, "search-val", 0, 64, {"epoch": 2, "step": 20}) is None
-    assert plot.read_cloud(path, space, archs[::-1], "search-val", 0, 64, checkpoint) is None
+    clouds.write_cloud(path, cloud, space, checkpoint)
+    assert clouds.read_cloud(path, space, archs, "search-val", 0, 64, checkpoint) == cloud
+    assert clouds.read_cloud(path, space, archs, "search-val", 0, 64, {"epoch": 2, "step": 20}) is None
+    assert clouds.read_cloud(path, space, archs[::-1], "search-val", 0, 64, checkpoint) is None
     path.write_text('{"format": 1, "subnets": [')
-    assert plot.read_cloud(path, space, archs, "search-val", 0, 64, checkpoint) is None
+    assert clouds.read_cloud(path, space, archs, "search-val", 0, 64, checkpoint) is None
 
 
 # -- focusformer-plot end to end ----------------------------------------------------------------
@@ -188,7 +189,7 @@ def test_two_runs_with_labels(run, tmp_path, capsys, monkeypatch):
 
 
 def test_front_curve_is_the_best_top1_within_each_mac_count():
-    cloud = plot.Cloud("search-val", 0, 10, archs=(None,) * 4, macs=(10, 20, 30, 40), top1=(50.0, 45.0, 60.0, 55.0))
+    cloud = clouds.Cloud("search-val", 0, 10, archs=(None,) * 4, macs=(10, 20, 30, 40), top1=(50.0, 45.0, 60.0, 55.0))
     curve = plot.front_curve(cloud, np.array([5, 10, 15, 20, 29, 30, 45]))
     np.testing.assert_array_equal(curve, [np.nan, 50, 50, 50, 50, 60, 60])
 

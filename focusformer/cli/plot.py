@@ -74,6 +74,7 @@ def _check_output(output: Path) -> None:
 def _plot(args: argparse.Namespace) -> None:
     from .. import plot  # imported late so --help stays fast
     from ..budget import parse_budgets
+    from ..search import cloud as clouds
     from ..search.pareto import hypervolume
     from ..search.results import METHODS, read_results
     from ..training.checkpoint import config_from_checkpoint, load_checkpoint
@@ -94,18 +95,18 @@ def _plot(args: argparse.Namespace) -> None:
             raise FocusformerError(f"{run}: not a run directory (expected a directory holding last.pt)")
         payload = load_checkpoint(run)
         config = config_from_checkpoint(payload, run)
-        runs.append((run, config, plot.checkpoint_id(payload)))
+        runs.append((run, config, clouds.checkpoint_id(payload)))
         del payload
 
     series = []
     reports = []
     for (run, config, checkpoint), label in zip(runs, labels):
         space = config.space
-        cloud, cache, cached = plot.load_or_score_cloud(run, config, checkpoint, args.split, args.cloud, args.seed,
-                                                        args.val_images, progress=not args.no_progress)
+        cloud, cache, cached = clouds.load_or_score_cloud(run, config, checkpoint, args.split, args.cloud,
+                                                          args.seed, args.val_images, progress=not args.no_progress)
         results = {method: read_results(run, method, space) for method in METHODS}
         series.append(plot.RunSeries(label, space, cloud, results))
-        volume = hypervolume(cloud.points(), plot.macs_range(space))
+        volume = hypervolume(cloud.points(), clouds.macs_range(space))
         lines = [
             f"{label} ({space.name}, {run}): {len(cloud.archs)} subnets on {args.split} ({cloud.images} images, "
             f"{'cached' if cached else 'scored'} in {cache}), Pareto front of {len(cloud.front())}, "
