@@ -25,15 +25,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
+import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from bench_families import draw_inband
-from gpu_study import run_logged
 from scipy import stats
 
 from focusformer.budget import Budget, parse_budget
@@ -41,6 +39,7 @@ from focusformer.cli.budgeted import best_side
 from focusformer.data import load_data
 from focusformer.evaluation import default_device
 from focusformer.export import save_subnet
+from focusformer.sampling.specialize import draw_candidates, untrained_sampler
 from focusformer.search.evolution import sample_within_budget
 from focusformer.search.scoring import CandidateScorer
 from focusformer.spaces.counts import count_macs
@@ -135,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{other} searches another space than {args.run[0]}")
     budget = parse_budget(args.budget)
     sets = {"spread": spread_archs(config.space, args.spread, args.seed),
-            "within": draw_inband(config, budget, args.within, args.seed, None)[0]}
+            "within": list(draw_candidates(untrained_sampler(config), budget, args.within, args.seed, uniform=True))}
     archs = [arch for set_archs in sets.values() for arch in set_archs]
     print(f"{', '.join(map(str, args.run))}: {len(archs)} subnets -> {args.root}", flush=True)
     subnets = choose(sets, args.root, config.space)
@@ -154,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         if not (output / "final.json").is_file():
             output.mkdir(parents=True, exist_ok=True)
             with open(output.parent / f"{output.name}.log", "w") as log:
-                if run_logged(command, log, dict(os.environ), float("inf")) != 0:
+                log.write(" ".join(command) + "\n")
+                log.flush()
+                if subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode != 0:
                     print(f"  failed: {output} (see {output.name}.log)", flush=True)
                     return None
         return json.loads((output / "final.json").read_text())["subnet"]["test_top1"]

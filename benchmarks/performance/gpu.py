@@ -40,12 +40,10 @@ from timm.layers import Attention
 from timm.models.vision_transformer import VisionTransformer
 from timm.optim import create_optimizer_v2
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_throughput import machine_header, make_step, time_steps  # noqa: E402
-
-from focusformer.config import load_config  # noqa: E402
-from focusformer.spaces import Arch, AutoFormerSpace, create_supernet  # noqa: E402
-from focusformer.spaces.counts import count_macs  # noqa: E402
+from benchmarks.performance.throughput import machine_header, make_step, time_steps
+from focusformer.config import load_config
+from focusformer.spaces import Arch, AutoFormerSpace, create_supernet
+from focusformer.spaces.counts import count_macs
 
 #: Peak dense bf16 tensor-core FLOP/s (no sparsity), from NVIDIA's data sheets; first match wins.
 PEAK_BF16_TFLOPS = {"H100 PCIe": 756.0, "H100": 989.0, "H200": 989.0, "A100": 312.0}

@@ -24,18 +24,15 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from timm.optim import create_optimizer_v2
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_throughput import bench_arch, format_table, machine_header  # noqa: E402
-
-from focusformer.config import load_config  # noqa: E402
-from focusformer.spaces import PSViTArch, PSViTSpace, PSViTStage, create_supernet  # noqa: E402
-from focusformer.spaces.counts import count_macs  # noqa: E402
+from benchmarks.performance.throughput import bench_arch, format_table, machine_header
+from focusformer.config import load_config
+from focusformer.spaces import PSViTArch, PSViTSpace, PSViTStage, create_supernet
+from focusformer.spaces.counts import count_macs
 
 SPACES = ["psvit-1d-fashion-mnist", "psvit-2d-fashion-mnist"]
 

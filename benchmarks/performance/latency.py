@@ -32,7 +32,6 @@ round-robin.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -40,15 +39,13 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_throughput import machine_header  # noqa: E402
-
-from focusformer.budget import Budget  # noqa: E402
-from focusformer.config import load_config  # noqa: E402
-from focusformer.latency import LatencyTable, TimingSettings, time_modules, time_subnets  # noqa: E402
-from focusformer.latency.build import image_shape, time_table  # noqa: E402
-from focusformer.search.evolution import sample_within_budget  # noqa: E402
-from focusformer.spaces import PSViTArch, PSViTStage  # noqa: E402
+from benchmarks.performance.throughput import machine_header
+from focusformer.budget import Budget
+from focusformer.config import load_config
+from focusformer.latency import LatencyTable, TimingSettings, time_modules, time_subnets
+from focusformer.latency.build import image_shape, time_table
+from focusformer.search.evolution import sample_within_budget
+from focusformer.spaces import PSViTArch, PSViTStage
 
 
 def subnet_sets(table: LatencyTable, count: int, seed: int) -> dict[str, list]:

@@ -1,18 +1,13 @@
-"""benchmarks/bench_gpu.py runs (on CPU, tiny settings): the GPU figures of issue #12 need only a CUDA machine."""
+"""The performance benchmarks run (on CPU, tiny settings) and print their figures."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_gpu.py"
+from benchmarks.performance import gpu as bench
 
 
-def test_bench_gpu_runs_on_cpu(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("bench_gpu", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+def test_gpu_benchmark_runs_on_cpu(tmp_path, capsys):
     out = tmp_path / "bench.json"
     report = bench.main(["--device", "cpu", "--image-size", "32", "--batch-size", "4", "--steps", "1",
                          "--repeats", "1", "--warmup", "0", "--json", str(out)])

@@ -1,4 +1,4 @@
-"""benchmarks/bench_ranking.py on one-epoch vitas-digits supernets: several supernets, one ground truth."""
+"""benchmarks/quality/ranking.py on one-epoch vitas-digits supernets: several supernets, one ground truth."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
-from benchmark_modules import benchmark_module
 
 from focusformer.cli import train as train_cli
 
 
 @pytest.fixture(scope="module")
 def bench():
-    with benchmark_module("bench_ranking") as module:
-        yield module
+    from benchmarks.quality import ranking
+
+    return ranking
 
 
 def _train(root: Path, config: str, seed: int) -> Path:

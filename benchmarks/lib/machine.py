@@ -1,0 +1,37 @@
+"""The header every benchmark prints first: what machine, load, versions and device it ran on."""
+
+from __future__ import annotations
+
+import os
+import platform
+from importlib import metadata
+
+import numpy as np
+import torch
+
+
+def version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+def machine_header(device: torch.device | None = None, extra: tuple[str, ...] = ()) -> list[str]:
+    """Lines naming the CPUs (and the load when the run started), the versions and the device."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    device = device or torch.device("cpu")
+    where = (f"device: cuda ({torch.cuda.get_device_name(device)})" if device.type == "cuda"
+             else f"device: cpu ({platform.processor() or platform.machine()})")
+    return [
+        f"CPUs: {os.cpu_count()} (usable {usable}), torch threads: {torch.get_num_threads()}, "
+        f"load average at start: {load}",
+        f"python {platform.python_version()}, torch {torch.__version__}, timm {version('timm')}, "
+        f"focusformer {version('focusformer')}, numpy {np.__version__}",
+        where,
+        *extra,
+    ]

@@ -1,0 +1,303 @@
+"""Quality of trained supernets: one evaluation for a set of runs, summarised over seeds.
+
+Groups of runs (``NAME=RUN,RUN,...``, one run per seed; the first group is the reference) are
+evaluated alike, at each budget, with the package's own API, and every measure is cached in
+``RUN/eval/`` (keyed by its settings and the checkpoint), so a study evaluated again only computes
+what is new. Images that steer training never select or score: the focus reward has its own split,
+every selection (specialize, evolution) reads search-val, and every reported top-1 and the cloud's
+hypervolume are on the test split.
+
+Measures (``--measures``):
+
+* ``draws``: specialize's answer from ``--candidates`` uniform draws (its ``--draws uniform``,
+  rungs included): what a supernet without a trained policy answers;
+* ``picks``: specialize's answer from the trained policy (focus runs);
+* ``datafree``: the policy's most probable arch in each budget's band, nothing scored (focus runs);
+* ``sweep``: specialize with each of ``--sweep`` candidate counts, one budget at a time, timed;
+* ``evolution``: AutoFormer's evolution search under each budget (``--population`` x
+  ``--generations``), timed;
+* ``cloud``: ``--cloud`` subnets scored on the test split and the hypervolume of their front.
+
+Each run's *answer* at a budget is its picks where it has a policy, else its draws: what a user
+of that supernet deploys. Printed: one row per run, mean ± sd per group, and every group's paired
+differences with the reference (by seed; mean with its 95% t-interval, bold where the interval
+excludes zero). Run from the repository root:
+
+    python -m benchmarks.quality.evaluate --runs uniform16=runs/u16-s0,runs/u16-s1 \\
+        focus15=runs/f15-s0,runs/f15-s1 --budgets 8M,15M,25M --measures draws,picks,cloud --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from benchmarks.lib.machine import machine_header
+from benchmarks.lib.runs import Run, parse_groups
+from benchmarks.lib.stats import Summary, paired_by_seed
+from benchmarks.lib.tables import markdown
+from focusformer.budget import Budget, parse_budgets
+from focusformer.fileio import atomic_write_text
+from focusformer.sampling.specialize import (
+    data_free_answer,
+    run_rungs,
+    sampler_from_checkpoint,
+    specialize_all,
+    untrained_sampler,
+)
+from focusformer.search.cloud import checkpoint_id, cloud_archs, macs_range
+from focusformer.search.evolution import EvolutionConfig, evolution_search
+from focusformer.search.pareto import hypervolume
+from focusformer.spaces.counts import count_macs
+
+MEASURES = ("draws", "picks", "datafree", "sweep", "evolution", "cloud")
+EVAL_DIR = "eval"
+
+
+class Evaluation:
+    """The measures of one run, each computed once for its settings and cached in ``RUN/eval/``."""
+
+    def __init__(self, run: Run, budgets: list[Budget], args: argparse.Namespace) -> None:
+        self.run, self.budgets, self.args = run, budgets, args
+        self.has_policy = run.sampler == "focus"
+
+    # -- caching --------------------------------------------------------------------------------
+    def cached(self, measure: str, settings: dict[str, Any], compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        key = {"measure": measure, "checkpoint": checkpoint_id(self.run.payload), **settings}
+        digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
+        path = self.run.path / EVAL_DIR / f"{measure}-{digest}.json"
+        if path.is_file():
+            return json.loads(path.read_text())["result"]
+        result = compute()
+        path.parent.mkdir(exist_ok=True)
+        atomic_write_text(path, json.dumps({"settings": key, "result": result}, indent=1) + "\n")
+        return result
+
+    def _test_top1(self, archs: list) -> list[float]:
+        return self.run.scorer("test").score(archs)
+
+    def _answers(self, uniform: bool, candidates: int, budgets: list[Budget]) -> dict[str, Any]:
+        """specialize_all on search-val; each answer's test top-1; the wall and CPU seconds of the search."""
+        run = self.run
+        sampler = untrained_sampler(run.config) if uniform else sampler_from_checkpoint(run.payload, run.config,
+                                                                                        str(run.path))
+        val = run.scorer("search_val", self.args.val_images)
+        wall, cpu = time.perf_counter(), time.process_time()
+        found = specialize_all(sampler, budgets, val.score, candidates, self.args.seed, uniform,
+                               lambda budget: run_rungs(sampler, budget, run.config))
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        tests = self._test_top1([f.best for f in found])
+        return {b.label: {"arch": f.best.to_dict(), "macs": count_macs(f.best, run.config.space),
+                          "val_top1": f.best_score, "test_top1": t, "scored": len(f.candidates),
+                          "seconds": wall, "cpu_seconds": cpu}
+                for b, f, t in zip(budgets, found, tests)}
+
+    # -- measures -------------------------------------------------------------------------------
+    def draws(self) -> dict[str, Any]:
+        settings = {"budgets": [b.value for b in self.budgets], "candidates": self.args.candidates,
+                    "val_images": self.args.val_images, "seed": self.args.seed}
+        return self.cached("draws", settings, lambda: self._answers(True, self.args.candidates, self.budgets))
+
+    def picks(self) -> dict[str, Any] | None:
+        if not self.has_policy:
+            return None
+        settings = {"budgets": [b.value for b in self.budgets], "candidates": self.args.candidates,
+                    "val_images": self.args.val_images, "seed": self.args.seed}
+        return self.cached("picks", settings, lambda: self._answers(False, self.args.candidates, self.budgets))
+
+    def datafree(self) -> dict[str, Any] | None:
+        if not self.has_policy:
+            return None
+
+        def compute() -> dict[str, Any]:
+            sampler = sampler_from_checkpoint(self.run.payload, self.run.config, str(self.run.path))
+            answers = {}
+            for budget in self.budgets:
+                wall, cpu = time.perf_counter(), time.process_time()
+                arch = data_free_answer(sampler, budget)
+                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                answers[budget.label] = {"arch": arch.to_dict(), "macs": count_macs(arch, self.run.config.space),
+                                         "test_top1": self._test_top1([arch])[0], "seconds": wall, "cpu_seconds": cpu}
+            return answers
+
+        return self.cached("datafree", {"budgets": [b.value for b in self.budgets]}, compute)
+
+    def sweep(self) -> dict[str, Any] | None:
+        """Per candidate count and budget (each budget alone, so its time is its own)."""
+        if not self.has_policy:
+            return None
+        counts = [int(k) for k in self.args.sweep.split(",")]
+
+        def compute() -> dict[str, Any]:
+            return {str(k): {label: answer for budget in self.budgets
+                             for label, answer in self._answers(False, k, [budget]).items()} for k in counts}
+
+        settings = {"budgets": [b.value for b in self.budgets], "counts": counts, "val_images": self.args.val_images,
+                    "seed": self.args.seed}
+        return self.cached("sweep", settings, compute)
+
+    def evolution(self) -> dict[str, Any]:
+        population = self.args.population  # AutoFormer's proportions: at 50, 10 parents, 25 + 25 children
+        config = EvolutionConfig(population=population, generations=self.args.generations,
+                                 parents=max(1, population // 5), mutations=population // 2,
+                                 crossovers=population - population // 2)
+
+        def compute() -> dict[str, Any]:
+            val = self.run.scorer("search_val", self.args.val_images)
+            space, answers = self.run.config.space, {}
+            for budget in self.budgets:
+                wall, cpu = time.perf_counter(), time.process_time()
+                outcome = evolution_search(space, budget, val.score, config, seed=self.args.seed)
+                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                answers[budget.label] = {"arch": outcome.best.to_dict(), "macs": count_macs(outcome.best, space),
+                                         "val_top1": outcome.best_score, "test_top1": self._test_top1([outcome.best])[0],
+                                         "scored": outcome.scored, "seconds": wall, "cpu_seconds": cpu}
+            return answers
+
+        settings = {"budgets": [b.value for b in self.budgets], "population": config.population,
+                    "generations": config.generations, "val_images": self.args.val_images, "seed": self.args.seed}
+        return self.cached("evolution", settings, compute)
+
+    def cloud(self) -> dict[str, Any]:
+        def compute() -> dict[str, Any]:
+            space = self.run.config.space
+            archs = cloud_archs(space, self.args.cloud, self.args.seed)
+            top1 = self._test_top1(archs)
+            points = np.column_stack([[count_macs(a, space) for a in archs], top1])
+            return {"hypervolume": hypervolume(points, macs_range(space)),
+                    "subnets": [{"macs": int(m), "test_top1": float(t)} for m, t in points]}
+
+        return self.cached("cloud", {"size": self.args.cloud, "seed": self.args.seed, "split": "test"}, compute)
+
+
+# -- the summary ------------------------------------------------------------------------------------
+def run_row(evaluation: Evaluation, measures: list[str]) -> dict[str, float]:
+    """The run's figures as flat columns (test top-1 unless named otherwise)."""
+    final = evaluation.run.final
+    row = {"largest": final["largest"]["test_top1"]}
+    results = {m: getattr(evaluation, m)() for m in measures}
+    for budget in evaluation.budgets:
+        label = budget.label
+        for measure in ("draws", "picks", "datafree", "evolution"):
+            if results.get(measure):
+                row[f"{label} {measure}"] = results[measure][label]["test_top1"]
+        answer = results.get("picks") or results.get("draws")
+        if answer:
+            row[f"{label} answer"] = answer[label]["test_top1"]
+        if results.get("evolution"):
+            row[f"{label} evolution s"] = results["evolution"][label]["cpu_seconds"]
+        if results.get("sweep"):
+            for k, answers in results["sweep"].items():
+                row[f"{label} k={k}"] = answers[label]["test_top1"]
+                row[f"{label} k={k} s"] = answers[label]["cpu_seconds"]
+    if results.get("cloud"):
+        row["hypervolume"] = results["cloud"]["hypervolume"]
+    row["s/epoch"] = float(np.mean(evaluation.run.seconds_per_epoch))
+    return row
+
+
+def summarise(rows: dict[str, dict[int, dict[str, float]]]) -> dict[str, Any]:
+    """Per group and column: mean ± sd; per group and column, paired differences with the reference."""
+    reference = next(iter(rows))
+    columns = list(dict.fromkeys(c for group in rows.values() for row in group.values() for c in row))
+    summary: dict[str, Any] = {"reference": reference, "groups": {}}
+    for name, group in rows.items():
+        entry = {"seeds": sorted(group), "columns": {}}
+        for column in columns:
+            values = {seed: row[column] for seed, row in group.items() if column in row}
+            if not values:
+                continue
+            stats = {"summary": Summary.of(list(values.values()))}
+            # The reference's column, or its answer where this group's is picks against its draws.
+            base_column = column if column in next(iter(rows[reference].values()), {}) else None
+            if name != reference and base_column:
+                stats["paired"] = paired_by_seed(values, {s: r[base_column] for s, r in rows[reference].items()
+                                                          if base_column in r})
+            entry["columns"][column] = stats
+        summary["groups"][name] = entry
+    return summary
+
+
+def print_report(rows: dict[str, dict[int, dict[str, float]]], summary: dict[str, Any]) -> None:
+    columns = list(dict.fromkeys(c for group in rows.values() for row in group.values() for c in row))
+    print("### Per run\n")
+    body = [[name, seed, *(f"{row[c]:.4f}" if c == "hypervolume" else
+                           f"{row[c]:.2f}" if c in row else "-" for c in columns)]
+            for name, group in rows.items() for seed, row in sorted(group.items())]
+    print(markdown(["group", "seed", *columns], body))
+    print(f"\n### Mean ± sd over seeds; paired differences with {summary['reference']} (by seed; mean "
+          "[95% t-interval], bold where it excludes zero)\n")
+    body = []
+    for name, entry in summary["groups"].items():
+        digits = {c: 4 if c == "hypervolume" else 2 for c in columns}
+        cells = entry["columns"]
+        body.append([name, len(entry["seeds"]),
+                     *(cells[c]["summary"].format(digits[c]) if c in cells else "-" for c in columns)])
+        if name != summary["reference"]:
+            body.append([f"{name} - {summary['reference']}", "",
+                         *(cells[c]["paired"].format(digits[c]) if c in cells and "paired" in cells[c] else "-"
+                           for c in columns)])
+    print(markdown(["group", "n", *columns], body))
+
+
+def to_json(rows: dict[str, dict[int, dict[str, float]]], summary: dict[str, Any]) -> dict[str, Any]:
+    groups = {}
+    for name, entry in summary["groups"].items():
+        groups[name] = {"seeds": entry["seeds"], "columns": {}}
+        for column, stats in entry["columns"].items():
+            s = stats["summary"]
+            out = {"n": s.n, "mean": s.mean, "sd": s.sd}
+            if "paired" in stats:
+                p = stats["paired"]
+                out["paired"] = {"seeds": list(p.seeds), "diffs": list(p.diffs), "mean": p.mean,
+                                 "interval": list(p.interval), "significant": p.significant}
+            groups[name]["columns"][column] = out
+    return {"reference": summary["reference"], "runs": {n: {str(s): r for s, r in g.items()} for n, g in rows.items()},
+            "groups": groups}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", nargs="+", required=True, metavar="NAME=RUN,RUN",
+                        help="groups of runs, one per seed; the first group is the reference")
+    parser.add_argument("--budgets", required=True, help="MAC budgets, e.g. 8M,15M,25M")
+    parser.add_argument("--measures", default="draws,picks,cloud",
+                        help=f"comma-separated, of {', '.join(MEASURES)} (default: %(default)s)")
+    parser.add_argument("--val-images", type=int, default=1000, help="search-val images that select (default 1000)")
+    parser.add_argument("--candidates", type=int, default=32, help="specialize's candidates per budget (default 32)")
+    parser.add_argument("--sweep", default="1,2,4,8,16,32", help="candidate counts of the sweep")
+    parser.add_argument("--population", type=int, default=50, help="evolution's population (AutoFormer: 50)")
+    parser.add_argument("--generations", type=int, default=20, help="evolution's generations (AutoFormer: 20)")
+    parser.add_argument("--cloud", type=int, default=100, help="subnets of the test cloud (default 100)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every search and draw (default 0)")
+    parser.add_argument("--json", type=Path, help="also write the figures and statistics as JSON here")
+    args = parser.parse_args(argv)
+    measures = [m for m in args.measures.split(",") if m]
+    unknown = sorted(set(measures) - set(MEASURES))
+    if unknown:
+        parser.error(f"unknown measures {unknown}; choose from {', '.join(MEASURES)}")
+    budgets = parse_budgets(args.budgets)
+
+    print("\n".join(machine_header()) + "\n")
+    rows: dict[str, dict[int, dict[str, float]]] = {}
+    for name, paths in parse_groups(args.runs).items():
+        rows[name] = {}
+        for path in paths:
+            run = Run.open(path)
+            if run.seed in rows[name]:
+                parser.error(f"group {name}: two runs of seed {run.seed}")
+            rows[name][run.seed] = run_row(Evaluation(run, budgets, args), measures)
+    summary = summarise(rows)
+    print_report(rows, summary)
+    if args.json:
+        atomic_write_text(args.json, json.dumps(to_json(rows, summary), indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""benchmarks.quality.evaluate: every measure on tiny digits runs of two arms and two seeds, paired
+by seed, cached per run, and its statistics from benchmarks.lib.stats."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.lib import stats
+from benchmarks.quality import evaluate
+from focusformer.config import load_config
+from focusformer.training.trainer import Trainer
+
+SHORT = ["train.epochs=1", "train.batch_size=128", "data.reward_size=64"]
+FOCUS = ["train.sampler=focus", "focus.update_every=4", "focus.eval_candidates=4", "focus.eval_images=64",
+         "focus.min_tau=-1", "focus.stable_updates=1", "focus.warmup_fraction=0", "focus.policy_steps=2"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, list[Path]]:
+    root = tmp_path_factory.mktemp("quality")
+    made: dict[str, list[Path]] = {"uniform": [], "focus": []}
+    for arm, extra in (("uniform", ["train.sampler=uniform"]), ("focus", FOCUS)):
+        for seed in (1, 0):  # listed out of seed order: pairing goes by seed, not position
+            run = root / f"{arm}-s{seed}"
+            Trainer(load_config("digits", [*SHORT, *extra, f"train.seed={seed}"]), run, progress=False).fit()
+            made[arm].append(run)
+    return made
+
+
+ARGS = ["--budgets", "300K,500K", "--val-images", "64", "--candidates", "4", "--sweep", "1,2", "--population", "4",
+        "--generations", "2", "--cloud", "6"]
+
+
+def test_every_measure_of_two_arms_paired_by_seed(runs, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "eval.json"
+    groups = [f"{arm}={','.join(map(str, paths))}" for arm, paths in runs.items()]
+    evaluate.main(["--runs", *groups, *ARGS, "--measures", ",".join(evaluate.MEASURES), "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert "focus - uniform" in printed and "load average" in printed
+    report = json.loads(out.read_text())
+    focus = report["runs"]["focus"]
+    assert set(focus) == {"0", "1"} and report["reference"] == "uniform"
+    for seed, row in focus.items():
+        for budget in ("300K", "500K"):
+            assert row[f"{budget} answer"] == row[f"{budget} picks"]  # a focus run answers with its policy
+            assert {f"{budget} draws", f"{budget} datafree", f"{budget} evolution", f"{budget} k=1"} <= set(row)
+        assert 0 < row["hypervolume"] <= 1
+    assert "300K picks" not in report["runs"]["uniform"]["0"]  # no policy, no picks
+    paired = report["groups"]["focus"]["columns"]["300K answer"]["paired"]
+    uniform = report["runs"]["uniform"]
+    expected = [focus[s]["300K answer"] - uniform[s]["300K answer"] for s in ("0", "1")]
+    assert paired["seeds"] == [0, 1] and paired["diffs"] == pytest.approx(expected)
+    assert paired["interval"] == pytest.approx(list(stats.paired_by_seed(dict(enumerate(expected)), {0: 0, 1: 0})
+                                                    .interval))
+    # Every measure is cached in the run: evaluating again computes nothing.
+    assert len(list((runs["focus"][0] / "eval").glob("*.json"))) == len(evaluate.MEASURES)
+    monkeypatch.setattr(evaluate, "specialize_all", None)
+    monkeypatch.setattr(evaluate, "evolution_search", None)
+    evaluate.main(["--runs", *groups, *ARGS, "--measures", ",".join(evaluate.MEASURES)])
+    assert "focus - uniform" in capsys.readouterr().out
+
+
+def test_paired_intervals_are_student_t_and_pair_by_seed():
+    paired = stats.paired_by_seed({0: 1.0, 1: 2.0, 2: 3.0, 3: 2.0}, {3: 1.0, 0: 0.5, 1: 1.0, 2: 1.5, 9: 7.0})
+    assert paired.seeds == (0, 1, 2, 3) and paired.diffs == (0.5, 1.0, 1.5, 1.0)
+    assert stats.t_multiplier(4) == pytest.approx(3.182446, abs=1e-6)  # not 2 at n = 4
+    half = 3.182446 * 0.408248 / 2.0  # t(0.975, 3) * sd / sqrt(4)
+    assert paired.interval == pytest.approx((1.0 - half, 1.0 + half), abs=1e-5)
+    assert paired.significant and "**" in paired.format()
+    noisy = stats.paired_by_seed({0: 1.0, 1: -0.8, 2: 0.9}, {0: 0.0, 1: 0.0, 2: 0.0})
+    assert not noisy.significant and "**" not in noisy.format()
+    assert stats.Summary.of([1.0, 2.0, 3.0]).format() == "2.00 ± 1.00"
