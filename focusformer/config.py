@@ -17,7 +17,6 @@ import yaml
 
 from .budget import Budget, check_in_range, parse_budgets
 from .errors import ConfigError
-from .sampling.budgets import BudgetPrior
 from .spaces import SearchSpace
 from .spaces.base import read_yaml
 from .typed import from_mapping, to_mapping
@@ -25,7 +24,9 @@ from .typed import from_mapping, to_mapping
 #: Data sets by name; besides these, the names timm's ``create_dataset`` takes with a prefix.
 BUILT_IN_DATASETS = ("digits", "fashion-mnist", "cifar10", "cifar100", "folder", "imagefolder")
 TIMM_DATASET_PREFIXES = ("torch/", "hfds/", "wds/")
-SamplerName = Literal["focus", "uniform", "sandwich", "attentive"]
+#: Where budget-aware samplers draw each step's budget when no target budgets are given.
+BudgetPrior = Literal["uniform", "log-uniform"]
+SamplerName = Literal["focus", "uniform", "attentive"]
 RewardName = Literal["distill", "loss", "top1"]
 DistillName = Literal["none", "kl", "alpha"]
 DEFAULT_CONFIG = "digits"
@@ -116,14 +117,13 @@ class TrainConfig:
     #: (timm's warm-up), so a short run is not dominated by its first weights.
     model_ema_decay: float = 0.9998
     #: How subnets are chosen each step: the learned ``focus`` sampler, ``uniform``
-    #: (AutoFormer), ``sandwich`` (largest + smallest + one random subnet per step) or
-    #: ``attentive`` (AttentiveNAS's BestUp: per budget, the best of a few candidates by
-    #: minibatch loss).
+    #: (AutoFormer) or ``attentive`` (AttentiveNAS's BestUp: per budget, the best of a few
+    #: candidates by minibatch loss).
     sampler: SamplerName = "focus"
-    #: Also train the largest and the smallest subnet every step, with any sampler.
+    #: The sandwich rule: also train the largest and the smallest subnet every step, with any
+    #: sampler (uniform with it is the classic sandwich: largest, smallest and one random subnet).
     sandwich: bool = False
-    #: In-place distillation (needs the largest subnet in every step: ``sandwich: true`` or
-    #: ``sampler: sandwich``): the largest learns from the labels, the other subnets of the step
+    #: In-place distillation (needs the largest subnet in every step: ``sandwich: true``): the largest learns from the labels, the other subnets of the step
     #: from its soft targets, by KL (``kl``) or AlphaNet's adaptive alpha-divergence (``alpha``).
     distill: DistillName = "none"
     #: MAC budgets users deploy at, comma-separated (``"8M,15M,25M"``); empty: ``budget_prior``.
@@ -169,14 +169,11 @@ class TrainConfig:
         for name in ("label_smoothing", "random_erasing", "drop_path"):
             if getattr(self, name) >= 1:
                 raise ConfigError(f"train.{name}: must be below 1, got {getattr(self, name)}")
-        if self.distill != "none" and not (self.sandwich or self.sampler == "sandwich"):
+        if self.distill != "none" and not self.sandwich:
             raise ConfigError(
                 f"train.distill: {self.distill} distillation learns from the largest subnet of the same step; "
                 "set train.sandwich: true (or --sandwich) so that every step trains it"
             )
-        if self.sandwich and self.sampler == "sandwich":
-            raise ConfigError("train.sandwich: the sandwich sampler already trains the largest and smallest "
-                              "subnets; use train.sandwich with the focus, uniform or attentive sampler")
         if self.target_budgets.strip():
             try:
                 parse_budgets(self.target_budgets)
@@ -342,6 +339,10 @@ class Config:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "config") -> Config:
+        train = data.get("train") if isinstance(data, Mapping) else None
+        if isinstance(train, Mapping) and train.get("sampler") == "sandwich":
+            raise ConfigError(f"{where + '.' if where else ''}train.sampler: 'sandwich' is the uniform sampler with "
+                              "train.sandwich: true (--sampler uniform --sandwich)")
         return from_mapping(cls, data, where)
 
     def to_yaml(self) -> str:

@@ -20,10 +20,9 @@ from typing import Any, Callable, Sequence
 import torch
 
 from focusformer.config import load_config
-from focusformer.ranks import DistributedError, Ranks
+from focusformer.distributed import DistributedError, Ranks, distributed_session
 from focusformer.search.scoring import CandidateScorer
 from focusformer.training import trainer as training
-from focusformer.training.distributed import distributed_session
 
 _WRITERS = ("save_checkpoint", "atomic_write_text", "write_summary")
 

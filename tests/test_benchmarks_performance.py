@@ -1,20 +1,137 @@
-"""The performance benchmarks run (on CPU, tiny settings) and print their figures."""
+"""The performance benchmarks run (on CPU, tiny settings) and print their figures.
+
+Each script runs once through its ``main(argv)`` with the cheapest settings it takes: its
+machine header comes first, its ``target:`` line is printed with the figure it measured, and
+``--json`` saves the same figures.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 
-from benchmarks.performance import gpu as bench
+import pytest
+import torch
+
+from benchmarks.performance import ddp, focus_overhead, gpu, latency, macs, psvit, throughput
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: the timed loops are tiny, and the machine may be shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def run(module, argv: list[str], tmp_path, capsys) -> tuple[dict, dict, str, str]:
+    """``module.main(argv + --json)``: its report, the JSON it saved, all it printed, its target line."""
+    out = tmp_path / "x.json"
+    report = module.main([*argv, "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert printed.startswith("CPUs: "), "the machine header comes first"
+    assert "device: cpu" in printed
+    targets = [line for line in printed.splitlines() if line.startswith("target:")]
+    assert len(targets) == 1, printed
+    saved = json.loads(out.read_text())
+    assert saved["target"] == json.loads(json.dumps(report["target"]))
+    return report, saved, printed, targets[0]
+
+
+def positive(x: float) -> bool:
+    return math.isfinite(x) and x > 0
+
+
+def test_macs(tmp_path, capsys):
+    _, saved, _, target = run(macs, ["--spaces", "digits", "--archs", "2", "--loop-archs", "2",
+                                          "--batch-archs", "2"], tmp_path, capsys)
+    (result,) = saved["results"]
+    assert result["space"] == "digits" and result["archs_checked"] == 2
+    # The analytic counts equal ptflops's on every arch checked, and so do the parameter counts.
+    assert result["macs_equal_all"] and result["max_rel_diff"] == 0.0
+    assert result["params_equal_all"] and result["batch_matches_loop"]
+    assert all(positive(r) for r in result["ratios"].values())
+    lowest = saved["target"]["lowest_loop_vs_ptflops"]
+    assert lowest == result["ratios"]["loop_vs_ptflops"]
+    assert "equal to ptflops's MACs on every arch checked: yes (2 archs" in target
+    assert target.endswith(f"{lowest:,.0f}x") and ">= 1000x ptflops" in target
+
+
+def test_throughput(tmp_path, capsys):
+    _, saved, _, target = run(throughput, ["--spaces", "digits", "--device", "cpu", "--batch-size", "4",
+                                                "--warmup", "0", "--steps", "1", "--repeats", "1"], tmp_path, capsys)
+    results = saved["results"]
+    assert [r["subnet"] for r in results] == ["largest", "middle", "smallest"]
+    assert all(positive(r["first_images_per_s"]) and positive(r["second_images_per_s"]) for r in results)
+    lowest = min(r["ratio_of_medians"] for r in results)
+    assert positive(lowest) and saved["target"]["lowest_ratio_of_medians"] == lowest
+    assert target.startswith("target: supernet/dense >= 0.9 ") and target.endswith(f"{lowest:.3f}")
 
 
 def test_gpu_benchmark_runs_on_cpu(tmp_path, capsys):
-    out = tmp_path / "bench.json"
-    report = bench.main(["--device", "cpu", "--image-size", "32", "--batch-size", "4", "--steps", "1",
-                         "--repeats", "1", "--warmup", "0", "--json", str(out)])
-    printed = capsys.readouterr().out
-    assert "supernet / dense:" in printed and "timm fused attention (dense model): True" in printed
-    assert json.loads(out.read_text())["supernet_over_dense"] == report["supernet_over_dense"] > 0
+    report, saved, printed, target = run(gpu, ["--device", "cpu", "--image-size", "32", "--batch-size", "4",
+                                               "--steps", "1", "--repeats", "1", "--warmup", "0"], tmp_path, capsys)
+    assert "timm fused attention (dense model): True" in printed
+    ratio = saved["supernet_over_dense"]
+    assert ratio == report["supernet_over_dense"] and positive(ratio)
+    assert target.startswith("target: supernet / dense >= 0.95") and target.endswith(f"supernet / dense: {ratio:.3f}")
     assert report["arch"]["embed_dim"] == 240 and report["arch"]["depth"] == 14  # autoformer-tiny's largest
     for model in ("supernet", "dense"):
-        assert report["results"][model]["images_per_s"] > 0
+        assert positive(report["results"][model]["images_per_s"])
         assert report["results"][model]["mfu"] is None  # no known peak FLOP/s for a CPU
+
+
+def test_latency(tmp_path, capsys):
+    _, saved, _, target = run(latency, ["--configs", "digits", "--subnets", "3", "--warmup", "1",
+                                             "--repeats", "1", "--calibration", "3"], tmp_path, capsys)
+    by_set = {f["set"]: f for f in saved["results"]}
+    assert set(by_set) == {"uniform", "budgets", "retest"} and all(f["n"] == 3 for f in by_set.values())
+    for name in ("uniform", "budgets"):
+        assert positive(by_set[name]["mape_summed"])
+        for table in ("one scale", "as built"):
+            assert positive(by_set[name][table]["mape"]) and -1 <= by_set[name][table]["tau"] <= 1
+    t = saved["target"]
+    assert t["highest_mape"] == max(by_set[name]["as built"]["mape"] for name in ("uniform", "budgets"))
+    assert t["lowest_tau"] == min(by_set[name]["as built"]["tau"] for name in ("uniform", "budgets"))
+    assert "Kendall tau >= 0.9 and MAPE <= 10%" in target
+    assert f"lowest tau {t['lowest_tau']:.3f}, highest MAPE {t['highest_mape']:.1f}%" in target
+
+
+def test_ddp_in_one_process(tmp_path, capsys):
+    _, saved, _, target = run(ddp, ["--config", "digits", "--warmup", "0", "--steps", "1"], tmp_path, capsys)
+    assert saved["world_size"] == 1 and saved["steps"] == 1 and saved["global_batch"] == 64
+    per_process = saved["images_per_s_per_process"]
+    assert positive(per_process) and per_process == saved["images_per_s"]
+    assert target.startswith("target: throughput per process")
+    assert f"{per_process:.1f} images/s per process = {saved['images_per_s']:.1f} images/s in total / 1" in target
+
+
+def test_focus_overhead(tmp_path, capsys):
+    _, saved, printed, target = run(focus_overhead, ["--config", "digits", "--steps", "1", "--chunk", "1"],
+                                         tmp_path, capsys)
+    by_name = {r["sampler"]: r for r in saved["results"]}
+    assert set(by_name) == {"uniform", "focus"}
+    assert by_name["uniform"]["time_over"]["uniform"] == 1.0
+    ratio = by_name["focus"]["time_over"]["uniform"]
+    assert positive(ratio) and saved["target"]["time_over_reference"] == {"focus": ratio}
+    assert all(positive(r["seconds_per_step"]) and 0 <= r["own_share"] <= 1 for r in by_name.values())
+    assert "| sampler | s/step |" in printed
+    assert target.startswith("target: time per step over uniform's") and f"focus {ratio:.3f}" in target
+
+
+def test_psvit(tmp_path, capsys):
+    _, saved, _, target = run(psvit, ["--spaces", "psvit-digits", "--batch-size", "4", "--repeats", "1",
+                                           "--rounds", "1"], tmp_path, capsys)
+    (pair,) = saved["pairs"]
+    # Sharing the attention map drops the second layer's q/k projection and q @ k^T: fewer MACs.
+    assert pair["shared pair"]["macs_per_image"] < pair["two layers"]["macs_per_image"]
+    saving = saved["target"]["saving"]["psvit-digits"]
+    assert 0 < saving["macs_per_image"] < 1
+    assert all(math.isfinite(v) for v in saving.values())
+    (result,) = saved["results"]
+    assert positive(result["ratio_of_medians"]) and saved["target"]["lowest_supernet_over_dense"] == \
+        result["ratio_of_medians"]
+    assert target.startswith("target: attention sharing's saving")
+    assert f"psvit-digits {100 * saving['macs_per_image']:.1f}%" in target
+    assert target.endswith(f"lowest {result['ratio_of_medians']:.3f}")

@@ -19,8 +19,8 @@ from PIL import Image
 from focusformer.cli import train as train_cli
 from focusformer.config import DataConfig, TrainConfig, load_config
 from focusformer.data import load_data
+from focusformer.distributed import Ranks
 from focusformer.errors import DataError
-from focusformer.ranks import Ranks
 from focusformer.spaces import SearchSpace
 from focusformer.training.trainer import EpochBatches
 

@@ -23,10 +23,9 @@ from distributed_worker import record_run
 from torch import nn
 
 from focusformer.config import TrainConfig
+from focusformer.distributed import Ranks, fingerprint, is_collective_failure, ranks_from_env
 from focusformer.errors import ConfigError
-from focusformer.ranks import Ranks, fingerprint
 from focusformer.training.checkpoint import load_checkpoint
-from focusformer.training.distributed import is_collective_failure, ranks_from_env
 from focusformer.training.trainer import EpochBatches, Trainer
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
@@ -40,7 +39,7 @@ BASE = ["train.epochs=2", "train.batch_size=128", "train.checkpoint_every=3", "d
         "focus.policy_steps=3", "focus.min_tau=-1", "focus.stable_updates=1"]
 RUNS = {
     "uniform": [*BASE, "train.sampler=uniform"],
-    "sandwich": [*BASE, "train.sampler=sandwich"],  # 3 backward passes, one gradient sync
+    "sandwich": [*BASE, "train.sampler=uniform", "train.sandwich=true"],  # 3 backward passes, one gradient sync
     # picks by minibatch loss (averaged over ranks), then trains largest, smallest and the pick,
     # the last two distilled from the largest's logits
     "attentive-distill": [*BASE, "train.sampler=attentive", "train.sandwich=true", "train.distill=kl"],

@@ -33,7 +33,7 @@ def focus_run(request, tmp_path_factory) -> tuple[str, Path]:
 @pytest.mark.parametrize("pooling", ["1d", "2d"])
 @pytest.mark.parametrize("overrides", [
     ["train.sampler=uniform", "train.target_budgets=300K"],
-    ["train.sampler=sandwich"],
+    ["train.sampler=uniform", "train.sandwich=true"],
     FOCUS[1:],
 ], ids=["uniform", "sandwich", "focus"])
 def test_training_resumes_exactly_with_every_sampler(pooling, overrides, tmp_path):

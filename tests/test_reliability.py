@@ -35,7 +35,7 @@ FAMILY_ARGS = {
     "vitas": ["--config", "vitas-digits", "--sampler", "uniform", "--target-budgets", "250K,400K",
               "--set", "space.weight_sharing=bilateral", *_SHORT],
     "psvit-1d": ["--config", "psvit-digits", "--sampler", "uniform", *_SHORT],
-    "psvit-2d": ["--config", "psvit-digits", "--set", "space.pooling=2d", "--sampler", "sandwich", *_SHORT],
+    "psvit-2d": ["--config", "psvit-digits", "--set", "space.pooling=2d", "--sampler", "uniform", "--sandwich", *_SHORT],
 }
 
 

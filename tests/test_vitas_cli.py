@@ -36,7 +36,7 @@ def focus_run(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("overrides", [
     ["train.sampler=uniform", "train.target_budgets=250K,400K"],
-    ["train.sampler=sandwich"],
+    ["train.sampler=uniform", "train.sandwich=true"],
     FOCUS[1:],
 ])
 def test_training_resumes_exactly_with_every_sampler(overrides, tmp_path):

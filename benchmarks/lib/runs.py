@@ -14,7 +14,7 @@ from typing import Any
 
 from focusformer.config import Config
 from focusformer.data import DataSplits, load_data
-from focusformer.evaluation import default_device
+from focusformer.devices import default_device
 from focusformer.search.scoring import CandidateScorer
 from focusformer.spaces.supernet import Supernet
 from focusformer.training.checkpoint import config_from_checkpoint, load_checkpoint, supernet_from_payload

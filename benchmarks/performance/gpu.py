@@ -1,4 +1,4 @@
-"""Benchmark (issue #12): the GPU path of training, supernet against timm's dense ViT.
+"""Benchmark: the GPU path of training, supernet against timm's dense ViT.
 
 What is measured, on one device: training images/s (forward, cross-entropy on random labels,
 backward, AdamW step; bf16 autocast on CUDA, as ``focusformer-train`` trains) of
@@ -9,20 +9,24 @@ backward, AdamW step; bf16 autocast on CUDA, as ``focusformer-train`` trains) of
   AutoFormer's q/k/v width is heads x 64, not the embed dim); the supernet's inherited
   weights load into it with every key matching, which the script checks,
 
-on synthetic 224x224 images, interleaved in rounds (``bench_throughput.bench_arch``'s
-protocol). Reported: the median images/s of each and their ratio (goal: supernet / dense >=
-0.95), the peak memory allocated during each model's steps (CUDA), and the model FLOPs
-utilisation: images/s x 6 x MACs per image (forward 2 x MACs FLOPs, backward twice that)
-over the device's peak bf16 dense FLOP/s (known for H100, H200 and A100; ``--peak-tflops``
-otherwise). Both models use fused attention (``F.scaled_dot_product_attention``).
+on synthetic 224x224 images, interleaved in rounds (the protocol of
+``benchmarks.performance.throughput``). Reported: the median images/s of each and their ratio
+(goal: supernet / dense >= 0.95), the peak memory allocated during each model's steps (CUDA),
+and the model FLOPs utilisation: images/s x 6 x MACs per image (forward 2 x MACs FLOPs,
+backward twice that) over the device's peak bf16 dense FLOP/s (known for H100, H200 and A100;
+``--peak-tflops`` otherwise). Both models use fused attention (``F.scaled_dot_product_attention``).
 
-On a CUDA machine (a few minutes; the figures for benchmarks/RESULTS.md)::
+Why: one-shot training on a GPU must not pay much for running subnets through the supernet;
+timm's ViT of the same arch is the speed a dense training of it would get. The ``target:`` line
+prints supernet / dense against the goal.
 
-    python benchmarks/bench_gpu.py --json bench_gpu.json
+On a CUDA machine, from the repository root (a few minutes; the figures for benchmarks/RESULTS.md)::
+
+    python -m benchmarks.performance.gpu --json gpu.json
 
 CPU smoke run (checks the script, not the figures)::
 
-    python benchmarks/bench_gpu.py --device cpu --image-size 32 --steps 3
+    python -m benchmarks.performance.gpu --device cpu --image-size 32 --steps 3
 """
 
 from __future__ import annotations
@@ -30,17 +34,20 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shlex
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import torch
-from timm.layers import Attention
+from timm.layers import Attention, use_fused_attn
 from timm.models.vision_transformer import VisionTransformer
 from timm.optim import create_optimizer_v2
 
-from benchmarks.performance.throughput import machine_header, make_step, time_steps
+from benchmarks.lib.machine import machine_header
+from benchmarks.lib.tables import aligned
+from benchmarks.performance.throughput import make_step, time_steps
 from focusformer.config import load_config
 from focusformer.spaces import Arch, AutoFormerSpace, create_supernet
 from focusformer.spaces.counts import count_macs
@@ -82,7 +89,8 @@ def peak_memory(step, steps: int, device: torch.device) -> float | None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.performance.gpu",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default="autoformer-tiny", help="an AutoFormer config (default: %(default)s)")
     parser.add_argument("--device", default="auto", help="auto (cuda if available, else cpu), cpu, cuda, cuda:N")
     parser.add_argument("--image-size", type=int, default=224)
@@ -94,12 +102,18 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--peak-tflops", type=float, help="the device's peak FLOP/s in TFLOP/s, for the MFU")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", metavar="PATH", help="also save the results as JSON")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" \
         else torch.device(args.device)
     args.batch_size = args.batch_size or (256 if device.type == "cuda" else 32)
     if min(args.batch_size, args.steps, args.repeats, args.image_size) < 1 or args.warmup < 0:
         parser.error("--batch-size, --steps, --repeats and --image-size must be >= 1, --warmup >= 0")
+    header = machine_header(device, extra=(
+        f"timm fused attention (dense model): {use_fused_attn()}; supernet: F.scaled_dot_product_attention",))
+    print("\n".join(header))
+    print("gpu: training images/s, AutoFormer supernet (largest subnet) vs timm VisionTransformer")
+    print(f"command: python -m benchmarks.performance.gpu {shlex.join(argv)}".rstrip(), flush=True)
     amp = args.amp and device.type == "cuda"
     space = dataclasses.replace(load_config(args.config).space, image_size=args.image_size)
     arch = space.largest()
@@ -137,20 +151,20 @@ def main(argv: list[str] | None = None) -> dict:
         }
     ratio = results["supernet"]["images_per_s"] / results["dense"]["images_per_s"]
 
-    header = machine_header(device)
-    print("bench_gpu: training images/s, AutoFormer supernet (largest subnet) vs timm VisionTransformer")
-    print("\n".join(header))
     print(f"space {space.name} at {space.image_size}x{space.image_size}, arch {arch}, {macs / 1e9:.3f} GMACs/image; "
           f"batch {args.batch_size}, bf16 autocast: {amp}; warmup {args.warmup}, {args.repeats} rounds x "
           f"{args.steps} steps; peak {tflops or '?'} TFLOP/s")
-    print(f"{'model':<10}{'images/s':>12}{'peak GiB':>10}{'model TFLOP/s':>15}{'MFU':>8}")
-    for name, r in results.items():
-        memory_gib = "n/a" if r["peak_memory_gib"] is None else f"{r['peak_memory_gib']:.2f}"
-        mfu = "n/a" if r["mfu"] is None else f"{100 * r['mfu']:.1f}%"
-        print(f"{name:<10}{r['images_per_s']:>12.1f}{memory_gib:>10}{r['model_tflops_per_s']:>15.2f}{mfu:>8}")
-    print(f"supernet / dense: {ratio:.3f} (goal >= 0.95)")
-    report = {"header": header, "argv": sys.argv if argv is None else argv, "args": vars(args), "macs": macs,
+    print(aligned(
+        ["model", "images/s", "peak GiB", "model TFLOP/s", "MFU"],
+        [[name, f"{r['images_per_s']:.1f}",
+          "n/a" if r["peak_memory_gib"] is None else f"{r['peak_memory_gib']:.2f}",
+          f"{r['model_tflops_per_s']:.2f}", "n/a" if r["mfu"] is None else f"{100 * r['mfu']:.1f}%"]
+         for name, r in results.items()],
+    ))
+    print(f"target: supernet / dense >= 0.95 (training images/s); supernet / dense: {ratio:.3f}")
+    report = {"header": header, "argv": argv, "args": vars(args), "macs": macs,
               "arch": arch.to_dict(), "peak_tflops": tflops, "results": results, "supernet_over_dense": ratio,
+              "target": {"goal": 0.95, "supernet_over_dense": ratio},
               "seconds": seconds, "when": time.strftime("%Y-%m-%d %H:%M:%S")}
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")

@@ -18,16 +18,21 @@ What is measured, per shipped search space (``--spaces``):
 Timings are interleaved in one process: for each arch, the model build, the ptflops
 call, one analytic loop and one batch call are timed back to back, and the median of
 each over all archs is reported (the machine is shared and noisy). A warm-up round of
-every timed operation runs first. Nothing is asserted; this only prints.
+every timed operation runs first. Nothing is asserted; this only prints (and, with
+``--json PATH``, saves the figures). The ``target:`` line states both targets: the
+analytic MACs equal ptflops's on every arch checked, and the lowest speed ratio.
 
-Full run (default: all six shipped spaces, 20 archs each, 3 for the AutoFormer spaces;
-a few minutes on 2 CPU cores)::
+Why: search scores thousands of archs against MAC budgets, so the counter must be exact
+(what a budget means) and far cheaper than building a model and tracing it.
 
-    .venv/bin/python benchmarks/bench_flops.py --json bench_flops.json
+Full run, from the repository root (default: all shipped spaces, 20 archs each, 3 for the
+AutoFormer spaces; a few minutes on 2 CPU cores)::
+
+    python -m benchmarks.performance.macs --json macs.json
 
 Quick smoke run::
 
-    .venv/bin/python benchmarks/bench_flops.py --spaces digits fashion-mnist autoformer-tiny \
+    python -m benchmarks.performance.macs --spaces digits fashion-mnist autoformer-tiny \
         --archs 5 --max-ptflops-archs-large 1
 """
 
@@ -35,18 +40,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
+import shlex
 import statistics
 import sys
 import time
-from importlib import metadata
 
 import numpy as np
 import torch
 from ptflops import get_model_complexity_info
 from timm.layers import Attention, set_fused_attn, use_fused_attn
 
+from benchmarks.lib.machine import machine_header, version
+from benchmarks.lib.tables import aligned
 from focusformer.config import load_config, shipped_configs
 from focusformer.spaces import Arch, SearchSpace
 from focusformer.spaces.counts import count_macs, count_macs_batch, count_params
@@ -55,29 +60,6 @@ from focusformer.spaces.dense import SubnetViT
 #: Spaces with inputs larger than this are ImageNet-sized: ptflops is slow there, so
 #: they get at most ``--max-ptflops-archs-large`` archs.
 LARGE_IMAGE_SIZE = 64
-
-
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "?"
-
-
-def machine_header() -> list[str]:
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
-    return [
-        f"machine: {platform.machine()} {platform.processor() or ''}".rstrip(),
-        f"CPUs: {os.cpu_count()} (usable {usable}), torch threads: {torch.get_num_threads()}, "
-        f"load average at start: {load}",
-        f"python {platform.python_version()}, torch {torch.__version__}, timm {_version('timm')}, "
-        f"ptflops {_version('ptflops')}, numpy {np.__version__}",
-        "device: cpu (ptflops and the analytic counters run on the CPU)",
-    ]
 
 
 def ptflops_count(model: torch.nn.Module, space: SearchSpace) -> tuple[int, int]:
@@ -128,7 +110,7 @@ def bench_space(name: str, args: argparse.Namespace) -> dict:
     del warm_model
 
     t_build, t_ptflops, t_loop, t_batch = [], [], [], []
-    rel_diffs, params_equal, ptflops_params_equal = [], 0, 0
+    rel_diffs, macs_equal, params_equal, ptflops_params_equal = [], 0, 0, 0
     for arch in archs:
         # Interleaved: build, ptflops on the built model, the analytic loop, the batch call.
         dt, model = timed(build, arch, space)
@@ -142,6 +124,7 @@ def bench_space(name: str, args: argparse.Namespace) -> dict:
 
         analytic = count_macs(arch, space)
         rel_diffs.append(abs(analytic - macs) / macs)
+        macs_equal += analytic == macs
         n_params = sum(p.numel() for p in model.parameters())
         params_equal += count_params(arch, space) == n_params
         ptflops_params_equal += ptf_params == n_params
@@ -167,6 +150,7 @@ def bench_space(name: str, args: argparse.Namespace) -> dict:
         "archs_checked": n_archs,
         "max_rel_diff": max(rel_diffs),
         "mean_rel_diff": statistics.fmean(rel_diffs),
+        "macs_equal_all": macs_equal == n_archs,
         "params_equal": f"{params_equal}/{n_archs}",
         "params_equal_all": params_equal == n_archs,
         "ptflops_params_equal_all": ptflops_params_equal == n_archs,
@@ -189,15 +173,10 @@ def bench_space(name: str, args: argparse.Namespace) -> dict:
     }
 
 
-def format_table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
-    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
-
-
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> dict:
     shipped = shipped_configs()
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.performance.macs",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--spaces", nargs="+", default=shipped, choices=shipped, metavar="NAME",
                         help=f"shipped spaces to measure (default: all of {', '.join(shipped)})")
     parser.add_argument("--archs", type=int, default=20, help="random archs per space checked against ptflops")
@@ -212,6 +191,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="call torch.set_num_threads(N) first (default: leave torch's default). On a "
                              "shared machine, N=1 avoids OpenMP oversubscription slowing ptflops's small models")
     parser.add_argument("--json", metavar="PATH", help="also save the results as JSON")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     if min(args.archs, args.max_ptflops_archs_large, args.loop_archs, args.batch_archs) < 1:
         parser.error("--archs, --max-ptflops-archs-large, --loop-archs and --batch-archs must be at least 1")
@@ -226,32 +206,39 @@ def main(argv: list[str] | None = None) -> None:
     fused_before = use_fused_attn()
     set_fused_attn(False)
 
-    header = machine_header()
-    print("bench_flops: analytic MAC counts (focusformer.spaces.counts) vs ptflops (aten backend)")
+    header = machine_header(torch.device("cpu"), extra=(
+        f"ptflops {version('ptflops')}; ptflops and the analytic counters run on the CPU",
+        f"timm fused attention: {fused_before} by default, turned off here for ptflops",
+    ))
     print("\n".join(header))
-    print(f"timm fused attention: {fused_before} by default, turned off here for ptflops")
-    print(f"command: {' '.join([os.path.basename(sys.executable), *sys.argv])}")
+    print("macs: analytic MAC counts (focusformer.spaces.counts) vs ptflops (aten backend)")
+    print(f"command: python -m benchmarks.performance.macs {shlex.join(argv)}".rstrip())
     print()
 
     start = time.perf_counter()
     results = []
-    for name in args.spaces:
-        t0 = time.perf_counter()
-        results.append(bench_space(name, args))
-        print(f"  {name}: done in {time.perf_counter() - t0:.1f} s", flush=True)
+    try:
+        for name in args.spaces:
+            t0 = time.perf_counter()
+            results.append(bench_space(name, args))
+            print(f"  {name}: done in {time.perf_counter() - t0:.1f} s", flush=True)
+    finally:
+        set_fused_attn(fused_before)
     elapsed = time.perf_counter() - start
 
     print("\nAgreement with ptflops (relative difference of count_macs to ptflops's MACs)")
-    print(format_table(
+    print(aligned(
+        ["space", "archs", "max rel diff", "mean rel diff", "count_params == model", "ptflops params == model",
+         "batch == loop"],
         [[r["space"], r["archs_checked"], f"{100 * r['max_rel_diff']:.4f}%", f"{100 * r['mean_rel_diff']:.4f}%",
           r["params_equal"], "yes" if r["ptflops_params_equal_all"] else "NO",
           "yes" if r["batch_matches_loop"] else "NO"] for r in results],
-        ["space", "archs", "max rel diff", "mean rel diff", "count_params == model", "ptflops params == model",
-         "batch == loop"],
     ))
 
     print("\nSpeed, archs counted per second (median over the archs above; interleaved)")
-    print(format_table(
+    print(aligned(
+        ["space", "loop/s", "batch/s", "ptflops/s", "ptflops+build/s", "loop:ptflops", "batch:ptflops",
+         "loop:(ptf+build)", "batch:(ptf+build)", "loop:ptflops (fastest)"],
         [[r["space"], f"{r['archs_per_second']['count_macs_loop']:,.0f}",
           f"{r['archs_per_second']['count_macs_batch']:,.0f}", f"{r['archs_per_second']['ptflops_built']:,.2f}",
           f"{r['archs_per_second']['ptflops_plus_build']:,.2f}",
@@ -259,23 +246,28 @@ def main(argv: list[str] | None = None) -> None:
           f"{r['ratios']['loop_vs_ptflops_plus_build']:,.0f}x", f"{r['ratios']['batch_vs_ptflops_plus_build']:,.0f}x",
           f"{r['ratios']['loop_vs_ptflops_fastest']:,.0f}x"]
          for r in results],
-        ["space", "loop/s", "batch/s", "ptflops/s", "ptflops+build/s", "loop:ptflops", "batch:ptflops",
-         "loop:(ptf+build)", "batch:(ptf+build)", "loop:ptflops (fastest)"],
     ))
     worst = min(r["ratios"]["loop_vs_ptflops"] for r in results)
-    print(f"\nTarget: analytic >= 1000x ptflops. Lowest ratio (Python loop vs ptflops on a built model): "
-          f"{worst:,.0f}x.")
+    checked = sum(r["archs_checked"] for r in results)
+    max_diff = max(r["max_rel_diff"] for r in results)
+    equal = all(r["macs_equal_all"] for r in results)
+    target = {"macs_equal_all": equal, "archs_checked": checked, "max_rel_diff": max_diff,
+              "speed_goal": 1000.0, "lowest_loop_vs_ptflops": worst}
+    print(f"\ntarget: count_macs equal to ptflops's MACs on every arch checked: "
+          f"{'yes' if equal else 'NO'} ({checked} archs, max rel diff {100 * max_diff:.4f}%); "
+          f"analytic >= 1000x ptflops: lowest ratio (Python loop vs ptflops on a built model) {worst:,.0f}x")
     print(f"loop = count_macs per arch in a Python loop ({args.loop_archs} archs per timing); "
           f"batch = count_macs_batch on {args.batch_archs} pre-encoded archs per timing.")
     print("Ratios use median timings; '(fastest)' divides the fastest ptflops call by the fastest loop timing.")
     print(f"Total time: {elapsed:.1f} s")
 
-    set_fused_attn(fused_before)
+    report = {"header": header, "argv": argv, "args": vars(args), "elapsed_s": elapsed, "target": target,
+              "results": results}
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"header": header, "argv": sys.argv, "args": vars(args), "elapsed_s": elapsed,
-                       "results": results}, f, indent=2)
+            json.dump(report, f, indent=2)
         print(f"saved {args.json}")
+    return report
 
 
 if __name__ == "__main__":

@@ -8,28 +8,42 @@
    of each, both as exported dense models and run through the supernet, the four timed one
    step at a time in rotating order.
 2. **Supernet vs dense** training throughput of the largest subnet of each PSViT variant,
-   with ``bench_throughput.bench_arch`` (supernet optimizer over all supernet weights,
-   interleaved rounds). Target: supernet / dense >= 0.95.
+   with ``benchmarks.performance.throughput.bench_arch`` (supernet optimizer over all supernet
+   weights, interleaved rounds). Target: supernet / dense >= 0.95.
 
-Nothing is asserted; this only prints. Run (about a minute on 2 shared CPU cores)::
+The ``target:`` line prints attention sharing's saving (a shared pair against two plain layers:
+in MACs and in dense and supernet step time) and the lowest supernet / dense ratio against its
+target. Nothing is asserted; this only prints (and, with ``--json PATH``, saves the figures).
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_psvit.py
+Why: sharing an attention map is PSViT's lever for cheaper layers; the saving shows what a search
+gains by choosing it, and the supernet must train the family's subnets about as fast as their
+exports.
 
-``--quick`` halves the rounds; ``--spaces`` picks other PSViT configs.
+Run, from the repository root (about a minute on 2 shared CPU cores)::
+
+    OMP_NUM_THREADS=1 python -m benchmarks.performance.psvit
+
+``--quick`` takes fewer rounds (8 timed steps in part 1, 3 rounds in part 2; ``--repeats`` and
+``--rounds`` set them); ``--spaces`` picks other PSViT configs.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import shlex
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from timm.optim import create_optimizer_v2
 
-from benchmarks.performance.throughput import bench_arch, format_table, machine_header
+from benchmarks.lib.machine import machine_header
+from benchmarks.lib.tables import aligned
+from benchmarks.performance.throughput import bench_arch
 from focusformer.config import load_config
 from focusformer.spaces import PSViTArch, PSViTSpace, PSViTStage, create_supernet
 from focusformer.spaces.counts import count_macs
@@ -79,21 +93,30 @@ def interleaved_medians(steps: dict[str, object], warmup: int, repeats: int) -> 
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.performance.psvit",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--spaces", nargs="+", default=SPACES)
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="fewer rounds: --repeats 8, --rounds 3 unless given")
+    parser.add_argument("--repeats", type=int, help="part 1: timed training steps of each model (default 21)")
+    parser.add_argument("--rounds", type=int, help="part 2: interleaved timed rounds (default 5)")
+    parser.add_argument("--json", metavar="PATH", help="also save the figures as JSON")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
-    repeats = 8 if args.quick else 21
+    repeats = args.repeats or (8 if args.quick else 21)
+    rounds = args.rounds or (3 if args.quick else 5)
+    if min(repeats, rounds, args.batch_size) < 1:
+        parser.error("--repeats, --rounds and --batch-size must be at least 1")
     device = torch.device("cpu")
-    print("bench_psvit: attention sharing and supernet-vs-dense training throughput")
-    print("\n".join(machine_header(device)))
-    print("PSViT dense models always compute attention with explicit matmuls (the fused-attention flag does not apply)")
-    print(f"command: {' '.join(['python', *sys.argv])}\n")
+    header = machine_header(device, extra=(
+        "PSViT dense models always compute attention with explicit matmuls (the fused-attention flag does not apply)",))
+    print("\n".join(header))
+    print("psvit: attention sharing and supernet-vs-dense training throughput")
+    print(f"command: python -m benchmarks.performance.psvit {shlex.join(argv)}".rstrip() + "\n")
     torch.manual_seed(0)
 
-    rows = []
+    rows, pairs = [], []
     for name in args.spaces:
         space = load_config(name).space
         x = torch.randn(args.batch_size, space.in_chans, space.image_size, space.image_size)
@@ -104,17 +127,27 @@ def main(argv: list[str] | None = None) -> None:
         for label, arch in archs.items():
             dense = supernet.extract(arch)
             steps[(label, "dense")] = make_step(dense, dense.parameters(), x, y)
-            steps[(label, "supernet")] = make_step(lambda i, a=arch: supernet(i, a), supernet.parameters(), x, y)
+            steps[(label, "supernet")] = make_step(lambda i, a=arch, s=supernet: s(i, a), supernet.parameters(), x, y)
         medians = interleaved_medians(steps, warmup=2, repeats=repeats)
+        pair = {"space": name}
         for label, arch in archs.items():
-            rows.append([name, label, str(arch), f"{count_macs(arch, space) / 1e6:.2f}",
+            macs = count_macs(arch, space)
+            pair[label] = {"arch": str(arch), "macs_per_image": macs,
+                           "dense_ms_per_step": 1e3 * medians[(label, "dense")],
+                           "supernet_ms_per_step": 1e3 * medians[(label, "supernet")]}
+            rows.append([name, label, str(arch), f"{macs / 1e6:.2f}",
                          f"{1e3 * medians[(label, 'dense')]:.1f}", f"{1e3 * medians[(label, 'supernet')]:.1f}"])
+        shared, plain = pair["shared pair"], pair["two layers"]
+        pair["saving"] = {key: 1 - shared[key] / plain[key]
+                          for key in ("macs_per_image", "dense_ms_per_step", "supernet_ms_per_step")}
+        pairs.append(pair)
     print(f"1. Shared pair vs two plain layers (batch {args.batch_size}, median of {repeats} training steps, "
           "interleaved)")
-    print(format_table(rows, ["space", "cell", "arch", "MMACs/img", "dense ms/step", "supernet ms/step"]))
+    print(aligned(["space", "cell", "arch", "MMACs/img", "dense ms/step", "supernet ms/step"], rows, left=3))
 
     throughput_args = argparse.Namespace(batch_size=args.batch_size, quick=False, seed=0, lr=5e-4, weight_decay=0.05,
-                                         amp=False, warmup=1, steps=2, repeats=3 if args.quick else 5)
+                                         amp=False, warmup=1, steps=2, repeats=rounds, against="supernet",
+                                         drop_path=0.0)
     results = []
     for name in args.spaces:
         space = load_config(name).space
@@ -122,14 +155,28 @@ def main(argv: list[str] | None = None) -> None:
         opt = create_optimizer_v2(supernet, opt="adamw", lr=5e-4, weight_decay=0.05)
         results.append(bench_arch(supernet, opt, space, "largest", space.largest(), throughput_args, device))
     print("\n2. Supernet vs dense training throughput, largest subnet (median images/s, interleaved rounds)")
-    print(format_table(
-        [[r["space"], r["subnet"], r["arch_short"], f"{r['macs_per_image'] / 1e6:.1f}", r["batch_size"],
-          f"{r['supernet_images_per_s']:.1f}", f"{r['dense_images_per_s']:.1f}", f"{r['ratio_of_medians']:.3f}",
-          f"{r['median_paired_ratio']:.3f}"] for r in results],
+    print(aligned(
         ["space", "subnet", "arch", "MMACs/img", "batch", "supernet img/s", "dense img/s", "supernet/dense",
          "median paired ratio"],
+        [[r["space"], r["subnet"], r["arch_short"], f"{r['macs_per_image'] / 1e6:.1f}", r["batch_size"],
+          f"{r['first_images_per_s']:.1f}", f"{r['second_images_per_s']:.1f}", f"{r['ratio_of_medians']:.3f}",
+          f"{r['median_paired_ratio']:.3f}"] for r in results],
+        left=3,
     ))
-    print("Target: supernet/dense >= 0.95.")
+    worst = min(r["ratio_of_medians"] for r in results)
+    target = {"saving": {p["space"]: p["saving"] for p in pairs}, "goal_supernet_over_dense": 0.95,
+              "lowest_supernet_over_dense": worst}
+    savings = "; ".join(f"{p['space']} " + ", ".join(f"{100 * p['saving'][key]:.1f}%" for key in
+                                                     ("macs_per_image", "dense_ms_per_step", "supernet_ms_per_step"))
+                        for p in pairs)
+    print(f"\ntarget: attention sharing's saving, a shared pair against two plain layers (MACs, dense step time, "
+          f"supernet step time): {savings}; supernet/dense >= 0.95 (largest subnet): lowest {worst:.3f}")
+    report = {"header": header, "argv": argv, "args": vars(args), "repeats": repeats, "rounds": rounds,
+              "target": target, "pairs": pairs, "results": results}
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"saved {args.json}")
+    return report
 
 
 if __name__ == "__main__":

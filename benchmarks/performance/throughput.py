@@ -17,42 +17,45 @@ The two are interleaved in one process: after ``--warmup`` untimed steps of each
 one of ``--repeats`` rounds times ``--steps`` steps of the supernet and ``--steps`` steps
 of the dense model (the order alternates between rounds, so neither always runs first).
 Reported: the median images/s of each, the ratio of the medians (supernet / dense), and
-the median of the per-round ratios. Target: supernet / dense >= 0.9. On CUDA the device is
-synchronized before each clock read. Nothing is asserted; this only prints.
+the median of the per-round ratios. Target: supernet / dense >= 0.9, printed on the ``target:``
+line against the lowest ratio of medians. On CUDA the device is synchronized before each clock
+read. Nothing is asserted; this only prints (and, with ``--json PATH``, saves the figures).
 
-Full run (defaults: 2 warm-up steps, 7 rounds of 2 steps per model and subnet; batch 256 for
-fashion-mnist, 64 for cifar100; about 4 to 5 minutes on 2 CPU cores shared with a training run,
-less on an idle machine)::
+Why: one-shot training runs every subnet through the supernet; if slicing its weights cost much
+more than training the exported model, the supernet would be the bottleneck of the search.
 
-    .venv/bin/python benchmarks/bench_throughput.py --json bench_throughput.json
+Full run, from the repository root (defaults: 2 warm-up steps, 7 rounds of 2 steps per model and
+subnet; batch 256 for fashion-mnist, 64 for cifar100; about 4 to 5 minutes on 2 CPU cores shared
+with a training run, less on an idle machine)::
+
+    python -m benchmarks.performance.throughput --json throughput.json
 
 Dense subnet training (``focusformer-train --subnet``) against timm's ``VisionTransformer`` of the same
-network, for the uniform archs timm can express::
+network, for the uniform archs timm can express (target: subnet run / timm >= 0.95)::
 
-    .venv/bin/python benchmarks/bench_throughput.py --against timm --spaces fashion-mnist
+    python -m benchmarks.performance.throughput --against timm --spaces fashion-mnist
 
 Smoke run (about a minute: 1 warm-up step, 2 rounds of 1 step, half the batch size)::
 
-    .venv/bin/python benchmarks/bench_throughput.py --quick
+    python -m benchmarks.performance.throughput --quick
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
+import shlex
 import statistics
 import sys
 import time
-from importlib import metadata
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from timm.layers import use_fused_attn
 from timm.optim import create_optimizer_v2
 
+from benchmarks.lib.machine import machine_header
+from benchmarks.lib.tables import aligned
 from focusformer.config import load_config, shipped_configs
 from focusformer.spaces import Arch, SearchSpace, create_supernet
 from focusformer.spaces.costs import decide
@@ -65,33 +68,6 @@ FULL = {"warmup": 2, "steps": 2, "repeats": 7}
 QUICK = {"warmup": 1, "steps": 1, "repeats": 2}
 
 
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "?"
-
-
-def machine_header(device: torch.device) -> list[str]:
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
-    if device.type == "cuda":
-        where = f"device: cuda ({torch.cuda.get_device_name(device)})"
-    else:
-        where = f"device: cpu ({platform.processor() or platform.machine()})"
-    return [
-        f"CPUs: {os.cpu_count()} (usable {usable}), torch threads: {torch.get_num_threads()}, "
-        f"load average at start: {load}",
-        f"python {platform.python_version()}, torch {torch.__version__}, timm {_version('timm')}, "
-        f"numpy {np.__version__}",
-        where,
-        f"timm fused attention (dense model): {use_fused_attn()}; supernet: F.scaled_dot_product_attention",
-    ]
-
-
 def middle_arch(space: SearchSpace):
     """The middle valid choice of every decision, made in order (works for any family)."""
     return space.decode(decide(space.cost_model("macs"), lambda slot, valid, feasible: valid[len(valid) // 2]))
@@ -99,7 +75,7 @@ def middle_arch(space: SearchSpace):
 
 def short(arch) -> str:
     if isinstance(arch, Arch):
-        fmt = lambda v: ",".join(f"{x:g}" for x in sorted(set(v)))  # noqa: E731
+        fmt = lambda v: ",".join(f"{x:g}" for x in sorted(set(v)))
         return f"e{arch.embed_dim} d{arch.depth} h{fmt(arch.num_heads)} r{fmt(arch.mlp_ratio)}"
     return str(arch)
 
@@ -151,8 +127,9 @@ def contenders(supernet, super_opt, space, arch, args) -> dict:
             return {}
         from focusformer.training.subnet import DenseSubnet
 
-        subnet, subnet_opt = dense_with_optimizer(DenseSubnet(space, arch, args.drop_path).to(supernet_device(supernet)))
-        timm_model, timm_opt = dense_with_optimizer(reference.to(supernet_device(supernet)))
+        device = supernet_device(supernet)
+        subnet, subnet_opt = dense_with_optimizer(DenseSubnet(space, arch, args.drop_path).to(device))
+        timm_model, timm_opt = dense_with_optimizer(reference.to(device))
         return {"subnet run": (subnet, subnet_opt), "timm": (timm_model, timm_opt)}
     dense, dense_opt = dense_with_optimizer(supernet.extract(arch))  # train mode, like the supernet
     return {"supernet": (lambda images: supernet(images, arch), super_opt), "dense": (dense, dense_opt)}
@@ -175,8 +152,8 @@ def bench_arch(supernet, super_opt, space, label, arch, args, device) -> dict | 
         return None
     first, second = models
     steps = {name: make_step(forward, optimizer, x, y, args.amp) for name, (forward, optimizer) in models.items()}
-    for name in steps:
-        time_steps(steps[name], args.warmup, device)
+    for step in steps.values():
+        time_steps(step, args.warmup, device)
 
     times = {name: [] for name in steps}
     for r in range(args.repeats):
@@ -205,15 +182,10 @@ def bench_arch(supernet, super_opt, space, label, arch, args, device) -> dict | 
     }
 
 
-def format_table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "  ".join(str(c).rjust(w) if i > 2 else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
-    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
-
-
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> dict:
     shipped = shipped_configs()
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.performance.throughput",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--spaces", nargs="+", default=DEFAULT_SPACES, choices=shipped, metavar="NAME",
                         help=f"shipped spaces (default: {' '.join(DEFAULT_SPACES)}; choices: {', '.join(shipped)})")
     parser.add_argument("--batch-size", type=int, default=None,
@@ -240,6 +212,7 @@ def main(argv: list[str] | None = None) -> None:
                              "model focusformer-train --subnet trains against timm's VisionTransformer of the same "
                              "network (uniform AutoFormer archs only)")
     parser.add_argument("--json", metavar="PATH", help="also save the results as JSON")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     for key, value in (QUICK if args.quick else FULL).items():
         if getattr(args, key) is None:
@@ -248,17 +221,19 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--warmup must be >= 0; --steps, --repeats and --batch-size >= 1")
     if args.torch_threads is not None:
         torch.set_num_threads(args.torch_threads)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else torch.device(args.device)
+    device = (torch.device("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto"
+              else torch.device(args.device))
 
-    header = machine_header(device)
-    print("bench_throughput: training images/s, " + ("a subnet run's dense model vs timm's VisionTransformer"
-          if args.against == "timm" else "supernet(x, arch) vs supernet.extract(arch)"))
+    header = machine_header(device, extra=(
+        f"timm fused attention (dense model): {use_fused_attn()}; supernet: F.scaled_dot_product_attention",))
     print("\n".join(header))
+    print("throughput: training images/s, " + ("a subnet run's dense model vs timm's VisionTransformer"
+          if args.against == "timm" else "supernet(x, arch) vs supernet.extract(arch)"))
     print(f"optimizer: timm create_optimizer_v2(opt='adamw', lr={args.lr:g}, weight_decay={args.weight_decay:g}); "
           f"supernet optimizer holds all supernet params; amp: {args.amp}; drop_path: {args.drop_path:g}")
     print(f"warmup {args.warmup}, {args.repeats} rounds x {args.steps} steps each"
           f"{' (--quick)' if args.quick else ''}")
-    print(f"command: {' '.join([os.path.basename(sys.executable), *sys.argv])}")
+    print(f"command: python -m benchmarks.performance.throughput {shlex.join(argv)}".rstrip())
     print()
 
     torch.manual_seed(args.seed)
@@ -284,23 +259,28 @@ def main(argv: list[str] | None = None) -> None:
 
     a, b = ("subnet run", "timm") if args.against == "timm" else ("supernet", "dense")
     print(f"\nTraining throughput (median images/s over the rounds; {a} and {b} interleaved)")
-    print(format_table(
+    print(aligned(
+        ["space", "subnet", "arch", "MMACs/img", "batch", f"{a} img/s", f"{b} img/s",
+         f"{a}/{b}", "median paired ratio"],
         [[r["space"], r["subnet"], r["arch_short"], f"{r['macs_per_image'] / 1e6:.1f}", r["batch_size"],
           f"{r['first_images_per_s']:.1f}", f"{r['second_images_per_s']:.1f}",
           f"{r['ratio_of_medians']:.3f}", f"{r['median_paired_ratio']:.3f}"] for r in results],
-        ["space", "subnet", "arch", "MMACs/img", "batch", f"{a} img/s", f"{b} img/s",
-         f"{a}/{b}", "median paired ratio"],
+        left=3,
     ))
-    worst = min(r["ratio_of_medians"] for r in results)
-    target = 0.95 if args.against == "timm" else 0.9
-    print(f"\nTarget: {a}/{b} >= {target}. Lowest ratio of medians: {worst:.3f}.")
+    worst = min(r["ratio_of_medians"] for r in results) if results else None
+    goal = 0.95 if args.against == "timm" else 0.9
+    target = {"compared": f"{a}/{b}", "goal": goal, "lowest_ratio_of_medians": worst}
+    print(f"\ntarget: {a}/{b} >= {goal} (training images/s); lowest ratio of medians: "
+          + ("none measured" if worst is None else f"{worst:.3f}"))
     print("'median paired ratio' is the median over rounds of (supernet img/s / dense img/s) within one round.")
     print(f"Total time: {elapsed:.1f} s")
+    report = {"header": header, "argv": argv, "args": vars(args), "elapsed_s": elapsed, "target": target,
+              "results": results}
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"header": header, "argv": sys.argv, "args": vars(args), "elapsed_s": elapsed,
-                       "results": results}, f, indent=2)
+            json.dump(report, f, indent=2)
         print(f"saved {args.json}")
+    return report
 
 
 if __name__ == "__main__":

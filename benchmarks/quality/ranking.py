@@ -37,7 +37,7 @@ from scipy import stats
 from focusformer.budget import Budget, parse_budget
 from focusformer.cli.budgeted import best_side
 from focusformer.data import load_data
-from focusformer.evaluation import default_device
+from focusformer.devices import default_device
 from focusformer.export import save_subnet
 from focusformer.sampling.specialize import draw_candidates, untrained_sampler
 from focusformer.search.evolution import sample_within_budget

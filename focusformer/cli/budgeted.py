@@ -13,8 +13,8 @@ from typing import Any
 from ..budget import Budget, check_in_range, parse_budget, parse_budgets, parse_latencies
 from ..config import Config
 from ..data import load_data
+from ..devices import default_device
 from ..errors import ConfigError
-from ..evaluation import default_device
 from ..export import EXPORT_FORMATS, ExportFormat, export_files, save_export
 from ..hub import Provenance
 from ..latency import LatencyTable, time_modules

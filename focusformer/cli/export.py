@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from ..data import load_data
+from ..devices import default_device
 from ..errors import ConfigError
-from ..evaluation import default_device
 from ..export import ARCH_FILE, EXPORT_FORMATS, export_files, read_arch_file, save_export
 from ..hub import Provenance
 from ..onnx_export import require_onnx

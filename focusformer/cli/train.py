@@ -25,7 +25,7 @@ from ..training.reports import CONFIG_FILE
 from .common import ArgumentParser, ensure_writable_output, positive_float, positive_int, run_command
 
 if TYPE_CHECKING:
-    from ..ranks import Ranks
+    from ..distributed import Ranks
 
 PROG = "focusformer-train"
 
@@ -59,13 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=positive_int)
     parser.add_argument("--lr", type=positive_float, help="peak learning rate")
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--sampler", choices=["focus", "uniform", "sandwich", "attentive"],
+    parser.add_argument("--sampler", choices=["focus", "uniform", "attentive"],
                         help="how subnets are chosen each step (default: the config's, normally focus)")
     parser.add_argument("--sandwich", action="store_const", const=True,
                         help="also train the largest and the smallest subnet every step (any sampler)")
     parser.add_argument("--distill", choices=["none", "kl", "alpha"],
                         help="in-place distillation from the largest subnet: kl or alpha-divergence "
-                             "(needs --sandwich or --sampler sandwich)")
+                             "(needs --sandwich)")
     parser.add_argument("--target-budgets", metavar="LIST",
                         help="MAC budgets you deploy at, e.g. 8M,15M,25M: every sampler trains subnets in "
                              "their bands (on spaces with identity layers, such as ViTAS's, uniform sampling "
@@ -119,7 +119,7 @@ def _check_config_kept(args: argparse.Namespace, output: Path) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from ..training.distributed import distributed_session  # imported late so --help stays fast
+    from ..distributed import distributed_session  # imported late so --help stays fast
 
     with distributed_session(timedelta(minutes=args.dist_timeout)) as ranks:
         return _train_in(args, ranks)

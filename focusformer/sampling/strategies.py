@@ -14,15 +14,15 @@ from typing import Any, Callable, Protocol, Sequence
 import numpy as np
 import torch
 
-from ..config import AttentiveConfig, Config, FocusConfig
-from ..ranks import Ranks
+from ..config import AttentiveConfig, BudgetPrior, Config, FocusConfig
+from ..distributed import Ranks
 from ..spaces import SearchSpace
 from ..spaces.base import AnyArch
 from ..spaces.counts import count_macs
-from .budgets import BudgetPrior, budget_distribution
 from .calibration import calibrate_identity
 from .predictor import AccuracyPredictor, Measurements, fit_predictor, kendall_tau
 from .sampler import ArchSampler, kl_since, reinforce_step
+from .training_budgets import budget_distribution
 
 #: Per-image scores ``(len(archs), images)`` of archs with the supernet's current weights, on
 #: a fixed set of search-val images (higher is better; see ``CandidateScorer.per_image``).
@@ -123,15 +123,6 @@ class UniformStrategy(_Unsteered):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.rng.bit_generator.state = state["rng"]
-
-
-class SandwichStrategy(UniformStrategy):
-    """The sandwich rule: the largest, the smallest and one random subnet every step."""
-
-    name = "sandwich"
-
-    def archs_for_step(self, step: int, minibatch_loss: MinibatchLossFn | None = None) -> list[AnyArch]:
-        return [self.space.largest(), self.space.smallest(), self._sample()]
 
 
 class FocusStrategy:
@@ -514,4 +505,4 @@ def build_strategy(config: Config, total_steps: int, score: ScoreFn | None,
         return FocusStrategy(config.space, config.focus, seed, total_steps, score, budgets, prior, ranks)
     if name == "attentive":
         return AttentiveStrategy(config.space, config.attentive, seed, budgets, prior, ranks)
-    return {"uniform": UniformStrategy, "sandwich": SandwichStrategy}[name](config.space, seed, budgets)
+    return UniformStrategy(config.space, seed, budgets)

@@ -150,7 +150,7 @@ def load_or_score_cloud(run_dir: str | Path, config: Config, payload_id: dict[st
     if cached is not None:
         return cached, path, True
 
-    from ..evaluation import default_device
+    from ..devices import default_device
     from ..training.checkpoint import load_supernet
     from .scoring import CandidateScorer
 

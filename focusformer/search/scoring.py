@@ -14,11 +14,11 @@ from typing import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..config import RewardName
-from ..evaluation import autocast, eval_loader
-from ..ranks import Ranks
+from ..devices import autocast
+from ..distributed import Ranks
 from ..spaces.base import AnyArch
 from ..spaces.elastic import Side
 from ..spaces.supernet import Supernet
@@ -62,8 +62,9 @@ class CandidateScorer:
             for start in range(0, len(images), self.batch_size):
                 yield images[start:start + self.batch_size], labels[start:start + self.batch_size]
         else:
-            for images, labels in eval_loader(self.dataset, self.batch_size, self.num_workers,
-                                              pin_memory=self.device.type == "cuda"):
+            loader = DataLoader(self.dataset, batch_size=self.batch_size, shuffle=False, num_workers=self.num_workers,
+                                pin_memory=self.device.type == "cuda")
+            for images, labels in loader:
                 yield images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
 
     def _sides(self, side: Side | None) -> tuple[Side, ...]:

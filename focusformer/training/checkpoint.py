@@ -63,18 +63,26 @@ def load_checkpoint(run: str | Path) -> dict[str, Any]:
 
 def config_from_checkpoint(payload: dict[str, Any], path: str | Path) -> Config:
     try:
-        return Config.from_dict(_held_out_as_trained(payload["config"]), where="")
+        return Config.from_dict(_as_trained(payload["config"]), where="")
     except (KeyError, ConfigError) as exc:
         raise CheckpointError(f"{path}: its config is invalid ({exc})") from None
 
 
-def _held_out_as_trained(data: Any) -> Any:
-    """A config saved before ``data.split_seed`` held out search-val by ``train.seed`` and no reward
-    images: read it so, and the run is scored on the images it held out, not on ones it trained on."""
-    if not isinstance(data, dict) or not isinstance(data.get("data"), dict) or "split_seed" in data["data"]:
+def _as_trained(data: Any) -> Any:
+    """A saved config, read as the run was trained by the version that saved it.
+
+    Before ``data.split_seed``, search-val was held out by ``train.seed`` and no reward images were:
+    read it so, and the run is scored on the images it held out, not on ones it trained on. Before
+    the sandwich rule was one switch, ``train.sampler: sandwich`` was uniform with ``train.sandwich``.
+    """
+    if not isinstance(data, dict):
         return data
-    seed = data.get("train", {}).get("seed", 0) if isinstance(data.get("train"), dict) else 0
-    return {**data, "data": {**data["data"], "split_seed": seed, "reward_size": 0}}
+    train = data.get("train") if isinstance(data.get("train"), dict) else {}
+    if isinstance(data.get("data"), dict) and "split_seed" not in data["data"]:
+        data = {**data, "data": {**data["data"], "split_seed": train.get("seed", 0), "reward_size": 0}}
+    if train.get("sampler") == "sandwich":
+        data = {**data, "train": {**train, "sampler": "uniform", "sandwich": True}}
+    return data
 
 
 def capture_rng_state() -> dict[str, Any]:

@@ -28,14 +28,14 @@ from tqdm import tqdm
 
 from ..config import Config
 from ..data import load_data
+from ..devices import autocast
+from ..distributed import Ranks
 from ..errors import CheckpointError, ConfigError, DataError, FocusformerError
-from ..evaluation import autocast
 from ..export import save_subnet
 from ..fileio import atomic_write_text
 from ..hub import Provenance
-from ..ranks import Ranks
-from ..sampling.budgets import BandTally, budget_bands
 from ..sampling.strategies import UNIFORM_TARGET_BAND, ScoreFn, build_strategy
+from ..sampling.training_budgets import BandTally, budget_bands
 from ..search.scoring import CandidateScorer
 from ..spaces import create_supernet
 from ..spaces.base import AnyArch

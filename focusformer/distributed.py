@@ -1,17 +1,32 @@
-"""One process's place in a job of several, and what ranks agree on.
+"""Several processes training one run: this process's place in the job, what ranks agree on, and
+joining the job torchrun started.
 
-:class:`Ranks` is the single-process default everywhere; under torchrun
-:func:`focusformer.training.distributed.distributed_session` yields the real one. It sits
-below both the training and the search layers (scoring all-reduces candidate scores),
-which use it without knowing whether a job is distributed.
+:class:`Ranks` is the single-process default everywhere; under torchrun :func:`distributed_session`
+yields the real one (NCCL on CUDA, gloo on CPU). It sits below the search and training layers
+(scoring all-reduces candidate scores), which use it without knowing whether a job is distributed,
+so a plain run takes exactly the code path it always took.
+
+What keeps the processes one run:
+
+* the supernet is wrapped in ``DistributedDataParallel`` with ``find_unused_parameters`` (each
+  step's subnet leaves the rest of the supernet without gradient);
+* rank 0 decides what is trained: it plans the sampler's steps and learns, and the trainer
+  broadcasts each step's subnets from it (:meth:`Ranks.from_main`), so ranks whose floating
+  point differs (other CPUs, BLAS builds) still train one model;
+* anything a rank measures on its own shard that decides what is trained (a minibatch loss, a
+  candidate's score) goes through :meth:`Ranks.mean` or :meth:`Ranks.sum` first;
+* rank 0 alone writes files; :meth:`Ranks.check_same` confirms before each checkpoint that every
+  rank holds the weights rank 0 saves.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import zlib
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Iterator
 
 import numpy as np
@@ -20,8 +35,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from .devices import default_device
 from .errors import ConfigError, FocusformerError
-from .evaluation import default_device
 
 
 class DistributedError(FocusformerError):
@@ -179,3 +194,65 @@ def _parts(value: Any) -> Iterator[bytes]:
             yield from _parts(item)
     else:
         yield repr(value).encode()
+
+
+# -- joining a torchrun job --------------------------------------------------------------------
+#: How long a collective waits for the other ranks before the run fails (torch's own default for gloo).
+DEFAULT_TIMEOUT = timedelta(minutes=30)
+_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+#: Words in the messages of gloo collectives that failed for want of a peer (NCCL's failures and
+#: timeouts arrive as ``DistError``).
+_BACKEND_MARKERS = ("gloo/transport", "Connection reset by peer", "Connection closed by peer", "Timed out")
+
+
+def ranks_from_env(environ: dict[str, str] | None = None) -> tuple[int, int, int] | None:
+    """``(rank, world_size, local_rank)`` as torchrun sets them, or ``None`` outside torchrun."""
+    environ = os.environ if environ is None else environ
+    if not all(name in environ for name in _ENV):
+        return None
+    try:
+        return tuple(int(environ[name]) for name in _ENV)  # type: ignore[return-value]
+    except ValueError:
+        raise DistributedError(f"{', '.join(_ENV)} must be integers (set by torchrun)") from None
+
+
+@contextlib.contextmanager
+def distributed_session(timeout: timedelta = DEFAULT_TIMEOUT) -> Iterator[Ranks]:
+    """Join the torchrun job this process belongs to (if any) for the duration of the block.
+
+    A collective error inside the block (another rank died or hung past ``timeout``) becomes
+    one :class:`DistributedError`, so the command ends with a one-line message; torchrun then
+    stops the other ranks and reports which one failed first.
+    """
+    found = ranks_from_env()
+    if found is None or found[1] == 1:
+        yield Ranks()
+        return
+    rank, world_size, local_rank = found
+    if torch.cuda.is_available():
+        device, backend = torch.device("cuda", local_rank), "nccl"
+        torch.cuda.set_device(device)
+    else:
+        device, backend = torch.device("cpu"), "gloo"
+    dist.init_process_group(backend, timeout=timeout)
+    try:
+        yield Ranks(rank, world_size, local_rank, device)
+    except RuntimeError as exc:
+        if not is_collective_failure(exc):
+            raise
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DistributedError(
+            f"rank {rank} of {world_size} lost contact with the other processes ({first_line}); "
+            "the job stops. Resume from the last checkpoint with --resume"
+        ) from None
+    finally:
+        dist.destroy_process_group()
+
+
+def is_collective_failure(exc: BaseException) -> bool:
+    """A collective failed because a peer died or timed out. DDP's gradient all-reduce over gloo
+    reports that as a plain RuntimeError ('[.../gloo/transport/tcp/pair.cc] ... Connection reset
+    by peer')."""
+    return isinstance(exc, dist.DistError) or (
+        isinstance(exc, RuntimeError) and any(marker in str(exc) for marker in _BACKEND_MARKERS)
+    )

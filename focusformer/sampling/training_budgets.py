@@ -15,16 +15,14 @@ compute went.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, Sequence
+from typing import Protocol, Sequence
 
 import numpy as np
 
 from ..budget import format_count
+from ..config import BudgetPrior
 from ..spaces import SearchSpace
 from ..spaces.counts import count_macs
-
-#: Where budget-aware samplers draw budgets when no target budgets are given.
-BudgetPrior = Literal["uniform", "log-uniform"]
 
 
 class BudgetDistribution(Protocol):

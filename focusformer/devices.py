@@ -1,11 +1,10 @@
-"""Device choice, autocast and the evaluation loader shared by training and scoring."""
+"""Where computation runs: the default device, and bf16 autocast on CUDA."""
 
 from __future__ import annotations
 
 import contextlib
 
 import torch
-from torch.utils.data import DataLoader, Dataset
 
 
 def default_device() -> torch.device:
@@ -17,7 +16,3 @@ def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractC
     if enabled and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
-
-
-def eval_loader(dataset: Dataset, batch_size: int, num_workers: int = 0, pin_memory: bool = False) -> DataLoader:
-    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, pin_memory=pin_memory)
