@@ -5,8 +5,7 @@ from .export import load_subnet
 from .spaces import Arch, SearchSpace, create_supernet
 from .spaces.counts import count_macs, count_params
 from .spaces.supernet import Supernet
-
-__version__ = "0.1.0"
+from .version import __version__  # noqa: F401 -- focusformer.__version__
 
 __all__ = [
     "Arch",

@@ -17,7 +17,7 @@ import yaml
 
 from .budget import Budget, check_in_range, parse_budgets
 from .errors import ConfigError
-from .spaces import SearchSpace
+from .spaces import ArchBase, SearchSpace
 from .spaces.base import read_yaml
 from .typed import from_mapping, to_mapping
 
@@ -305,7 +305,7 @@ class Config:
     subnet: SubnetConfig = field(default_factory=SubnetConfig)
 
     @property
-    def subnet_arch(self) -> Any:
+    def subnet_arch(self) -> ArchBase | None:
         """The arch a subnet run trains (validated against the space), or None for a supernet run."""
         if self.subnet.arch is None:
             return None

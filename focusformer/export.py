@@ -21,7 +21,7 @@ from .fileio import atomic_write_text, atomic_writer, read_json
 from .hub import MODEL_CARD_FILE, TIMM_CONFIG_FILE, Provenance, model_card, timm_config
 from .onnx_export import ONNX_FILE, export_onnx
 from .spaces import SearchSpace
-from .spaces.base import AnyArch
+from .spaces.base import ArchBase
 from .spaces.counts import count_macs, count_params
 from .spaces.elastic import Side
 
@@ -34,7 +34,7 @@ ExportFormat = Literal["safetensors", "onnx"]
 EXPORT_FORMATS: tuple[str, ...] = ("safetensors", "onnx")
 
 
-def arch_record(arch: AnyArch, space: SearchSpace, side: Side = "left") -> dict[str, Any]:
+def arch_record(arch: ArchBase, space: SearchSpace, side: Side = "left") -> dict[str, Any]:
     """What ``arch.json`` holds for ``arch`` exported with the weights of ``side``."""
     return {
         **arch.to_dict(),
@@ -46,7 +46,7 @@ def arch_record(arch: AnyArch, space: SearchSpace, side: Side = "left") -> dict[
     }
 
 
-def read_arch_file(path: str | Path, space: SearchSpace) -> AnyArch:
+def read_arch_file(path: str | Path, space: SearchSpace) -> ArchBase:
     """Read an arch from JSON (a bare arch or an exported ``arch.json``) and validate it."""
     path = Path(path)
     data = read_json(path, "no such file", "not a readable JSON arch")
@@ -103,7 +103,7 @@ def _write_arch_file(model: nn.Module, directory: Path, side: Side) -> None:
     atomic_write_text(directory / ARCH_FILE, json.dumps(record, indent=2) + "\n")
 
 
-def read_export(directory: str | Path) -> tuple[SearchSpace, AnyArch]:
+def read_export(directory: str | Path) -> tuple[SearchSpace, ArchBase]:
     """The search space and arch of the exported subnet in ``directory`` (its weights unread)."""
     directory = Path(directory)
     arch_path, weights_path = directory / ARCH_FILE, directory / WEIGHTS_FILE

@@ -22,7 +22,7 @@ from ..latency.build import image_shape
 from ..onnx_export import require_onnx
 from ..search.results import SearchResult, append_results, format_table
 from ..search.scoring import CandidateScorer
-from ..spaces.base import AnyArch
+from ..spaces.base import ArchBase
 from ..spaces.counts import count_macs, count_params
 from ..spaces.elastic import Side
 from ..spaces.supernet import Supernet
@@ -85,7 +85,7 @@ class LoadedRun:
     val_scorer: CandidateScorer | None  # None: no data loaded (a data-free answer)
     test_scorer: CandidateScorer | None
 
-    def result(self, method: str, budget: Budget, arch: AnyArch, val_top1: float | None, seconds: float,
+    def result(self, method: str, budget: Budget, arch: ArchBase, val_top1: float | None, seconds: float,
                candidates: int) -> SearchResult:
         space = self.config.space
         side = "left" if self.val_scorer is None else best_side(self.val_scorer, arch)[0]
@@ -100,7 +100,7 @@ class LoadedRun:
                             val_top1, test, seconds, candidates, predicted, measured, side)
 
 
-def best_side(val_scorer: CandidateScorer, arch: AnyArch) -> tuple[Side, dict[Side, float]]:
+def best_side(val_scorer: CandidateScorer, arch: ArchBase) -> tuple[Side, dict[Side, float]]:
     """The side an arch is exported at, and each side's search-val top-1 (none scored for ``left``
     weight sharing): under bilateral weight sharing the side with the better top-1 (ties: left).
     Search ranks by the mean of both sides, as ViTAS does; the exported model carries one side's

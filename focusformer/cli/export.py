@@ -13,7 +13,7 @@ from ..export import ARCH_FILE, EXPORT_FORMATS, export_files, read_arch_file, sa
 from ..hub import Provenance
 from ..onnx_export import require_onnx
 from ..search.scoring import CandidateScorer
-from ..spaces.base import AnyArch
+from ..spaces.base import ArchBase
 from ..spaces.elastic import Side
 from ..spaces.supernet import Supernet
 from ..training.checkpoint import config_from_checkpoint, load_checkpoint, supernet_from_payload
@@ -82,7 +82,7 @@ def _export(args: argparse.Namespace) -> None:
           f"({args.format}{at_side}) -> {args.output}")
 
 
-def _chosen_side(asked: str, supernet: Supernet, config, arch: AnyArch) -> Side:
+def _chosen_side(asked: str, supernet: Supernet, config, arch: ArchBase) -> Side:
     """``left``/``right`` as asked; ``best``: the side with the better search-val top-1 (bilateral only)."""
     if asked != "best":
         return asked

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from functools import partial
 from pathlib import Path
 
 from ..errors import FocusformerError
@@ -77,7 +78,7 @@ def _plot(args: argparse.Namespace) -> None:
     from ..search import cloud as clouds
     from ..search.pareto import hypervolume
     from ..search.results import METHODS, read_results
-    from ..training.checkpoint import config_from_checkpoint, load_checkpoint
+    from ..training.checkpoint import config_from_checkpoint, load_checkpoint, load_supernet
 
     if args.cloud < 1:
         raise FocusformerError(f"--cloud must be at least 1, got {args.cloud}")
@@ -103,7 +104,8 @@ def _plot(args: argparse.Namespace) -> None:
     for (run, config, checkpoint), label in zip(runs, labels):
         space = config.space
         cloud, cache, cached = clouds.load_or_score_cloud(run, config, checkpoint, args.split, args.cloud,
-                                                          args.seed, args.val_images, progress=not args.no_progress)
+                                                          args.seed, args.val_images, partial(load_supernet, run),
+                                                          progress=not args.no_progress)
         results = {method: read_results(run, method, space) for method in METHODS}
         series.append(plot.RunSeries(label, space, cloud, results))
         volume = hypervolume(cloud.points(), clouds.macs_range(space))

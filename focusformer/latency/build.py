@@ -12,7 +12,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..spaces import SearchSpace
-from ..spaces.base import AnyArch, spanning_archs
+from ..spaces.base import ArchBase, spanning_archs
 from ..spaces.costs import LayeredCost
 from ..spaces.timing import Probe, ProbeKey
 from .table import Calibration, KindScale, LatencyTable
@@ -47,7 +47,7 @@ def image_shape(space: SearchSpace) -> tuple[int, int, int]:
     return (space.in_chans, space.image_size, space.image_size)
 
 
-def time_subnets(space: SearchSpace, archs: Sequence[AnyArch], settings: TimingSettings) -> list[float]:
+def time_subnets(space: SearchSpace, archs: Sequence[ArchBase], settings: TimingSettings) -> list[float]:
     """Median milliseconds of each arch's dense model (the export) run whole, timed round-robin."""
     return time_modules([(space.build_subnet(arch), image_shape(space)) for arch in archs], settings)
 

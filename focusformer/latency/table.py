@@ -32,7 +32,7 @@ import torch
 from ..errors import ConfigError
 from ..fileio import atomic_write_text, read_json
 from ..spaces import SearchSpace
-from ..spaces.base import AnyArch
+from ..spaces.base import ArchBase
 from ..spaces.costs import LayeredCost
 from ..spaces.timing import Probe, ProbeKey
 from ..typed import from_mapping, to_mapping
@@ -145,17 +145,17 @@ class LatencyTable:
             sums[kind] = sums.get(kind, 0.0) + ms
         return sums
 
-    def probes(self, arch: AnyArch) -> list[Probe]:
+    def probes(self, arch: ArchBase) -> list[Probe]:
         """The modules ``arch`` is made of, as the table adds them up."""
         network, layers = self.space.arch_values(arch)
         return [self.space.timing_base(network),
                 *(probe for i, values in enumerate(layers) for probe in self.space.timing_layer(i, network, values))]
 
-    def summed(self, arch: AnyArch) -> float:
+    def summed(self, arch: ArchBase) -> float:
         """The plain sum of the measured times of ``arch``'s modules (no calibration)."""
         return sum(self.by_kind(self.probes(arch)).values())
 
-    def predict(self, arch: AnyArch) -> float:
+    def predict(self, arch: ArchBase) -> float:
         """Predicted milliseconds of ``arch`` (an arch of the table's space)."""
         return float(self._cost_model.count(self.space.encode(arch)[None])[0])
 

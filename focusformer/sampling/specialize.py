@@ -23,17 +23,17 @@ import torch
 from ..budget import Budget
 from ..config import Config
 from ..errors import CheckpointError
-from ..spaces.base import AnyArch
+from ..spaces.base import ArchBase
 from .sampler import ArchSampler
 
-ScoreFn = Callable[[Sequence[AnyArch]], list[float]]
+ScoreFn = Callable[[Sequence[ArchBase]], list[float]]
 
 
 @dataclass(frozen=True)
 class Specialized:
-    best: AnyArch
+    best: ArchBase
     best_score: float
-    candidates: tuple[AnyArch, ...]
+    candidates: tuple[ArchBase, ...]
     scores: tuple[float, ...]
 
 
@@ -75,7 +75,7 @@ UNIFORM_ROUNDS = 8
 
 @torch.no_grad()
 def draw_candidates(sampler: ArchSampler, budget: Budget, num_candidates: int, seed: int,
-                    uniform: bool = False) -> tuple[AnyArch, ...]:
+                    uniform: bool = False) -> tuple[ArchBase, ...]:
     """Up to ``num_candidates`` distinct archs within ``budget``.
 
     From the trained policy: its most likely arch, then samples. A sharpened policy repeats
@@ -91,7 +91,7 @@ def draw_candidates(sampler: ArchSampler, budget: Budget, num_candidates: int, s
     budgets = torch.full((num_candidates,), budget.value, dtype=torch.float64)
     decode = sampler.space.decode
     if uniform:
-        candidates: list[AnyArch] = []
+        candidates: list[ArchBase] = []
         rounds = [{"uniform": True}] * UNIFORM_ROUNDS
     else:
         candidates = [decode(sampler.sample(budgets[:1], greedy=True, kind=budget.kind, costs=costs).codes[0].numpy())]
@@ -172,7 +172,7 @@ def specialize(sampler: ArchSampler, budget: Budget, score: ScoreFn, num_candida
 
 
 @torch.no_grad()
-def data_free_answer(sampler: ArchSampler, budget: Budget) -> AnyArch:
+def data_free_answer(sampler: ArchSampler, budget: Budget) -> ArchBase:
     """The trained policy's most probable arch within ``budget``'s band: no images are read and
     the supernet never runs, so it needs no labelled data at deployment time (how far it falls
     behind the scored candidates is measured in benchmarks/RESULTS.md)."""

@@ -17,7 +17,7 @@ import torch
 from ..config import AttentiveConfig, BudgetPrior, Config, FocusConfig
 from ..distributed import Ranks
 from ..spaces import SearchSpace
-from ..spaces.base import AnyArch
+from ..spaces.base import ArchBase
 from ..spaces.counts import count_macs
 from .calibration import calibrate_identity
 from .predictor import AccuracyPredictor, Measurements, fit_predictor, kendall_tau
@@ -26,15 +26,15 @@ from .training_budgets import budget_distribution
 
 #: Per-image scores ``(len(archs), images)`` of archs with the supernet's current weights, on
 #: a fixed set of search-val images (higher is better; see ``CandidateScorer.per_image``).
-ScoreFn = Callable[[Sequence[AnyArch]], torch.Tensor]
+ScoreFn = Callable[[Sequence[ArchBase]], torch.Tensor]
 #: Loss of each arch on the current training minibatch, without gradients.
-MinibatchLossFn = Callable[[Sequence[AnyArch]], list[float]]
+MinibatchLossFn = Callable[[Sequence[ArchBase]], list[float]]
 
 
 class SamplingStrategy(Protocol):
     name: str
 
-    def archs_for_step(self, step: int, minibatch_loss: MinibatchLossFn | None = None) -> list[AnyArch]:
+    def archs_for_step(self, step: int, minibatch_loss: MinibatchLossFn | None = None) -> list[ArchBase]:
         """The subnets to train at optimizer step ``step`` (``minibatch_loss`` scores candidates
         on the step's own batch, for strategies that pick by it)."""
 
@@ -88,7 +88,7 @@ class UniformDraws:
         self.calibrations = tuple(calibrate_identity(space, b, seed=seed) for b in self.budgets) if calibrated else ()
         self.in_band = ArchSampler(space, band=band) if self.budgets and not calibrated else None
 
-    def draw(self) -> tuple[AnyArch, float]:
+    def draw(self) -> tuple[ArchBase, float]:
         """A subnet and the budget it stands for: the target budget it was drawn for, else its MACs."""
         if not self.budgets:
             arch = self.space.sample(self.rng)
@@ -112,10 +112,10 @@ class UniformStrategy(_Unsteered):
         self.rng = draw_stream(seed)
         self.draws = UniformDraws(space, self.rng, budgets, seed)
 
-    def _sample(self) -> AnyArch:
+    def _sample(self) -> ArchBase:
         return self.draws.draw()[0]
 
-    def archs_for_step(self, step: int, minibatch_loss: MinibatchLossFn | None = None) -> list[AnyArch]:
+    def archs_for_step(self, step: int, minibatch_loss: MinibatchLossFn | None = None) -> list[ArchBase]:
         return [self._sample()]
 
     def state_dict(self) -> dict[str, Any]:
@@ -210,7 +210,7 @@ class FocusStrategy:
             codes[~explore] = self.best_proposals(budgets[~explore], self.proposal_generator)
         return [_Proposal(b, c, bool(e)) for b, c, e in zip(budgets.tolist(), codes, explore.tolist())]
 
-    def archs_for_step(self, step: int, minibatch_loss: MinibatchLossFn | None = None) -> list[AnyArch]:
+    def archs_for_step(self, step: int, minibatch_loss: MinibatchLossFn | None = None) -> list[ArchBase]:
         if not self.queue:  # rank 0 plans; every rank follows its plan
             self.queue = self.ranks.from_main(self._plan(self.config.update_every) if self.ranks.is_main else None)
         self.current = self.queue.pop(0)
@@ -418,7 +418,7 @@ class AttentiveStrategy:
         self.budget = float("nan")
 
     @torch.no_grad()
-    def archs_for_step(self, step: int, minibatch_loss: MinibatchLossFn | None = None) -> list[AnyArch]:
+    def archs_for_step(self, step: int, minibatch_loss: MinibatchLossFn | None = None) -> list[ArchBase]:
         # Rank 0 draws the candidates; every rank then scores them on its share of the batch.
         self.budget, codes = self.ranks.from_main(self._candidates() if self.ranks.is_main else None)
         candidates = [self.space.decode(code.numpy()) for code in codes]
@@ -455,10 +455,10 @@ class FixedArchStrategy(_Unsteered):
 
     name = "fixed"
 
-    def __init__(self, arch: AnyArch) -> None:
+    def __init__(self, arch: ArchBase) -> None:
         self.arch = arch
 
-    def archs_for_step(self, step: int, minibatch_loss: MinibatchLossFn | None = None) -> list[AnyArch]:
+    def archs_for_step(self, step: int, minibatch_loss: MinibatchLossFn | None = None) -> list[ArchBase]:
         return [self.arch]
 
     def state_dict(self) -> dict[str, Any]:

@@ -14,18 +14,22 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ..config import Config
+from ..data import load_data
+from ..devices import default_device
 from ..errors import FocusformerError
 from ..fileio import atomic_write_text
 from ..spaces import SearchSpace
-from ..spaces.base import AnyArch, spanning_archs
+from ..spaces.base import ArchBase, spanning_archs
 from ..spaces.counts import count_macs
+from ..spaces.supernet import Supernet
 from .pareto import pareto_front
 from .results import RESULTS_DIR
+from .scoring import CandidateScorer
 
 #: Split names on the command line -> attribute of :class:`~focusformer.data.DataSplits`.
 SPLITS = {"search-val": "search_val", "test": "test"}
@@ -41,7 +45,7 @@ class Cloud:
     split: str
     seed: int
     images: int
-    archs: tuple[AnyArch, ...]
+    archs: tuple[ArchBase, ...]
     macs: tuple[int, ...]
     top1: tuple[float, ...]
 
@@ -54,7 +58,7 @@ class Cloud:
         return pareto_front(self.points())
 
 
-def cloud_archs(space: SearchSpace, size: int, seed: int) -> list[AnyArch]:
+def cloud_archs(space: SearchSpace, size: int, seed: int) -> list[ArchBase]:
     """``size`` distinct archs: the smallest, the largest, then seeded uniform samples.
 
     Fewer come back only if the space has fewer than ``size`` distinct archs reachable
@@ -79,7 +83,7 @@ def checkpoint_id(payload: dict[str, Any]) -> dict[str, Any]:
     return {"epoch": payload.get("epoch"), "step": payload.get("step")}
 
 
-def read_cloud(path: Path, space: SearchSpace, archs: Sequence[AnyArch], split: str, seed: int, images: int,
+def read_cloud(path: Path, space: SearchSpace, archs: Sequence[ArchBase], split: str, seed: int, images: int,
                checkpoint: dict[str, Any]) -> Cloud | None:
     """A cached cloud if ``path`` holds a valid one for exactly these archs and weights, else ``None``."""
     try:
@@ -112,7 +116,7 @@ def write_cloud(path: Path, cloud: Cloud, space: SearchSpace, checkpoint: dict[s
     atomic_write_text(path, json.dumps(data, indent=1) + "\n")
 
 
-def score_archs(scorer: Any, archs: Sequence[AnyArch], progress: bool = True, desc: str = "cloud") -> list[float]:
+def score_archs(scorer: Any, archs: Sequence[ArchBase], progress: bool = True, desc: str = "cloud") -> list[float]:
     """``scorer.score`` over ``archs`` a few at a time, with a progress bar."""
     from tqdm.auto import tqdm
 
@@ -126,14 +130,14 @@ def score_archs(scorer: Any, archs: Sequence[AnyArch], progress: bool = True, de
 
 
 def load_or_score_cloud(run_dir: str | Path, config: Config, payload_id: dict[str, Any], split: str, size: int,
-                        seed: int, max_images: int | None, progress: bool = True) -> tuple[Cloud, Path, bool]:
-    """The run's cloud: from its cache when valid, else scored (and cached).
+                        seed: int, max_images: int | None, supernet: Callable[[], Supernet],
+                        progress: bool = True) -> tuple[Cloud, Path, bool]:
+    """The run's cloud: from its cache when valid, else scored through ``supernet()`` (called only
+    then: loading one costs time) and cached.
 
     Returns ``(cloud, cache path, whether it came from the cache)``. A cache that
     cannot be written (a read-only run) only costs a warning.
     """
-    from ..data import load_data
-
     space = config.space
     archs = cloud_archs(space, size, seed)
     if split == "search-val":  # its size is known without loading the data: try the cache first
@@ -150,13 +154,8 @@ def load_or_score_cloud(run_dir: str | Path, config: Config, payload_id: dict[st
     if cached is not None:
         return cached, path, True
 
-    from ..devices import default_device
-    from ..training.checkpoint import load_supernet
-    from .scoring import CandidateScorer
-
     device = default_device()
-    supernet = load_supernet(run_dir).to(device)
-    scorer = CandidateScorer(supernet, dataset, device, batch_size=config.train.eval_batch_size,
+    scorer = CandidateScorer(supernet().to(device), dataset, device, batch_size=config.train.eval_batch_size,
                              max_images=images, amp=config.train.amp)
     top1 = score_archs(scorer, archs, progress, desc=f"scoring {Path(run_dir).name}")
     cloud = Cloud(split, seed, images, tuple(archs), tuple(count_macs(a, space) for a in archs), tuple(top1))

@@ -75,10 +75,10 @@ from ..budget import Budget, format_count, format_latency
 from ..errors import ConfigError
 from ..fileio import atomic_write_text
 from ..spaces import INACTIVE, SearchSpace
-from ..spaces.base import DEFAULT_FAMILY, AnyArch
+from ..spaces.base import DEFAULT_FAMILY, ArchBase
 from ..spaces.costs import decide
 
-ScoreFn = Callable[[Sequence[AnyArch]], list[float]]
+ScoreFn = Callable[[Sequence[ArchBase]], list[float]]
 """Search-val top-1 (percent) of each arch, higher is better."""
 
 #: Tries of a mutation or crossover for one child (then repair, then fallback draws as many).
@@ -134,7 +134,7 @@ class EvolutionConfig:
 
 @dataclass(frozen=True)
 class SearchOutcome:
-    best: AnyArch
+    best: ArchBase
     best_score: float
     scored: int  # number of distinct archs scored
     history: list[float]  # best score after each generation (evolution) or each batch (random)
@@ -150,10 +150,10 @@ class _Costs:
         self.model = budget.cost_model(space)
         self.min_cost, self.max_cost = self.model.min_cost, self.model.max_cost
 
-    def cost(self, arch: AnyArch) -> float:
+    def cost(self, arch: ArchBase) -> float:
         return float(self.model.count(self.space.encode(arch)[None])[0])
 
-    def walk(self, limit: float, rng: np.random.Generator, preferred: AnyArch | None = None) -> AnyArch:
+    def walk(self, limit: float, rng: np.random.Generator, preferred: ArchBase | None = None) -> ArchBase:
         """An arch within ``limit``, decided in order (the network-wide decisions, then each layer's).
 
         At each decision the feasible choices are those with a completion within ``limit``
@@ -198,14 +198,14 @@ def _check_kind(budget: Budget) -> None:
         raise ConfigError(f"budget kind {budget.kind!r}: must be 'macs', 'params' or 'latency'")
 
 
-def within_budget(arch: AnyArch, space: SearchSpace, budget: Budget) -> bool:
+def within_budget(arch: ArchBase, space: SearchSpace, budget: Budget) -> bool:
     """Whether ``arch`` (which must be an arch of ``space``, else ConfigError) costs at most ``budget``."""
     space.validate(arch)
     _check_kind(budget)
     return _Costs(space, budget).cost(arch) <= budget.value
 
 
-def sample_within_budget(space: SearchSpace, budget: Budget, rng: np.random.Generator) -> AnyArch:
+def sample_within_budget(space: SearchSpace, budget: Budget, rng: np.random.Generator) -> ArchBase:
     """A random arch of ``space`` within ``budget``, with no rejection loop.
 
     Decisions are made in order (the network-wide ones, then each layer's), each uniformly
@@ -221,7 +221,7 @@ def _uniform(rng: np.random.Generator, valid: list[int]) -> int:
     return valid[int(rng.integers(len(valid)))]
 
 
-def _mutate(parent: AnyArch, space: SearchSpace, config: EvolutionConfig, rng: np.random.Generator) -> AnyArch:
+def _mutate(parent: ArchBase, space: SearchSpace, config: EvolutionConfig, rng: np.random.Generator) -> ArchBase:
     """AutoFormer's mutation (no budget check); see the module docstring."""
     slots = space.decision_plan().slots
     codes = space.encode(parent)
@@ -237,7 +237,7 @@ def _mutate(parent: AnyArch, space: SearchSpace, config: EvolutionConfig, rng: n
     return space.decode(decide(space.cost_model("macs"), rule))
 
 
-def _crossover(a: AnyArch, b: AnyArch, space: SearchSpace, rng: np.random.Generator) -> AnyArch:
+def _crossover(a: ArchBase, b: ArchBase, space: SearchSpace, rng: np.random.Generator) -> ArchBase:
     """Uniform crossover (no budget check): structural decisions from one parent, each other from either."""
     if rng.random() < 0.5:
         a, b = b, a  # ``a`` donates the structure and the decisions ``b`` lacks
@@ -255,8 +255,8 @@ def _crossover(a: AnyArch, b: AnyArch, space: SearchSpace, rng: np.random.Genera
     return space.decode(decide(space.cost_model("macs"), rule))
 
 
-def _make_child(operator: str, parents: Sequence[AnyArch], seen: set[AnyArch], space: SearchSpace,
-                costs: _Costs, limit: float, config: EvolutionConfig, rng: np.random.Generator) -> AnyArch | None:
+def _make_child(operator: str, parents: Sequence[ArchBase], seen: set[ArchBase], space: SearchSpace,
+                costs: _Costs, limit: float, config: EvolutionConfig, rng: np.random.Generator) -> ArchBase | None:
     """One new (not in ``seen``) child within ``limit``, or None; see the module docstring."""
     over_budget = None
     for _ in range(CHILD_TRIES):
@@ -280,8 +280,8 @@ def _make_child(operator: str, parents: Sequence[AnyArch], seen: set[AnyArch], s
     return None
 
 
-def _new_children(parents: Sequence[AnyArch], seen: set[AnyArch], space: SearchSpace, costs: _Costs,
-                  limit: float, config: EvolutionConfig, rng: np.random.Generator) -> list[AnyArch]:
+def _new_children(parents: Sequence[ArchBase], seen: set[ArchBase], space: SearchSpace, costs: _Costs,
+                  limit: float, config: EvolutionConfig, rng: np.random.Generator) -> list[ArchBase]:
     """Up to ``mutations + crossovers`` distinct new in-budget children of ``parents``."""
     seen = set(seen)
     children = []
@@ -293,10 +293,10 @@ def _new_children(parents: Sequence[AnyArch], seen: set[AnyArch], space: SearchS
     return children
 
 
-def _draw_new(count: int, seen: set[AnyArch], costs: _Costs, limit: float, rng: np.random.Generator) -> list[AnyArch]:
+def _draw_new(count: int, seen: set[ArchBase], costs: _Costs, limit: float, rng: np.random.Generator) -> list[ArchBase]:
     """Up to ``count`` distinct archs not in ``seen``; stops after STALE_DRAWS draws in a row bring nothing new."""
     seen = set(seen)
-    drawn: list[AnyArch] = []
+    drawn: list[ArchBase] = []
     stale = 0
     while len(drawn) < count and stale < STALE_DRAWS:
         arch = costs.walk(limit, rng)
@@ -310,7 +310,7 @@ def _draw_new(count: int, seen: set[AnyArch], costs: _Costs, limit: float, rng: 
 
 
 # -- scoring and state --------------------------------------------------------------------------
-def _score_new(score: ScoreFn, archs: list[AnyArch], cache: dict[AnyArch, float]) -> None:
+def _score_new(score: ScoreFn, archs: list[ArchBase], cache: dict[ArchBase, float]) -> None:
     if not archs:
         return
     scores = list(score(list(archs)))
@@ -323,7 +323,7 @@ def _score_new(score: ScoreFn, archs: list[AnyArch], cache: dict[AnyArch, float]
         cache[arch] = value
 
 
-def _best(cache: dict[AnyArch, float]) -> tuple[AnyArch, float]:
+def _best(cache: dict[ArchBase, float]) -> tuple[ArchBase, float]:
     """The best-scoring arch; ties go to the one scored first."""
     best = max(cache, key=cache.__getitem__)  # max returns the first maximal item
     return best, cache[best]
@@ -369,14 +369,14 @@ def _load_state(path: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
     return state
 
 
-def _read_scored(state: dict[str, Any], space: SearchSpace, path: Path) -> dict[AnyArch, float]:
+def _read_scored(state: dict[str, Any], space: SearchSpace, path: Path) -> dict[ArchBase, float]:
     try:
         return {space.arch_from_dict(a, "state.scored"): float(s) for a, s in state["scored"]}
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: corrupt search state ({exc})") from None
 
 
-def _write_state(path: Path, settings: dict[str, Any], cache: dict[AnyArch, float],
+def _write_state(path: Path, settings: dict[str, Any], cache: dict[ArchBase, float],
                  rng: np.random.Generator, history: list[float], **fields: Any) -> None:
     state = {
         "version": STATE_VERSION,
@@ -390,7 +390,7 @@ def _write_state(path: Path, settings: dict[str, Any], cache: dict[AnyArch, floa
     atomic_write_text(path, json.dumps(state) + "\n")
 
 
-def _outcome(cache: dict[AnyArch, float], history: list[float]) -> SearchOutcome:
+def _outcome(cache: dict[ArchBase, float], history: list[float]) -> SearchOutcome:
     best, best_score = _best(cache)
     return SearchOutcome(best=best, best_score=best_score, scored=len(cache), history=list(history))
 
@@ -417,7 +417,7 @@ def evolution_search(space: SearchSpace, budget: Budget, score: ScoreFn, config:
             raise ConfigError(f"{state_path}: corrupt search state (population arch without a score)")
     else:
         rng = np.random.default_rng(seed)
-        cache: dict[AnyArch, float] = {}
+        cache: dict[ArchBase, float] = {}
         population = _draw_new(config.population, set(), costs, limit, rng)
         _score_new(score, population, cache)
         population.sort(key=lambda a: -cache[a])  # stable: ties keep the draw order

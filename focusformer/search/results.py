@@ -14,7 +14,7 @@ from typing import Any, Iterable
 from ..budget import Budget, format_count, format_latency
 from ..errors import ConfigError
 from ..spaces import SearchSpace
-from ..spaces.base import AnyArch
+from ..spaces.base import ArchBase
 
 RESULTS_DIR = "results"
 #: How a recorded subnet was found: specialize from the trained policy ("sampler") or from
@@ -26,7 +26,7 @@ METHODS = ("sampler", "uniform-draws", "evolution", "random")
 class SearchResult:
     method: str  # one of METHODS
     budget: Budget
-    arch: AnyArch
+    arch: ArchBase
     macs: int
     params: int
     val_top1: float | None  # search-val top-1 (percent): what the method selected on; None: nothing scored

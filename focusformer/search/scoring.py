@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from ..config import RewardName
 from ..devices import autocast
 from ..distributed import Ranks
-from ..spaces.base import AnyArch
+from ..spaces.base import ArchBase
 from ..spaces.elastic import Side
 from ..spaces.supernet import Supernet
 
@@ -71,7 +71,7 @@ class CandidateScorer:
         return self.supernet.space.sides if side is None else (side,)
 
     @torch.no_grad()
-    def score(self, archs: Sequence[AnyArch], side: Side | None = None) -> list[float]:
+    def score(self, archs: Sequence[ArchBase], side: Side | None = None) -> list[float]:
         """Top-1 of each arch at ``side``; ``None``: the mean over the space's sides (one for
         ``left`` weight sharing; left and right for ``bilateral``, as ViTAS scores a subnet)."""
         sides = self._sides(side)
@@ -85,13 +85,13 @@ class CandidateScorer:
                         correct[k] += (logits.argmax(-1) == labels).sum()
         return (100.0 * self.ranks.sum(correct).double() / (self.num_images * len(sides))).tolist()
 
-    def score_sides(self, archs: Sequence[AnyArch]) -> list[dict[Side, float]]:
+    def score_sides(self, archs: Sequence[ArchBase]) -> list[dict[Side, float]]:
         """Top-1 of each arch at each of the space's sides."""
         by_side = {side: self.score(archs, side) for side in self.supernet.space.sides}
         return [{side: scores[k] for side, scores in by_side.items()} for k in range(len(archs))]
 
     @torch.no_grad()
-    def per_image(self, archs: Sequence[AnyArch], reward: RewardName) -> torch.Tensor:
+    def per_image(self, archs: Sequence[ArchBase], reward: RewardName) -> torch.Tensor:
         """Per-image scores ``(len(archs), num_images)`` on CPU, higher is better; under
         ``bilateral`` weight sharing the mean of both sides' scores.
 

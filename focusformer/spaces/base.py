@@ -38,13 +38,13 @@ CostKind = Literal["macs", "params"]
 #: ``bilateral``: it takes them from either end, ``left`` or ``right``; training runs both sides
 #: and sums their logits, and search scores a subnet by the mean of its two sides (ViTAS, BCNet).
 WeightSharing = Literal["left", "bilateral"]
-#: A family's arch: a frozen, hashable dataclass (``Arch``, ``ViTASArch``, ...).
-AnyArch = Any
 DEFAULT_FAMILY = "autoformer"
 
 
 class ArchBase:
-    """Shared helpers of the families' frozen arch dataclasses (JSON round trip)."""
+    """What every family's arch is: a frozen, hashable dataclass (``Arch``, ``ViTASArch``,
+    ``PSViTArch``) with a JSON round trip. The package handles archs only through this type and the
+    space that knows them (``space.encode``, ``space.count``, ``space.validate``, ...)."""
 
     def to_dict(self) -> dict[str, Any]:
         return to_mapping(self)
@@ -73,7 +73,7 @@ class SearchSpace(ABC):
     """
 
     family: ClassVar[str]
-    arch_type: ClassVar[type]
+    arch_type: ClassVar[type[ArchBase]]
     image_size: int
     in_chans: int
     num_classes: int
@@ -104,11 +104,11 @@ class SearchSpace(ABC):
         return True
 
     @abstractmethod
-    def arch_values(self, arch: Any) -> tuple[NetworkValues, tuple[LayerValues, ...]]:
+    def arch_values(self, arch: ArchBase) -> tuple[NetworkValues, tuple[LayerValues, ...]]:
         """The decision values of ``arch``: network values and one tuple per layer."""
 
     @abstractmethod
-    def arch_from_values(self, network: NetworkValues, layers: tuple[LayerValues, ...]) -> Any:
+    def arch_from_values(self, network: NetworkValues, layers: tuple[LayerValues, ...]) -> ArchBase:
         """Inverse of :meth:`arch_values`."""
 
     @abstractmethod
@@ -124,11 +124,11 @@ class SearchSpace(ABC):
         return None
 
     @abstractmethod
-    def validate(self, arch: Any) -> Any:
+    def validate(self, arch: ArchBase) -> ArchBase:
         """Return ``arch`` if it is an arch of this space, else raise ConfigError naming the field."""
 
     @abstractmethod
-    def sample(self, rng: np.random.Generator | int | None = None, identity_prob: float | None = None) -> Any:
+    def sample(self, rng: np.random.Generator | int | None = None, identity_prob: float | None = None) -> ArchBase:
         """A random arch, each decision drawn independently as the family's paper does.
 
         ``identity_prob`` (families with identity layers only) is the probability that each
@@ -136,15 +136,15 @@ class SearchSpace(ABC):
         """
 
     @abstractmethod
-    def largest(self) -> Any:
+    def largest(self) -> ArchBase:
         """The arch with the most MACs."""
 
     @abstractmethod
-    def smallest(self) -> Any:
+    def smallest(self) -> ArchBase:
         """The arch with the fewest MACs."""
 
     @abstractmethod
-    def build_subnet(self, arch: Any, drop_path_rate: float = 0.0) -> nn.Module:
+    def build_subnet(self, arch: ArchBase, drop_path_rate: float = 0.0) -> nn.Module:
         """A dense model of ``arch`` (its ``arch`` and ``space`` attributes set), for export."""
 
     @property
@@ -185,7 +185,7 @@ class SearchSpace(ABC):
     def to_dict(self) -> dict[str, Any]:
         return to_mapping(self)
 
-    def arch_from_dict(self, data: Mapping[str, Any], where: str = "arch") -> Any:
+    def arch_from_dict(self, data: Mapping[str, Any], where: str = "arch") -> ArchBase:
         return self.validate(self.arch_type.from_dict(data, where))
 
     # -- shared: encoding ---------------------------------------------------------------------
@@ -198,7 +198,7 @@ class SearchSpace(ABC):
         """Number of choices of each encoding slot (an inactive slot is ``INACTIVE``)."""
         return self.decision_plan().cardinalities
 
-    def encode(self, arch: Any) -> np.ndarray:
+    def encode(self, arch: ArchBase) -> np.ndarray:
         """Canonical integer vector: one choice index per decision slot, ``INACTIVE`` where it does not apply."""
         self.validate(arch)
         network, layers = self.arch_values(arch)
@@ -207,7 +207,7 @@ class SearchSpace(ABC):
         return np.array([INACTIVE if v is None else slots[s].choices.index(v) for s, v in enumerate(values)],
                         dtype=np.int64)
 
-    def decode(self, code: Sequence[int] | np.ndarray) -> Any:
+    def decode(self, code: Sequence[int] | np.ndarray) -> ArchBase:
         code = np.asarray(code)
         if code.shape != (self.encoding_length,):
             raise ConfigError(f"encoding: expected length {self.encoding_length}, got shape {code.shape}")
@@ -224,7 +224,7 @@ class SearchSpace(ABC):
         """The exact cost table for ``kind``, built once per space."""
         return _cost_model(self, kind)
 
-    def count(self, arch: Any, kind: CostKind) -> int:
+    def count(self, arch: ArchBase, kind: CostKind) -> int:
         """MACs (per image) or parameters of ``arch``, summed from the family's terms."""
         self.validate(arch)
         network, layers = self.arch_values(arch)
@@ -250,7 +250,7 @@ def _cost_model(space: SearchSpace, kind: CostKind) -> LayeredCost:
     )
 
 
-def spanning_archs(space: SearchSpace, count: int, seed: int) -> list[Any]:
+def spanning_archs(space: SearchSpace, count: int, seed: int) -> list[ArchBase]:
     """``count`` distinct archs: the smallest, the largest, then seeded uniform samples (fewer only if
     the space has fewer distinct archs reachable in a generous number of draws)."""
     archs = list(dict.fromkeys([space.smallest(), space.largest()]))[:count]

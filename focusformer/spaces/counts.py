@@ -12,11 +12,9 @@ The families build their cost terms from these functions; :func:`count_macs` and
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from .base import SearchSpace
+from .base import ArchBase, SearchSpace
 
 
 def attention_macs(tokens: int, embed: int, attn_width: int) -> int:
@@ -65,12 +63,12 @@ def classifier_macs(embed: int, num_classes: int) -> int:
     return (embed + 1) * num_classes
 
 
-def count_macs(arch: Any, space: SearchSpace) -> int:
+def count_macs(arch: ArchBase, space: SearchSpace) -> int:
     """Multiply-accumulates of one forward pass of ``arch`` on one image."""
     return space.count(arch, "macs")
 
 
-def count_params(arch: Any, space: SearchSpace) -> int:
+def count_params(arch: ArchBase, space: SearchSpace) -> int:
     """Number of parameters of ``arch`` as an exported dense model."""
     return space.count(arch, "params")
 

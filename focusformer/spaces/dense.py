@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from timm.layers import Mlp, PatchEmbed, trunc_normal_
@@ -20,6 +20,9 @@ from timm.models.vision_transformer import Attention, Block
 from torch import nn
 
 from .timing import Probe, Residual
+
+if TYPE_CHECKING:
+    from .base import ArchBase, SearchSpace
 
 #: LayerNorm as timm's VisionTransformer builds it.
 ViTLayerNorm = partial(nn.LayerNorm, eps=1e-6)
@@ -54,7 +57,7 @@ class SubnetViT(nn.Module):
     Built by a family's ``space.build_subnet(arch)``, which records ``arch`` and ``space`` on it.
     """
 
-    def __init__(self, layout: DenseLayout, arch: Any, space: Any, drop_path_rate: float = 0.0) -> None:
+    def __init__(self, layout: DenseLayout, arch: ArchBase | None, space: SearchSpace | None, drop_path_rate: float = 0.0) -> None:
         super().__init__()
         self.arch, self.space, self.layout = arch, space, layout
         e = layout.embed_dim

@@ -8,14 +8,14 @@ subnet's inherited weights load into the dense export (and, for plain ViTs, into
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from timm.models import named_apply
 from timm.models.vision_transformer import init_weights_vit_timm
 from torch import nn
 
-from .base import SearchSpace
+from .base import ArchBase, SearchSpace
 from .elastic import SIDES, Side
 
 #: What a supernet's forward runs: one side's slices, or (``bilateral``) the sum of both sides'
@@ -44,7 +44,7 @@ class Supernet(nn.Module):
         """Stochastic depth growing linearly over the subnet's own layers, as in timm's ViT."""
         return drop_path_schedule(self.drop_path_rate, num_layers)
 
-    def forward(self, images: torch.Tensor, arch: Any, side: ForwardSide = "left") -> torch.Tensor:
+    def forward(self, images: torch.Tensor, arch: ArchBase, side: ForwardSide = "left") -> torch.Tensor:
         """Logits of ``arch`` at ``side``; ``bilateral`` sums both sides' logits in one call, so
         a bilateral training step is one forward (and one DDP reduction), as ViTAS trains."""
         if side == "bilateral":
@@ -54,17 +54,17 @@ class Supernet(nn.Module):
             raise ValueError(f"side: expected one of left, right, bilateral, got {side!r}")
         return self.forward_side(images, arch, side)
 
-    def forward_side(self, images: torch.Tensor, arch: Any, side: Side) -> torch.Tensor:
+    def forward_side(self, images: torch.Tensor, arch: ArchBase, side: Side) -> torch.Tensor:
         raise NotImplementedError
 
-    def extract(self, arch: Any, side: Side = "left") -> nn.Module:
+    def extract(self, arch: ArchBase, side: Side = "left") -> nn.Module:
         """A standalone dense model of ``arch`` with its own copy of the weights it inherits at ``side``."""
         model = self.space.build_subnet(arch, drop_path_rate=self.drop_path_rate)
         model.load_state_dict(self.subnet_state_dict(arch, side))
         param = next(self.parameters())
         return model.to(device=param.device, dtype=param.dtype).train(self.training)
 
-    def subnet_state_dict(self, arch: Any, side: Side = "left") -> dict[str, torch.Tensor]:
+    def subnet_state_dict(self, arch: ArchBase, side: Side = "left") -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
 

@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import __version__
 from ..config import Config
 from ..errors import CheckpointError, ConfigError
 from ..fileio import atomic_writer
 from ..spaces import create_supernet
 from ..spaces.supernet import Supernet
+from ..version import __version__
 
 FORMAT_VERSION = 1
 CHECKPOINT_FILE = "last.pt"

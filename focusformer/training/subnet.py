@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
 
 import torch
 from timm.models import named_apply
@@ -19,7 +18,7 @@ from torch import nn
 
 from ..errors import CheckpointError
 from ..export import load_subnet
-from ..spaces import SearchSpace
+from ..spaces import ArchBase, SearchSpace
 from ..spaces.elastic import Side
 
 #: Where a subnet run writes its trained model (``model.safetensors`` + ``arch.json``).
@@ -29,7 +28,7 @@ SUBNET_DIR = "subnet"
 class DenseSubnet(nn.Module):
     """The dense model of ``arch`` (``space.build_subnet``), initialised as timm initialises a ViT."""
 
-    def __init__(self, space: SearchSpace, arch: Any, drop_path_rate: float = 0.0) -> None:
+    def __init__(self, space: SearchSpace, arch: ArchBase, drop_path_rate: float = 0.0) -> None:
         super().__init__()
         self.arch = space.validate(arch)
         # One set of weights: scorers see a single (left) side, whatever the supernet used.
@@ -37,7 +36,7 @@ class DenseSubnet(nn.Module):
         self.dense = space.build_subnet(arch, drop_path_rate=drop_path_rate)
         named_apply(init_weights_vit_timm, self.dense)
 
-    def forward(self, images: torch.Tensor, arch: Any = None, side: Side = "left") -> torch.Tensor:
+    def forward(self, images: torch.Tensor, arch: ArchBase | None = None, side: Side = "left") -> torch.Tensor:
         if arch is not None and arch != self.arch:
             raise ValueError(f"this dense model is {self.arch}; it cannot run {arch}")
         return self.dense(images)

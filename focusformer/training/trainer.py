@@ -38,7 +38,7 @@ from ..sampling.strategies import UNIFORM_TARGET_BAND, ScoreFn, build_strategy
 from ..sampling.training_budgets import BandTally, budget_bands
 from ..search.scoring import CandidateScorer
 from ..spaces import create_supernet
-from ..spaces.base import AnyArch
+from ..spaces.base import ArchBase
 from ..spaces.supernet import ForwardSide
 from .checkpoint import (
     CHECKPOINT_FILE,
@@ -175,7 +175,7 @@ class Trainer:
         return network.to(self.device)
 
     @property
-    def tracked(self) -> dict[str, AnyArch]:
+    def tracked(self) -> dict[str, ArchBase]:
         """The subnets each epoch's summary row and final.json report: a supernet's largest and
         smallest, or a subnet run's one arch."""
         arch, space = self.config.subnet_arch, self.config.space
@@ -433,7 +433,7 @@ class Trainer:
 
         return losses
 
-    def _skip_nonfinite_step(self, archs: list[AnyArch]) -> None:
+    def _skip_nonfinite_step(self, archs: list[ArchBase]) -> None:
         self.optimizer.zero_grad(set_to_none=True)
         self.nonfinite_in_a_row += 1
         self._log(f"warning: non-finite loss or gradient at step {self.step + 1} "
@@ -452,7 +452,7 @@ class Trainer:
         return CandidateScorer(network or self.evaluated, dataset, self.device, self.config.train.eval_batch_size,
                                max_images, self.config.train.amp, self.config.data.num_workers, self.ranks)
 
-    def search_val_top1(self, arch: AnyArch) -> float:
+    def search_val_top1(self, arch: ArchBase) -> float:
         return self.val_scorer.score([arch])[0]
 
     def _write_summary(self) -> None:
