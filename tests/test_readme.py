@@ -85,20 +85,41 @@ def _github_slug(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
-def test_results_summary_links_reach_their_sections():
-    results = (ROOT / "benchmarks" / "RESULTS.md").read_text()
-    anchors = {_github_slug(h) for h in re.findall(r"^#+ (.+)$", results, flags=re.M)}
-    summary = results.split("## Summary", 1)[1].split("\n## ", 1)[0]
-    links = re.findall(r"\]\(#([^)]+)\)", summary)
-    sections = re.findall(r"^## (.+)$", results, flags=re.M)
-    assert len(links) >= 10 and set(links) <= anchors
-    assert len(set(links)) == len(links) and len(links) >= len(sections) - 6  # most sections have a row
+BENCHMARKS = ROOT / "benchmarks"
+RESULTS = BENCHMARKS / "RESULTS.md"
+REPORT = sorted((BENCHMARKS / "report").glob("*.md"))
+STUDY_NOTES = sorted((BENCHMARKS / "studies").glob("*/NOTE.md"))
+
+
+def _anchors(page: Path) -> set[str]:
+    return {_github_slug(h) for h in re.findall(r"^#+ (.+)$", page.read_text(), flags=re.M)}
+
+
+def test_results_claims_reach_their_report_sections():
+    """Every link of RESULTS.md's claims table reaches a report page's heading; every page is linked."""
+    results = RESULTS.read_text()
+    claims = results.split("## Current claims", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in claims.splitlines() if line.startswith("|") and not line.startswith("|---")][1:]
+    assert len(rows) >= 8
+    for row in rows:
+        links = re.findall(r"\]\(([^)\s]+)\)", row)
+        assert links, row
+        for target in links:
+            path, _, anchor = target.partition("#")
+            page = (RESULTS.parent / path).resolve()
+            assert page.is_file() and page.parent == (BENCHMARKS / "report").resolve(), target
+            assert anchor in _anchors(page), target
+    linked = {(RESULTS.parent / target.partition("#")[0]).resolve()
+              for target in re.findall(r"\]\(([^)\s]+)\)", results)}
+    assert REPORT and {page.resolve() for page in REPORT} <= linked
 
 
 def test_every_relative_link_in_readme_and_docs_resolves():
-    """Links to files (and to headings of Markdown files) from README.md and docs/ reach something."""
+    """Links to files (and to headings of Markdown files) from README.md, docs/, benchmarks/RESULTS.md,
+    the report pages, benchmarks/README.md and the frozen studies' notes reach something."""
     checked = 0
-    for page in [ROOT / "README.md", *DOCS]:
+    pages = [ROOT / "README.md", *DOCS, RESULTS, *REPORT, BENCHMARKS / "README.md", *STUDY_NOTES]
+    for page in pages:
         for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
             if re.match(r"[a-z]+:", target):
                 continue  # http(s):, mailto:
@@ -106,7 +127,6 @@ def test_every_relative_link_in_readme_and_docs_resolves():
             resolved = (page.parent / path).resolve() if path else page
             assert resolved.exists(), f"{page.name}: {target}"
             if anchor and resolved.suffix == ".md":
-                headings = re.findall(r"^#+ (.+)$", resolved.read_text(), flags=re.M)
-                assert anchor in {_github_slug(h) for h in headings}, f"{page.name}: {target}"
+                assert anchor in _anchors(resolved), f"{page.name}: {target}"
             checked += 1
     assert checked >= len(DOCS) * 2
