@@ -31,7 +31,7 @@ def runs(tmp_path_factory) -> dict[str, list[Path]]:
 
 
 ARGS = ["--budgets", "300K,500K", "--val-images", "64", "--candidates", "4", "--sweep", "1,2", "--population", "4",
-        "--generations", "2", "--cloud", "6"]
+        "--generations", "2", "--cloud", "6", "--cloud-images", "100"]
 
 
 def test_every_measure_of_two_arms_paired_by_seed(runs, tmp_path, capsys, monkeypatch):

@@ -16,7 +16,8 @@ Measures (``--measures``):
 * ``sweep``: specialize with each of ``--sweep`` candidate counts, one budget at a time, timed;
 * ``evolution``: AutoFormer's evolution search under each budget (``--population`` x
   ``--generations``), timed;
-* ``cloud``: ``--cloud`` subnets scored on the test split and the hypervolume of their front.
+* ``cloud``: ``--cloud`` subnets scored on the test split (its first ``--cloud-images``) and the
+  hypervolume of their front.
 
 Each run's *answer* at a budget is its picks where it has a policy, else its draws: what a user
 of that supernet deploys. Printed: one row per run, mean ± sd per group, and every group's paired
@@ -79,8 +80,8 @@ class Evaluation:
         atomic_write_text(path, json.dumps({"settings": key, "result": result}, indent=1) + "\n")
         return result
 
-    def _test_top1(self, archs: list) -> list[float]:
-        return self.run.scorer("test").score(archs)
+    def _test_top1(self, archs: list, images: int | None = None) -> list[float]:
+        return self.run.scorer("test", images).score(archs)
 
     def _answers(self, uniform: bool, candidates: int, budgets: list[Budget]) -> dict[str, Any]:
         """specialize_all on search-val; each answer's test top-1; the wall and CPU seconds of the search."""
@@ -168,12 +169,13 @@ class Evaluation:
         def compute() -> dict[str, Any]:
             space = self.run.config.space
             archs = cloud_archs(space, self.args.cloud, self.args.seed)
-            top1 = self._test_top1(archs)
+            top1 = self._test_top1(archs, self.args.cloud_images)
             points = np.column_stack([[count_macs(a, space) for a in archs], top1])
             return {"hypervolume": hypervolume(points, macs_range(space)),
                     "subnets": [{"macs": int(m), "test_top1": float(t)} for m, t in points]}
 
-        return self.cached("cloud", {"size": self.args.cloud, "seed": self.args.seed, "split": "test"}, compute)
+        settings = {"size": self.args.cloud, "seed": self.args.seed, "split": "test", "images": self.args.cloud_images}
+        return self.cached("cloud", settings, compute)
 
 
 # -- the summary ------------------------------------------------------------------------------------
@@ -262,6 +264,21 @@ def to_json(rows: dict[str, dict[int, dict[str, float]]], summary: dict[str, Any
             "groups": groups}
 
 
+def evaluate_as_finished(plan: dict[Path, str], common: list[str], watch: bool, poll_s: float = 300) -> None:
+    """Evaluate each run of ``plan`` (run -> its comma-separated measures) once its training has
+    finished (``final.json``), filling its cache; with ``watch``, keep polling until all have."""
+    done: set[Path] = set()
+    while True:
+        for run, measures in plan.items():
+            if run not in done and (run / "final.json").is_file():
+                print(f"== {run}", flush=True)
+                main(["--runs", f"{run.name}={run}", "--measures", measures, *common])
+                done.add(run)
+        if not watch or len(done) == len(plan):
+            return
+        time.sleep(poll_s)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", nargs="+", required=True, metavar="NAME=RUN,RUN",
@@ -275,6 +292,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--population", type=int, default=50, help="evolution's population (AutoFormer: 50)")
     parser.add_argument("--generations", type=int, default=20, help="evolution's generations (AutoFormer: 20)")
     parser.add_argument("--cloud", type=int, default=100, help="subnets of the test cloud (default 100)")
+    parser.add_argument("--cloud-images", type=int, help="score the cloud on the first N test images (default: all)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every search and draw (default 0)")
     parser.add_argument("--json", type=Path, help="also write the figures and statistics as JSON here")
     args = parser.parse_args(argv)
