@@ -1,0 +1,157 @@
+"""The currencies study's tables, from the evaluated runs (``evaluate.py`` fills their caches).
+
+1. Training cost (ViTAS's space): uniform at 16, 24 and 32 epochs against focus at 15, paired by
+   seed; where uniform's answer meets focus's (linear in epochs between the measured ones), with
+   the same crossing of the paired 95% t-interval's ends as its interval; the share of uniform's
+   epochs that focus's 15 are.
+2. Search cost (the 15-epoch focus supernets): specialize with 1-32 candidates, the data-free
+   answer, the best of 32 uniform draws and AutoFormer's evolution (1,000 subnets): test top-1 and
+   CPU seconds per budget; the fewest candidates whose mean test top-1 is within 0.2 points of
+   evolution's, and how much faster it is.
+3. The reward on AutoFormer's space: focus with ``loss`` and with ``distill`` against uniform at
+   equal compute, and against each other.
+
+    python -m benchmarks.studies.currencies.analyze ROOT --out benchmarks/studies/currencies/results
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.lib.stats import Summary, paired_by_seed
+from benchmarks.lib.tables import markdown
+from benchmarks.quality import evaluate
+from benchmarks.studies.currencies.evaluate import BUDGETS, COMMON, measures
+from benchmarks.studies.currencies.train import SEEDS
+
+LABELS = BUDGETS.split(",")
+UNIFORM_EPOCHS = (16, 24, 32)
+FOCUS_EPOCHS = 15
+#: Specialize counts as matching evolution within this many points of test top-1.
+EQUAL_WITHIN = 0.2
+
+
+def groups(root: Path, arms: list[str]) -> list[str]:
+    return [f"{arm}={','.join(str(root / f'{arm}-s{seed}') for seed in SEEDS)}" for arm in arms]
+
+
+def evaluated(root: Path, arms: list[str], out: Path, name: str) -> tuple[dict, str]:
+    """Run benchmarks.quality.evaluate over ``arms`` (from the caches) and keep its JSON and tables."""
+    text = io.StringIO()
+    json_path = out / f"{name}.json"
+    all_measures = sorted({m for arm in arms for m in measures(arm).split(",")}, key=evaluate.MEASURES.index)
+    with redirect_stdout(text):
+        evaluate.main(["--runs", *groups(root, arms), "--measures", ",".join(all_measures), *COMMON,
+                       "--json", str(json_path)])
+    (out / f"{name}.md").write_text(text.getvalue())
+    return json.loads(json_path.read_text()), text.getvalue()
+
+
+def by_seed(report: dict, group: str, column: str) -> dict[int, float]:
+    return {int(seed): row[column] for seed, row in report["runs"][group].items() if column in row}
+
+
+def crossing(epochs: tuple[int, ...], values: list[float]) -> float:
+    """Where ``values`` (uniform minus focus, at ``epochs``) first reaches 0, linearly between the
+    measured epochs: below the first if it is already there, ``inf`` if it never is."""
+    if values[0] >= 0:
+        return float(epochs[0]) if values[0] == 0 else -math.inf
+    for (e0, v0), (e1, v1) in zip(zip(epochs, values), zip(epochs[1:], values[1:])):
+        if v1 >= 0:
+            return e0 + (e1 - e0) * (0 - v0) / (v1 - v0)
+    return math.inf
+
+
+def epochs_text(value: float) -> str:
+    if value == math.inf:
+        return f"> {UNIFORM_EPOCHS[-1]}"
+    if value == -math.inf:
+        return f"< {UNIFORM_EPOCHS[0]}"
+    return f"{value:.1f}"
+
+
+def training_cost(root: Path, out: Path) -> str:
+    arms = ["vfocus15", *(f"vuniform{e}" for e in UNIFORM_EPOCHS)]
+    report, tables = evaluated(root, arms, out, "training-cost")
+    rows = []
+    for column in [f"{label} answer" for label in LABELS] + ["hypervolume"]:
+        focus = by_seed(report, "vfocus15", column)
+        pairs = [paired_by_seed(by_seed(report, f"vuniform{e}", column), focus) for e in UNIFORM_EPOCHS]
+        means = [p.mean for p in pairs]
+        lows = [p.interval[0] for p in pairs]
+        highs = [p.interval[1] for p in pairs]
+        needed, sooner, later = crossing(UNIFORM_EPOCHS, means), crossing(UNIFORM_EPOCHS, highs), \
+            crossing(UNIFORM_EPOCHS, lows)
+        share = f"{100 * FOCUS_EPOCHS / needed:.0f}%" if math.isfinite(needed) and needed > 0 else "-"
+        digits = 4 if column == "hypervolume" else 2
+        rows.append([column, *(p.format(digits) for p in pairs), epochs_text(needed),
+                     f"[{epochs_text(sooner)}, {epochs_text(later)}]", share])
+    header = ["measure", *(f"uniform {e} - focus {FOCUS_EPOCHS}" for e in UNIFORM_EPOCHS),
+              "uniform meets focus at (epochs)", "interval", "focus's 15 epochs as a share"]
+    return "## 1. Training cost\n\n" + markdown(header, rows) + "\n\n" + tables
+
+
+def search_cost(root: Path, out: Path) -> str:
+    report, _ = evaluated(root, ["vfocus15"], out, "search-cost")
+    runs = report["runs"]["vfocus15"]
+    counts = sorted({int(c.split("k=")[1].split()[0]) for row in runs.values() for c in row if " k=" in c})
+    rows = []
+    for label in LABELS:
+        def column(name: str) -> dict[int, float]:
+            return {int(s): row[name] for s, row in runs.items() if name in row}
+
+        evolution, evolution_s = column(f"{label} evolution"), column(f"{label} evolution s")
+        entries = [(f"specialize, {k} candidates", column(f"{label} k={k}"), column(f"{label} k={k} s"))
+                   for k in counts]
+        entries += [("data-free answer", column(f"{label} datafree"), {}),
+                    ("best of 32 uniform draws", column(f"{label} draws"), {}),
+                    ("evolution, 50 x 20", evolution, evolution_s)]
+        matching = next((k for k in counts if Summary.of(list(column(f"{label} k={k}").values())).mean
+                         >= Summary.of(list(evolution.values())).mean - EQUAL_WITHIN), None)
+        for name, top1, seconds in entries:
+            against = paired_by_seed(top1, evolution) if name.startswith(("specialize", "data", "best")) else None
+            speed = (f"{np.mean(list(evolution_s.values())) / np.mean(list(seconds.values())):.0f}x"
+                     if seconds and name.startswith("specialize") else "-")
+            mark = " (fewest within 0.2 of evolution)" if matching is not None and name == \
+                f"specialize, {matching} candidates" else ""
+            rows.append([label, name + mark, Summary.of(list(top1.values())).format(),
+                         against.format() if against else "-",
+                         Summary.of(list(seconds.values())).format(1) if seconds else "-", speed])
+        free = paired_by_seed(column(f"{label} datafree"), column(f"{label} k={counts[-1]}"))
+        rows.append([label, f"data-free - {counts[-1]} candidates", "-", free.format(), "-", "-"])
+    header = ["budget", "answer", "test top-1", "minus evolution (paired)", "CPU seconds", "faster than evolution"]
+    return "## 2. Search cost\n\n" + markdown(header, rows) + "\n"
+
+
+def reward(root: Path, out: Path) -> str:
+    report, tables = evaluated(root, ["auniform16", "afocusloss15", "afocusdistill15"], out, "reward")
+    rows = []
+    for column in [f"{label} answer" for label in LABELS] + ["hypervolume"]:
+        loss, distill = by_seed(report, "afocusloss15", column), by_seed(report, "afocusdistill15", column)
+        rows.append([column, paired_by_seed(loss, distill).format(4 if column == "hypervolume" else 2)])
+    return ("## 3. The reward on AutoFormer's space\n\n" + tables + "\n\nloss - distill, paired by seed:\n\n"
+            + markdown(["measure", "loss - distill"], rows) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("root", type=Path)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--parts", default="training,search,reward")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    parts = {"training": training_cost, "search": search_cost, "reward": reward}
+    report = "\n".join(parts[name](args.root, args.out) for name in args.parts.split(","))
+    (args.out / "report.md").write_text(report)
+    print(report)
+
+
+if __name__ == "__main__":
+    main()
