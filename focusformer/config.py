@@ -74,6 +74,8 @@ class DataConfig:
             raise ConfigError(f"data.search_val_size: must be at least 1, got {self.search_val_size}")
         if self.reward_size < 0:
             raise ConfigError(f"data.reward_size: must be 0 or more, got {self.reward_size}")
+        if self.split_seed < 0:
+            raise ConfigError(f"data.split_seed: must be 0 or more, got {self.split_seed}")
         if not 0.0 < self.digits_test_fraction < 1.0:
             raise ConfigError(
                 f"data.digits_test_fraction: must be between 0 and 1, got {self.digits_test_fraction}"
@@ -123,8 +125,9 @@ class TrainConfig:
     #: The sandwich rule: also train the largest and the smallest subnet every step, with any
     #: sampler (uniform with it is the classic sandwich: largest, smallest and one random subnet).
     sandwich: bool = False
-    #: In-place distillation (needs the largest subnet in every step: ``sandwich: true``): the largest learns from the labels, the other subnets of the step
-    #: from its soft targets, by KL (``kl``) or AlphaNet's adaptive alpha-divergence (``alpha``).
+    #: In-place distillation (needs the largest subnet in every step: ``sandwich: true``): the
+    #: largest learns from the labels, the other subnets of the step from its soft targets, by KL
+    #: (``kl``) or AlphaNet's adaptive alpha-divergence (``alpha``).
     distill: DistillName = "none"
     #: MAC budgets users deploy at, comma-separated (``"8M,15M,25M"``); empty: ``budget_prior``.
     #: Every sampler trains for budgets drawn from this list. Focus and attentive aim at the band
@@ -133,10 +136,11 @@ class TrainConfig:
     #: where each layer is an identity with the probability calibrated for the budget (ViTAS's
     #: identity calibration).
     target_budgets: str = ""
-    #: Without target budgets, where the focus and attentive samplers draw each step's budget:
-    #: ``uniform``, the MACs of a uniformly drawn subnet (the budgets uniform sampling trains at,
-    #: so no compute drifts to a degenerate end of the range), or ``log-uniform`` over the
-    #: space's MAC range.
+    #: Without target budgets, where budgets are drawn that are not a step's own: attentive's step
+    #: budgets, and the focus learner's (its measurements and policy updates; a focus step's
+    #: budget is always its uniform draw's). ``uniform``: the MACs of a uniformly drawn subnet (the
+    #: budgets uniform sampling trains at, so no compute drifts to a degenerate end of the range);
+    #: ``log-uniform``: log-uniform over the space's MAC range.
     budget_prior: BudgetPrior = "uniform"
     eval_batch_size: int = 256
     #: Also write last.pt every this many steps within an epoch (0: only at the end of each epoch).
@@ -371,6 +375,7 @@ _APPLIES_TO: tuple[tuple[str, Callable[[Config], bool], str], ...] = (
     ("train.random_erasing", _rgb_augmented,
      "random erasing runs on RGB data only (in_chans 3, not digits or fashion-mnist)"),
     ("focus.", lambda c: c.train.sampler == "focus", "focus settings are for the focus sampler only"),
+    ("train.model_ema_decay", lambda c: c.train.model_ema, "it is the decay of train.model_ema, which is off"),
     ("attentive.", lambda c: c.train.sampler == "attentive", "attentive settings are for the attentive sampler only"),
 )
 

@@ -137,7 +137,7 @@ class Ranks:
         if extremes[0].item() != -extremes[1].item():
             raise DistributedError(
                 f"the {self.world_size} processes disagree on {what}; they no longer train one model "
-                "(a strategy draws from a rank-local source?), so the run stops"
+                "(a rank changed its weights on its own?), so the run stops"
             )
 
     def from_main(self, value: Any) -> Any:

@@ -162,8 +162,8 @@ def summary_table(results: dict[str, list[SearchResult]], split: str) -> str | N
     for method in methods:
         for r in results[method]:
             by_budget.setdefault((r.budget.kind, r.budget.value), {})[method] = r
-    titles = {"sampler": "specialized", "uniform-draws": "uniform draws", "evolution": "evolution",
-              "random": "random"}
+    titles = {"sampler": "specialized", "uniform-draws": "uniform draws", "data-free": "data-free",
+              "evolution": "evolution", "random": "random"}
     header = ["budget"] + [c for m in methods for c in (f"{titles[m]} MACs", "top-1")]
     rows = [header]
     for key in sorted(by_budget):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from ..config import Config
@@ -56,8 +57,11 @@ def main(argv: list[str] | None = None) -> int:
 def _specialize(args: argparse.Namespace) -> None:
     budgets = budgets_from_args(args)
     check_export_target(args)
-    if args.data_free and (args.draws != "policy" or args.val_images is not None):
-        raise ConfigError(f"--data-free scores nothing; drop {'--draws' if args.draws != 'policy' else '--val-images'}")
+    if args.data_free:
+        ignored = [flag for flag, given in (("--draws", args.draws != "policy"), ("--val-images", args.val_images),
+                                            ("--rungs", args.rungs != "auto"), ("--no-test", args.no_test)) if given]
+        if ignored:
+            raise ConfigError(f"--data-free scores nothing; drop {ignored[0]}")
     payload, config = open_checkpoint(args, budgets)
     uniform = args.draws == "uniform"
     sampler = untrained_sampler(config) if uniform else sampler_from_checkpoint(payload, config, str(args.checkpoint))
@@ -77,6 +81,9 @@ def _specialize(args: argparse.Namespace) -> None:
 def _data_free(args: argparse.Namespace, payload: dict, config: Config, sampler, budgets: list) -> None:
     """The policy's answers alone: counted and exported, never scored (there are no images)."""
     run = load_run(args, payload, config, data=False)
+    if len(config.space.sides) > 1 and args.export is not None:
+        print("note: without images no side can be chosen; a bilateral run's data-free answers are exported with "
+              "their left side's weights", file=sys.stderr)
     results = []
     for budget in budgets:
         start = time.perf_counter()

@@ -30,7 +30,8 @@ class DataSplits:
 
 @dataclass(frozen=True)
 class HeldOut:
-    """Sorted indices into a train set: what trains, what selects, what the reward scores."""
+    """Indices into a train set: what trains (sorted), what selects and what the reward scores (in
+    a random order)."""
 
     train: np.ndarray
     search_val: np.ndarray
@@ -83,7 +84,9 @@ def split_indices(num_images: int, config: DataConfig, name: str = "data set") -
     ``search_val_size`` indices select, the next ``reward_size`` are the reward's, the rest train.
 
     The split depends on the data config alone, never on the training seed, so runs of several
-    seeds (and of several samplers) are scored and selected on the same images.
+    seeds (and of several samplers) are scored and selected on the same images. Search-val and
+    reward indices keep the permutation's order, so the first N of either (``--val-images N``,
+    ``focus.eval_images``) are a random sample even of a class-ordered data set.
     """
     held_out = config.search_val_size + config.reward_size
     if held_out >= num_images:
@@ -93,7 +96,7 @@ def split_indices(num_images: int, config: DataConfig, name: str = "data set") -
         )
     order = np.random.default_rng(config.split_seed).permutation(num_images)
     search_val, reward = order[:config.search_val_size], order[config.search_val_size:held_out]
-    return HeldOut(np.sort(order[held_out:]), np.sort(search_val), np.sort(reward))
+    return HeldOut(np.sort(order[held_out:]), search_val, reward)
 
 
 def held_out_splits(train_base: Dataset, test_base: Dataset, train_transform: Callable, eval_transform: Callable,

@@ -25,7 +25,7 @@ from .sampler import ArchSampler, kl_since, reinforce_step
 from .training_budgets import budget_distribution
 
 #: Per-image scores ``(len(archs), images)`` of archs with the supernet's current weights, on
-#: a fixed set of search-val images (higher is better; see ``CandidateScorer.per_image``).
+#: a fixed set of reward images, never search-val's (higher is better; see ``CandidateScorer.per_image``).
 ScoreFn = Callable[[Sequence[ArchBase]], torch.Tensor]
 #: Loss of each arch on the current training minibatch, without gradients.
 MinibatchLossFn = Callable[[Sequence[ArchBase]], list[float]]
@@ -129,7 +129,7 @@ class FocusStrategy:
     """The learned sampler: trains, for each step's budget, the best of a few policy proposals.
 
     Every ``update_every`` steps it scores one group of candidates for one budget on a fixed
-    set of search-val images (all in the same supernet state, so their scores are comparable),
+    set of reward images (all in the same supernet state, so their scores are comparable),
     measures the predictor's Kendall tau on that new group, then refits the predictor on
     within-group pairs. While the mean tau of the last ``stable_updates`` groups is at least
     ``min_tau``, policy-gradient steps follow the predictor (advantages normalised per budget,
@@ -144,7 +144,8 @@ class FocusStrategy:
 
     Its randomness comes in separate streams (:func:`focus_streams`): the draws (uniform
     sampling's own stream, so the sequence of draws is the uniform run's whatever the learner
-    does), the exploration coins, the steered proposals and the learner's. Under several
+    does; with target budgets on a space without identity layers, the draws lie in ``focus.band``,
+    uniform sampling's band when it is :data:`UNIFORM_TARGET_BAND`, the default), the exploration coins, the steered proposals and the learner's. Under several
     processes (``ranks``) rank 0 alone plans the steps and learns; the others receive its plan
     and the candidates to score, so ranks whose floating point differs still train one model.
     """

@@ -19,7 +19,7 @@ from ..spaces.base import ArchBase
 RESULTS_DIR = "results"
 #: How a recorded subnet was found: specialize from the trained policy ("sampler") or from
 #: uniform draws within the budget's band ("uniform-draws"), evolution or random search.
-METHODS = ("sampler", "uniform-draws", "evolution", "random")
+METHODS = ("sampler", "uniform-draws", "data-free", "evolution", "random")
 
 
 @dataclass(frozen=True)
