@@ -25,7 +25,6 @@ with both threads (and with one)::
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import tempfile
@@ -35,6 +34,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from benchmarks.lib.machine import machine_header
+from benchmarks.lib.output import save_report
 from focusformer.config import load_config
 from focusformer.distributed import distributed_session
 from focusformer.training.trainer import EpochBatches, Trainer
@@ -91,10 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"target: throughput per process (compare runs with different numbers of processes): "
                   f"{total / ranks.world_size:.1f} images/s per process = {total:.1f} images/s in total / "
                   f"{ranks.world_size} process(es)")
-            if args.json:
-                with open(args.json, "w") as handle:
-                    json.dump(report, handle, indent=2)
-                print(f"saved {args.json}")
+            save_report(report, args.json)
     return report
 
 

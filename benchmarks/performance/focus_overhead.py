@@ -31,17 +31,16 @@ Run, from the repository root::
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import torch
 
 from benchmarks.lib.machine import machine_header
+from benchmarks.lib.output import save_report
 from benchmarks.lib.tables import markdown
 from focusformer.config import load_config
 from focusformer.training.trainer import Trainer
@@ -141,10 +140,7 @@ def main(argv: list[str] | None = None) -> dict:
           + ("; ".join(f"{name} {by_name[name]['time_over'][reference]:.3f} (its own share "
                        f"{by_name[name]['own_share']:.1%})" for name in measured) or "no other sampler timed"))
     report = {"header": header, "argv": argv, "args": vars(args), "target": target, "results": results}
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
-        print(f"saved {args.json}")
-    return report
+    return save_report(report, args.json)
 
 
 if __name__ == "__main__":

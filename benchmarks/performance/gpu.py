@@ -33,12 +33,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import shlex
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 from timm.layers import Attention, use_fused_attn
@@ -46,6 +44,7 @@ from timm.models.vision_transformer import VisionTransformer
 from timm.optim import create_optimizer_v2
 
 from benchmarks.lib.machine import machine_header
+from benchmarks.lib.output import save_report
 from benchmarks.lib.tables import aligned
 from benchmarks.performance.throughput import make_step, time_steps
 from focusformer.config import load_config
@@ -166,10 +165,7 @@ def main(argv: list[str] | None = None) -> dict:
               "arch": arch.to_dict(), "peak_tflops": tflops, "results": results, "supernet_over_dense": ratio,
               "target": {"goal": 0.95, "supernet_over_dense": ratio},
               "seconds": seconds, "when": time.strftime("%Y-%m-%d %H:%M:%S")}
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
-        print(f"saved {args.json}")
-    return report
+    return save_report(report, args.json)
 
 
 if __name__ == "__main__":

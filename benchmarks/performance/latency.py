@@ -39,7 +39,6 @@ of modules holds).
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import time
@@ -50,6 +49,7 @@ import torch
 from scipy.stats import kendalltau
 
 from benchmarks.lib.machine import machine_header
+from benchmarks.lib.output import save_report
 from benchmarks.lib.tables import aligned
 from focusformer.budget import Budget
 from focusformer.config import load_config
@@ -204,10 +204,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(line)
     report = {"header": header, "argv": argv, "args": vars(args), "settings": str(settings), "target": target,
               "results": figures}
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
-        print(f"saved {args.json}")
-    return report
+    return save_report(report, args.json)
 
 
 if __name__ == "__main__":

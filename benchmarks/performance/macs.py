@@ -39,7 +39,6 @@ Quick smoke run::
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import statistics
 import sys
@@ -51,6 +50,7 @@ from ptflops import get_model_complexity_info
 from timm.layers import Attention, set_fused_attn, use_fused_attn
 
 from benchmarks.lib.machine import machine_header, version
+from benchmarks.lib.output import save_report
 from benchmarks.lib.tables import aligned
 from focusformer.config import load_config, shipped_configs
 from focusformer.spaces import Arch, SearchSpace
@@ -263,11 +263,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     report = {"header": header, "argv": argv, "args": vars(args), "elapsed_s": elapsed, "target": target,
               "results": results}
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
-        print(f"saved {args.json}")
-    return report
+    return save_report(report, args.json)
 
 
 if __name__ == "__main__":

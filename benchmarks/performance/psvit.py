@@ -30,18 +30,17 @@ Run, from the repository root (about a minute on 2 shared CPU cores)::
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from timm.optim import create_optimizer_v2
 
 from benchmarks.lib.machine import machine_header
+from benchmarks.lib.output import save_report
 from benchmarks.lib.tables import aligned
 from benchmarks.performance.throughput import bench_arch
 from focusformer.config import load_config
@@ -173,10 +172,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"supernet step time): {savings}; supernet/dense >= 0.95 (largest subnet): lowest {worst:.3f}")
     report = {"header": header, "argv": argv, "args": vars(args), "repeats": repeats, "rounds": rounds,
               "target": target, "pairs": pairs, "results": results}
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
-        print(f"saved {args.json}")
-    return report
+    return save_report(report, args.json)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,6 @@ Smoke run (about a minute: 1 warm-up step, 2 rounds of 1 step, half the batch si
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import statistics
 import sys
@@ -55,6 +54,7 @@ from timm.layers import use_fused_attn
 from timm.optim import create_optimizer_v2
 
 from benchmarks.lib.machine import machine_header
+from benchmarks.lib.output import save_report
 from benchmarks.lib.tables import aligned
 from focusformer.config import load_config, shipped_configs
 from focusformer.spaces import Arch, SearchSpace, create_supernet
@@ -276,11 +276,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"Total time: {elapsed:.1f} s")
     report = {"header": header, "argv": argv, "args": vars(args), "elapsed_s": elapsed, "target": target,
               "results": results}
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
-        print(f"saved {args.json}")
-    return report
+    return save_report(report, args.json)
 
 
 if __name__ == "__main__":
