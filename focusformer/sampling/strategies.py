@@ -25,7 +25,7 @@ from .sampler import ArchSampler, kl_since, reinforce_step
 from .training_budgets import budget_distribution
 
 #: Per-image scores ``(len(archs), images)`` of archs with the supernet's current weights, on
-#: a fixed set of reward images, never search-val's (higher is better; see ``CandidateScorer.per_image``).
+#: a fixed set of reward images, never search-val's (higher is better; ``CandidateScorer.per_image``).
 ScoreFn = Callable[[Sequence[ArchBase]], torch.Tensor]
 #: Loss of each arch on the current training minibatch, without gradients.
 MinibatchLossFn = Callable[[Sequence[ArchBase]], list[float]]
@@ -144,10 +144,11 @@ class FocusStrategy:
 
     Its randomness comes in separate streams (:func:`focus_streams`): the draws (uniform
     sampling's own stream, so the sequence of draws is the uniform run's whatever the learner
-    does; with target budgets on a space without identity layers, the draws lie in ``focus.band``,
-    uniform sampling's band when it is :data:`UNIFORM_TARGET_BAND`, the default), the exploration coins, the steered proposals and the learner's. Under several
-    processes (``ranks``) rank 0 alone plans the steps and learns; the others receive its plan
-    and the candidates to score, so ranks whose floating point differs still train one model.
+    does; with target budgets on a space without identity layers the draws lie in ``focus.band``,
+    which is uniform sampling's :data:`UNIFORM_TARGET_BAND` by default), the exploration coins, the
+    steered proposals and the learner's. Under several processes (``ranks``) rank 0 alone plans
+    the steps and learns; the others receive its plan and the candidates to score, so ranks whose
+    floating point differs still train one model.
     """
 
     name = "focus"
