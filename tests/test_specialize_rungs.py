@@ -75,3 +75,27 @@ def test_more_bands_than_candidates_keeps_the_budget_band_first():
     found = specialize(sampler, budget, score, num_candidates=1, seed=0, rungs=rungs)
     assert len(found.candidates) == 1
     assert (1 - sampler.band) * budget.value <= count_macs(found.best, space) <= budget.value
+
+
+class _PreferCheap(torch.nn.Module):
+    """A stand-in accuracy predictor that rates cheaper archs higher (their encodings sum lower)."""
+
+    def forward(self, codes):
+        return -codes.clamp_min(0).sum(1).float()
+
+
+def test_data_free_answer_is_the_policy_greedy_arch_chosen_across_bands_by_the_predictor():
+    from focusformer.sampling.specialize import data_free_answer
+
+    space = load_config("fashion-mnist").space
+    torch.manual_seed(0)
+    sampler = ArchSampler(space).eval()
+    budget = Budget(20e6)
+    rungs = budget_rungs(budget, (), smallest=sampler.bounds["macs"].min_cost)
+    alone = data_free_answer(sampler, budget)
+    assert alone == data_free_answer(sampler, budget, rungs)  # no predictor: the budget's own band
+    assert (1 - sampler.band) * budget.value <= count_macs(alone, space) <= budget.value
+    greedy = sampler.sample(torch.tensor([budget.value], dtype=torch.float64), greedy=True).codes[0]
+    assert space.encode(alone).tolist() == greedy.tolist()  # the policy's most probable arch
+    chosen = data_free_answer(sampler, budget, rungs, _PreferCheap())
+    assert count_macs(chosen, space) <= rungs[-1].value  # the cheapest band's arch, as the predictor prefers

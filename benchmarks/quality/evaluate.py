@@ -12,7 +12,7 @@ Measures (``--measures``):
 * ``draws``: specialize's answer from ``--candidates`` uniform draws (its ``--draws uniform``,
   rungs included): what a supernet without a trained policy answers;
 * ``picks``: specialize's answer from the trained policy (focus runs);
-* ``datafree``: the policy's most probable arch in each budget's band, nothing scored (focus runs);
+* ``datafree``: specialize's ``--data-free`` answer, nothing scored (focus runs);
 * ``sweep``: specialize with each of ``--sweep`` candidate counts, one budget at a time, timed;
 * ``evolution``: AutoFormer's evolution search under each budget (``--population`` x
   ``--generations``), timed;
@@ -47,6 +47,7 @@ from focusformer.budget import Budget, parse_budgets
 from focusformer.fileio import atomic_write_text
 from focusformer.sampling.specialize import (
     data_free_answer,
+    predictor_from_checkpoint,
     run_rungs,
     sampler_from_checkpoint,
     specialize_all,
@@ -117,17 +118,21 @@ class Evaluation:
             return None
 
         def compute() -> dict[str, Any]:
-            sampler = sampler_from_checkpoint(self.run.payload, self.run.config, str(self.run.path))
+            run = self.run
+            sampler = sampler_from_checkpoint(run.payload, run.config, str(run.path))
+            predictor = predictor_from_checkpoint(run.payload, run.config)
             answers = {}
             for budget in self.budgets:
                 wall, cpu = time.perf_counter(), time.process_time()
-                arch = data_free_answer(sampler, budget)
+                arch = data_free_answer(sampler, budget, run_rungs(sampler, budget, run.config), predictor)
                 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
                 answers[budget.label] = {"arch": arch.to_dict(), "macs": count_macs(arch, self.run.config.space),
                                          "test_top1": self._test_top1([arch])[0], "seconds": wall, "cpu_seconds": cpu}
             return answers
 
-        return self.cached("datafree", {"budgets": [b.value for b in self.budgets]}, compute)
+        # The answer among the budget's band and its rungs', by the run's predictor (the budget's band
+        # alone is the sweep's one candidate).
+        return self.cached("datafree", {"budgets": [b.value for b in self.budgets], "rungs": "predictor"}, compute)
 
     def sweep(self) -> dict[str, Any] | None:
         """Per candidate count and budget (each budget alone, so its time is its own)."""

@@ -10,6 +10,7 @@ from ..config import Config
 from ..errors import ConfigError
 from ..sampling.specialize import (
     data_free_answer,
+    predictor_from_checkpoint,
     run_rungs,
     sampler_from_checkpoint,
     specialize_all,
@@ -42,10 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "it), since a cheaper subnet can beat every one near the budget; none: only the "
                              "budget's band")
     parser.add_argument("--data-free", action="store_true",
-                        help="answer with the trained policy's most probable arch in each budget's band, scoring "
-                             "nothing: no images are read and the supernet never runs (for deployment without "
-                             "labelled data). Expect it to trail the scored answer by the gap measured in "
-                             "benchmarks/RESULTS.md; --export still writes it")
+                        help="answer without data: the trained policy's most probable arch in each budget's band "
+                             "and its rungs' (--rungs), the one the run's accuracy predictor rates best; no images "
+                             "are read and the supernet never runs (for deployment without labelled data). Its gap "
+                             "to the scored answer is measured in benchmarks/RESULTS.md; --export still writes it")
     return parser
 
 
@@ -59,7 +60,7 @@ def _specialize(args: argparse.Namespace) -> None:
     check_export_target(args)
     if args.data_free:
         ignored = [flag for flag, given in (("--draws", args.draws != "policy"), ("--val-images", args.val_images),
-                                            ("--rungs", args.rungs != "auto"), ("--no-test", args.no_test)) if given]
+                                            ("--no-test", args.no_test)) if given]
         if ignored:
             raise ConfigError(f"--data-free scores nothing; drop {ignored[0]}")
     payload, config = open_checkpoint(args, budgets)
@@ -79,15 +80,18 @@ def _specialize(args: argparse.Namespace) -> None:
 
 
 def _data_free(args: argparse.Namespace, payload: dict, config: Config, sampler, budgets: list) -> None:
-    """The policy's answers alone: counted and exported, never scored (there are no images)."""
+    """The policy's answers alone, chosen among the budget's band and its rungs' by the run's
+    accuracy predictor: counted and exported, never scored (there are no images)."""
     run = load_run(args, payload, config, data=False)
+    predictor = predictor_from_checkpoint(payload, config)
     if len(config.space.sides) > 1 and args.export is not None:
         print("note: without images no side can be chosen; a bilateral run's data-free answers are exported with "
               "their left side's weights", file=sys.stderr)
     results = []
     for budget in budgets:
         start = time.perf_counter()
-        arch = data_free_answer(sampler, budget)
+        rungs = run_rungs(sampler, budget, config) if args.rungs == "auto" else ()
+        arch = data_free_answer(sampler, budget, rungs, predictor)
         results.append(run.result("data-free", budget, arch, None, time.perf_counter() - start, 0))
     report(args, run, results)
 

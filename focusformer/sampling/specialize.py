@@ -24,6 +24,7 @@ from ..budget import Budget
 from ..config import Config
 from ..errors import CheckpointError
 from ..spaces.base import ArchBase
+from .predictor import AccuracyPredictor
 from .sampler import ArchSampler
 
 ScoreFn = Callable[[Sequence[ArchBase]], list[float]]
@@ -172,12 +173,31 @@ def specialize(sampler: ArchSampler, budget: Budget, score: ScoreFn, num_candida
 
 
 @torch.no_grad()
-def data_free_answer(sampler: ArchSampler, budget: Budget) -> ArchBase:
-    """The trained policy's most probable arch within ``budget``'s band: no images are read and
-    the supernet never runs, so it needs no labelled data at deployment time (how far it falls
-    behind the scored candidates is measured in benchmarks/RESULTS.md)."""
-    costs = budget.cost_model(sampler.space)
-    sampler.check_budget(budget.value, budget.kind, costs)
-    budgets = torch.full((1,), budget.value, dtype=torch.float64)
-    code = sampler.sample(budgets, greedy=True, kind=budget.kind, costs=costs).codes[0]
-    return sampler.space.decode(code.numpy())
+def data_free_answer(sampler: ArchSampler, budget: Budget, rungs: Sequence[Budget] = (),
+                     predictor: AccuracyPredictor | None = None) -> ArchBase:
+    """An answer without data: the trained policy's most probable arch in ``budget``'s band and in
+    each rung's band, and of those the one the run's accuracy predictor rates highest (only the
+    budget's own with no rungs or no predictor). No images are read and the supernet never runs,
+    so it needs no labelled data at deployment time. The predictor was fitted on comparisons within
+    one budget; how well its choice across bands holds is measured (benchmarks/RESULTS.md)."""
+    archs = []
+    for band in [budget, *rungs]:
+        costs = band.cost_model(sampler.space)
+        sampler.check_budget(band.value, band.kind, costs)
+        budgets = torch.full((1,), band.value, dtype=torch.float64)
+        archs.append(sampler.space.decode(sampler.sample(budgets, greedy=True, kind=band.kind, costs=costs)
+                                          .codes[0].numpy()))
+    if predictor is None or len(archs) == 1:
+        return archs[0]
+    codes = torch.as_tensor(np.stack([sampler.space.encode(arch) for arch in archs]), dtype=torch.long)
+    return archs[int(predictor.eval()(codes).argmax())]
+
+
+def predictor_from_checkpoint(payload: dict[str, Any], config: Config) -> AccuracyPredictor:
+    """The accuracy predictor a focus run fitted while it trained (its checkpoint holds it)."""
+    predictor = AccuracyPredictor(config.space, config.focus.hidden_dim)
+    try:
+        predictor.load_state_dict(payload["strategy"]["predictor"])
+    except (KeyError, RuntimeError) as exc:
+        raise CheckpointError(f"its accuracy predictor does not match its config ({exc})") from None
+    return predictor.eval()
