@@ -39,7 +39,7 @@ def test_every_measure_of_two_arms_paired_by_seed(runs, tmp_path, capsys, monkey
     groups = [f"{arm}={','.join(map(str, paths))}" for arm, paths in runs.items()]
     evaluate.main(["--runs", *groups, *ARGS, "--measures", ",".join(evaluate.MEASURES), "--json", str(out)])
     printed = capsys.readouterr().out
-    assert "focus - uniform" in printed and "load average" in printed
+    assert "focus - uniform" in printed and "load average" in printed and "target: focus's answers" in printed
     report = json.loads(out.read_text())
     focus = report["runs"]["focus"]
     assert set(focus) == {"0", "1"} and report["reference"] == "uniform"

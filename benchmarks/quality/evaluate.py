@@ -251,6 +251,16 @@ def print_report(rows: dict[str, dict[int, dict[str, float]]], summary: dict[str
                          *(cells[c]["paired"].format(digits[c]) if c in cells and "paired" in cells[c] else "-"
                            for c in columns)])
     print(markdown(["group", "n", *columns], body))
+    for name, entry in summary["groups"].items():
+        answers = [c["paired"] for column, c in entry["columns"].items()
+                   if column.endswith(" answer") and "paired" in c]
+        if name == summary["reference"] or not answers:
+            continue
+        better = sum(p.significant and p.mean > 0 for p in answers)
+        worse = sum(p.significant and p.mean < 0 for p in answers)
+        print(f"\ntarget: {name}'s answers at least {summary['reference']}'s at every budget (paired 95% "
+              f"t-intervals): significantly higher at {better}, lower at {worse}, neither at "
+              f"{len(answers) - better - worse} of {len(answers)}")
 
 
 def to_json(rows: dict[str, dict[int, dict[str, float]]], summary: dict[str, Any]) -> dict[str, Any]:
