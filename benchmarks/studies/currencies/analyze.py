@@ -36,10 +36,17 @@ UNIFORM_EPOCHS = (16, 24, 32)
 FOCUS_EPOCHS = 15
 #: Specialize counts as matching evolution within this many points of test top-1.
 EQUAL_WITHIN = 0.2
+REWARD_ARMS = ("auniform16", "afocusloss15", "afocusdistill15")
+
+
+def finished(root: Path, arm: str) -> list[Path]:
+    """The arm's runs whose training finished; a study cut short is reported on what it has."""
+    runs = [root / f"{arm}-s{seed}" for seed in SEEDS]
+    return [run for run in runs if (run / "final.json").is_file()]
 
 
 def groups(root: Path, arms: list[str]) -> list[str]:
-    return [f"{arm}={','.join(str(root / f'{arm}-s{seed}') for seed in SEEDS)}" for arm in arms]
+    return [f"{arm}={','.join(str(run) for run in finished(root, arm))}" for arm in arms]
 
 
 def evaluated(root: Path, arms: list[str], out: Path, name: str) -> tuple[dict, str]:
@@ -69,33 +76,35 @@ def crossing(epochs: tuple[int, ...], values: list[float]) -> float:
     return math.inf
 
 
-def epochs_text(value: float) -> str:
+def epochs_text(value: float, epochs: tuple[int, ...]) -> str:
     if value == math.inf:
-        return f"> {UNIFORM_EPOCHS[-1]}"
+        return f"> {epochs[-1]}"
     if value == -math.inf:
-        return f"< {UNIFORM_EPOCHS[0]}"
+        return f"< {epochs[0]}"
     return f"{value:.1f}"
 
 
 def training_cost(root: Path, out: Path) -> str:
-    arms = ["vfocus15", *(f"vuniform{e}" for e in UNIFORM_EPOCHS)]
+    epochs = tuple(e for e in UNIFORM_EPOCHS if finished(root, f"vuniform{e}"))
+    missing = [e for e in UNIFORM_EPOCHS if e not in epochs]
+    arms = ["vfocus15", *(f"vuniform{e}" for e in epochs)]
     report, tables = evaluated(root, arms, out, "training-cost")
     rows = []
     for column in [f"{label} answer" for label in LABELS] + ["hypervolume"]:
         focus = by_seed(report, "vfocus15", column)
-        pairs = [paired_by_seed(by_seed(report, f"vuniform{e}", column), focus) for e in UNIFORM_EPOCHS]
+        pairs = [paired_by_seed(by_seed(report, f"vuniform{e}", column), focus) for e in epochs]
         means = [p.mean for p in pairs]
         lows = [p.interval[0] for p in pairs]
         highs = [p.interval[1] for p in pairs]
-        needed, sooner, later = crossing(UNIFORM_EPOCHS, means), crossing(UNIFORM_EPOCHS, highs), \
-            crossing(UNIFORM_EPOCHS, lows)
+        needed, sooner, later = crossing(epochs, means), crossing(epochs, highs), crossing(epochs, lows)
         share = f"{100 * FOCUS_EPOCHS / needed:.0f}%" if math.isfinite(needed) and needed > 0 else "-"
         digits = 4 if column == "hypervolume" else 2
-        rows.append([column, *(p.format(digits) for p in pairs), epochs_text(needed),
-                     f"[{epochs_text(sooner)}, {epochs_text(later)}]", share])
-    header = ["measure", *(f"uniform {e} - focus {FOCUS_EPOCHS}" for e in UNIFORM_EPOCHS),
+        rows.append([column, *(p.format(digits) for p in pairs), epochs_text(needed, epochs),
+                     f"[{epochs_text(sooner, epochs)}, {epochs_text(later, epochs)}]", share])
+    header = ["measure", *(f"uniform {e} - focus {FOCUS_EPOCHS}" for e in epochs),
               "uniform meets focus at (epochs)", "interval", "focus's 15 epochs as a share"]
-    return "## 1. Training cost\n\n" + markdown(header, rows) + "\n\n" + tables
+    note = (f"\nNot trained: uniform at {', '.join(map(str, missing))} epochs.\n" if missing else "")
+    return "## 1. Training cost\n\n" + markdown(header, rows) + "\n" + note + "\n" + tables
 
 
 def search_cost(root: Path, out: Path) -> str:
@@ -131,7 +140,7 @@ def search_cost(root: Path, out: Path) -> str:
 
 
 def reward(root: Path, out: Path) -> str:
-    report, tables = evaluated(root, ["auniform16", "afocusloss15", "afocusdistill15"], out, "reward")
+    report, tables = evaluated(root, list(REWARD_ARMS), out, "reward")
     rows = []
     for column in [f"{label} answer" for label in LABELS] + ["hypervolume"]:
         loss, distill = by_seed(report, "afocusloss15", column), by_seed(report, "afocusdistill15", column)
@@ -148,7 +157,9 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     parts = {"training": training_cost, "search": search_cost, "reward": reward}
-    report = "\n".join(parts[name](args.root, args.out) for name in args.parts.split(","))
+    names = [name for name in args.parts.split(",")
+             if name != "reward" or all(finished(args.root, arm) for arm in REWARD_ARMS)]
+    report = "\n".join(parts[name](args.root, args.out) for name in names)
     (args.out / "report.md").write_text(report)
     print(report)
 
