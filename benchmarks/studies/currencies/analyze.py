@@ -49,11 +49,14 @@ def groups(root: Path, arms: list[str]) -> list[str]:
     return [f"{arm}={','.join(str(run) for run in finished(root, arm))}" for arm in arms]
 
 
-def evaluated(root: Path, arms: list[str], out: Path, name: str) -> tuple[dict, str]:
-    """Run benchmarks.quality.evaluate over ``arms`` (from the caches) and keep its JSON and tables."""
+def evaluated(root: Path, arms: list[str], out: Path, name: str, only: str | None = None) -> tuple[dict, str]:
+    """Run benchmarks.quality.evaluate over ``arms`` (from the caches) and keep its JSON and tables;
+    ``only`` limits the measures to those a table needs (comma-separated)."""
     text = io.StringIO()
     json_path = out / f"{name}.json"
     all_measures = sorted({m for arm in arms for m in measures(arm).split(",")}, key=evaluate.MEASURES.index)
+    if only:
+        all_measures = [m for m in all_measures if m in only.split(",")]
     with redirect_stdout(text):
         evaluate.main(["--runs", *groups(root, arms), "--measures", ",".join(all_measures), *COMMON,
                        "--json", str(json_path)])
@@ -88,7 +91,7 @@ def training_cost(root: Path, out: Path) -> str:
     epochs = tuple(e for e in UNIFORM_EPOCHS if finished(root, f"vuniform{e}"))
     missing = [e for e in UNIFORM_EPOCHS if e not in epochs]
     arms = ["vfocus15", *(f"vuniform{e}" for e in epochs)]
-    report, tables = evaluated(root, arms, out, "training-cost")
+    report, tables = evaluated(root, arms, out, "training-cost", only="draws,picks,cloud")
     rows = []
     for column in [f"{label} answer" for label in LABELS] + ["hypervolume"]:
         focus = by_seed(report, "vfocus15", column)
@@ -104,7 +107,11 @@ def training_cost(root: Path, out: Path) -> str:
     header = ["measure", *(f"uniform {e} - focus {FOCUS_EPOCHS}" for e in epochs),
               "uniform meets focus at (epochs)", "interval", "focus's 15 epochs as a share"]
     note = (f"\nNot trained: uniform at {', '.join(map(str, missing))} epochs.\n" if missing else "")
-    return "## 1. Training cost\n\n" + markdown(header, rows) + "\n" + note + "\n" + tables
+    policy = [[label, paired_by_seed(by_seed(report, "vfocus15", f"{label} picks"),
+                                     by_seed(report, "vfocus15", f"{label} draws")).format()] for label in LABELS]
+    policy_table = ("\nOn focus's own supernets, the policy's picks minus the best of 32 uniform draws (paired by "
+                    "seed):\n\n" + markdown(["budget", "picks - draws"], policy) + "\n")
+    return "## 1. Training cost\n\n" + markdown(header, rows) + "\n" + note + policy_table + "\n" + tables
 
 
 def search_cost(root: Path, out: Path) -> str:
