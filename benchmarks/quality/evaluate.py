@@ -34,8 +34,9 @@ import argparse
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -197,8 +198,9 @@ def run_row(evaluation: Evaluation, measures: list[str]) -> dict[str, float]:
         answer = results.get("picks") or results.get("draws")
         if answer:
             row[f"{label} answer"] = answer[label]["test_top1"]
-        if results.get("evolution"):
-            row[f"{label} evolution s"] = results["evolution"][label]["cpu_seconds"]
+        for measure in ("datafree", "evolution"):
+            if results.get(measure):
+                row[f"{label} {measure} s"] = results[measure][label]["cpu_seconds"]
         if results.get("sweep"):
             for k, answers in results["sweep"].items():
                 row[f"{label} k={k}"] = answers[label]["test_top1"]

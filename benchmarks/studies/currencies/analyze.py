@@ -114,6 +114,10 @@ def training_cost(root: Path, out: Path) -> str:
     return "## 1. Training cost\n\n" + markdown(header, rows) + "\n" + note + policy_table + "\n" + tables
 
 
+def candidates(k: int) -> str:
+    return f"specialize, {k} candidate{'s' if k > 1 else ''}"
+
+
 def search_cost(root: Path, out: Path) -> str:
     report, _ = evaluated(root, ["vfocus15"], out, "search-cost")
     runs = report["runs"]["vfocus15"]
@@ -124,9 +128,8 @@ def search_cost(root: Path, out: Path) -> str:
             return {int(s): row[name] for s, row in runs.items() if name in row}
 
         evolution, evolution_s = column(f"{label} evolution"), column(f"{label} evolution s")
-        entries = [(f"specialize, {k} candidates", column(f"{label} k={k}"), column(f"{label} k={k} s"))
-                   for k in counts]
-        entries += [("data-free answer", column(f"{label} datafree"), {}),
+        entries = [(candidates(k), column(f"{label} k={k}"), column(f"{label} k={k} s")) for k in counts]
+        entries += [("data-free answer", column(f"{label} datafree"), column(f"{label} datafree s")),
                     ("best of 32 uniform draws", column(f"{label} draws"), {}),
                     ("evolution, 50 x 20", evolution, evolution_s)]
         matching = next((k for k in counts if Summary.of(list(column(f"{label} k={k}").values())).mean
@@ -134,14 +137,14 @@ def search_cost(root: Path, out: Path) -> str:
         for name, top1, seconds in entries:
             against = paired_by_seed(top1, evolution) if name.startswith(("specialize", "data", "best")) else None
             speed = (f"{np.mean(list(evolution_s.values())) / np.mean(list(seconds.values())):.0f}x"
-                     if seconds and name.startswith("specialize") else "-")
-            mark = " (fewest within 0.2 of evolution)" if matching is not None and name == \
-                f"specialize, {matching} candidates" else ""
+                     if seconds and not name.startswith("evolution") else "-")
+            mark = " (fewest within 0.2 of evolution)" if matching is not None and name == candidates(matching) else ""
             rows.append([label, name + mark, Summary.of(list(top1.values())).format(),
                          against.format() if against else "-",
-                         Summary.of(list(seconds.values())).format(1) if seconds else "-", speed])
+                         Summary.of(list(seconds.values())).format(3 if max(seconds.values()) < 0.1 else 1)
+                         if seconds else "-", speed])
         free = paired_by_seed(column(f"{label} datafree"), column(f"{label} k={counts[-1]}"))
-        rows.append([label, f"data-free - {counts[-1]} candidates", "-", free.format(), "-", "-"])
+        rows.append([label, f"data-free - {candidates(counts[-1])}", "-", free.format(), "-", "-"])
     header = ["budget", "answer", "test top-1", "minus evolution (paired)", "CPU seconds", "faster than evolution"]
     return "## 2. Search cost\n\n" + markdown(header, rows) + "\n"
 
