@@ -102,8 +102,9 @@ def training_cost(root: Path, out: Path) -> str:
         needed, sooner, later = crossing(epochs, means), crossing(epochs, highs), crossing(epochs, lows)
         share = f"{100 * FOCUS_EPOCHS / needed:.0f}%" if math.isfinite(needed) and needed > 0 else "-"
         digits = 4 if column == "hypervolume" else 2
-        rows.append([column, *(p.format(digits) for p in pairs), epochs_text(needed, epochs),
-                     f"[{epochs_text(sooner, epochs)}, {epochs_text(later, epochs)}]", share])
+        interval = ("- (a point with fewer than two seeds)" if any(p.n < 2 for p in pairs)
+                    else f"[{epochs_text(sooner, epochs)}, {epochs_text(later, epochs)}]")
+        rows.append([column, *(p.format(digits) for p in pairs), epochs_text(needed, epochs), interval, share])
     header = ["measure", *(f"uniform {e} - focus {FOCUS_EPOCHS}" for e in epochs),
               "uniform meets focus at (epochs)", "interval", "focus's 15 epochs as a share"]
     note = (f"\nNot trained: uniform at {', '.join(map(str, missing))} epochs.\n" if missing else "")
