@@ -95,18 +95,24 @@ def training_cost(root: Path, out: Path) -> str:
     rows = []
     for column in [f"{label} answer" for label in LABELS] + ["hypervolume"]:
         focus = by_seed(report, "vfocus15", column)
-        pairs = [paired_by_seed(by_seed(report, f"vuniform{e}", column), focus) for e in epochs]
-        means = [p.mean for p in pairs]
-        lows = [p.interval[0] for p in pairs]
-        highs = [p.interval[1] for p in pairs]
-        needed, sooner, later = crossing(epochs, means), crossing(epochs, highs), crossing(epochs, lows)
+        uniform = [by_seed(report, f"vuniform{e}", column) for e in epochs]
+        pairs = [paired_by_seed(u, focus) for u in uniform]
+        # The crossing compares epochs on the same seeds: those every arm has.
+        common = set(focus).intersection(*uniform)
+        on_common = [paired_by_seed({s: u[s] for s in common}, focus) for u in uniform]
+        needed = crossing(epochs, [p.mean for p in on_common])
         share = f"{100 * FOCUS_EPOCHS / needed:.0f}%" if math.isfinite(needed) and needed > 0 else "-"
+        if len(common) < 2:
+            interval = "- (fewer than two seeds common to every arm)"
+        else:
+            sooner = crossing(epochs, [p.interval[1] for p in on_common])
+            later = crossing(epochs, [p.interval[0] for p in on_common])
+            interval = f"[{epochs_text(sooner, epochs)}, {epochs_text(later, epochs)}]"
         digits = 4 if column == "hypervolume" else 2
-        interval = ("- (a point with fewer than two seeds)" if any(p.n < 2 for p in pairs)
-                    else f"[{epochs_text(sooner, epochs)}, {epochs_text(later, epochs)}]")
-        rows.append([column, *(p.format(digits) for p in pairs), epochs_text(needed, epochs), interval, share])
+        rows.append([column, *(p.format(digits) for p in pairs), epochs_text(needed, epochs), interval, share,
+                     ", ".join(map(str, sorted(common)))])
     header = ["measure", *(f"uniform {e} - focus {FOCUS_EPOCHS}" for e in epochs),
-              "uniform meets focus at (epochs)", "interval", "focus's 15 epochs as a share"]
+              "uniform meets focus at (epochs)", "interval", "focus's 15 epochs as a share", "crossing's seeds"]
     note = (f"\nNot trained: uniform at {', '.join(map(str, missing))} epochs.\n" if missing else "")
     policy = [[label, paired_by_seed(by_seed(report, "vfocus15", f"{label} picks"),
                                      by_seed(report, "vfocus15", f"{label} draws")).format()] for label in LABELS]
