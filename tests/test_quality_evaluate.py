@@ -48,6 +48,12 @@ def test_every_measure_of_two_arms_paired_by_seed(runs, tmp_path, capsys, monkey
             assert row[f"{budget} answer"] == row[f"{budget} picks"]  # a focus run answers with its policy
             assert {f"{budget} draws", f"{budget} datafree", f"{budget} evolution", f"{budget} k=1"} <= set(row)
         assert 0 < row["hypervolume"] <= 1
+    # The spread: best minus median of the budget's in-band uniform draws, each scored on test.
+    cached = next((runs["focus"][0] / "eval").glob("spread-*.json"))  # seed 1
+    draws = json.loads(cached.read_text())["result"]["300K"]
+    assert len(draws["test_top1"]) == 4 and all(m <= 300_000 for m in draws["macs"])
+    ordered = sorted(draws["test_top1"])
+    assert focus["1"]["300K spread"] == pytest.approx(ordered[3] - (ordered[1] + ordered[2]) / 2)
     assert "300K picks" not in report["runs"]["uniform"]["0"]  # no policy, no picks
     paired = report["groups"]["focus"]["columns"]["300K answer"]["paired"]
     uniform = report["runs"]["uniform"]

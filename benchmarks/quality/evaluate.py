@@ -17,7 +17,11 @@ Measures (``--measures``):
 * ``evolution``: AutoFormer's evolution search under each budget (``--population`` x
   ``--generations``), timed;
 * ``cloud``: ``--cloud`` subnets scored on the test split (its first ``--cloud-images``) and the
-  hypervolume of their front.
+  hypervolume of their front;
+* ``spread``: ``--candidates`` uniform draws within each budget's band, every one scored on the
+  whole test split; the best minus the median: how much a search within that budget can gain on
+  this supernet, the premise of a learned sampler. (On fewer images the noise of each score
+  would widen it.)
 
 Each run's *answer* at a budget is its picks where it has a policy, else its draws: what a user
 of that supernet deploys. Printed: one row per run, mean ± sd per group, and every group's paired
@@ -32,9 +36,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import time
 from collections.abc import Callable
+from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +54,7 @@ from focusformer.budget import Budget, parse_budgets
 from focusformer.fileio import atomic_write_text
 from focusformer.sampling.specialize import (
     data_free_answer,
+    draw_candidates,
     predictor_from_checkpoint,
     run_rungs,
     sampler_from_checkpoint,
@@ -59,7 +66,7 @@ from focusformer.search.evolution import EvolutionConfig, evolution_search
 from focusformer.search.pareto import hypervolume
 from focusformer.spaces.counts import count_macs
 
-MEASURES = ("draws", "picks", "datafree", "sweep", "evolution", "cloud")
+MEASURES = ("draws", "picks", "datafree", "sweep", "evolution", "cloud", "spread")
 EVAL_DIR = "eval"
 
 
@@ -183,6 +190,20 @@ class Evaluation:
         settings = {"size": self.args.cloud, "seed": self.args.seed, "split": "test", "images": self.args.cloud_images}
         return self.cached("cloud", settings, compute)
 
+    def spread(self) -> dict[str, Any]:
+        def compute() -> dict[str, Any]:
+            sampler, space, answers = untrained_sampler(self.run.config), self.run.config.space, {}
+            for budget in self.budgets:
+                archs = list(draw_candidates(sampler, budget, self.args.candidates, self.args.seed, uniform=True))
+                top1 = self._test_top1(archs)
+                answers[budget.label] = {"spread": float(np.max(top1) - np.median(top1)), "test_top1": top1,
+                                         "macs": [count_macs(a, space) for a in archs]}
+            return answers
+
+        settings = {"budgets": [b.value for b in self.budgets], "candidates": self.args.candidates,
+                    "seed": self.args.seed, "split": "test"}
+        return self.cached("spread", settings, compute)
+
 
 # -- the summary ------------------------------------------------------------------------------------
 def run_row(evaluation: Evaluation, measures: list[str]) -> dict[str, float]:
@@ -207,6 +228,8 @@ def run_row(evaluation: Evaluation, measures: list[str]) -> dict[str, float]:
                 row[f"{label} k={k} s"] = answers[label]["cpu_seconds"]
     if results.get("cloud"):
         row["hypervolume"] = results["cloud"]["hypervolume"]
+    if results.get("spread"):
+        row.update({f"{label} spread": answer["spread"] for label, answer in results["spread"].items()})
     row["s/epoch"] = float(np.mean(evaluation.run.seconds_per_epoch))
     return row
 
@@ -279,6 +302,15 @@ def to_json(rows: dict[str, dict[int, dict[str, float]]], summary: dict[str, Any
             groups[name]["columns"][column] = out
     return {"reference": summary["reference"], "runs": {n: {str(s): r for s, r in g.items()} for n, g in rows.items()},
             "groups": groups}
+
+
+def evaluated_report(groups: list[str], measures: list[str], common: list[str], json_path: Path) -> tuple[dict, str]:
+    """Evaluate ``groups`` (``NAME=RUN,RUN``; from the runs' caches where they hold the measure) as
+    :func:`main` does; its JSON report (also written to ``json_path``) and its printed tables."""
+    text = io.StringIO()
+    with redirect_stdout(text):
+        main(["--runs", *groups, "--measures", ",".join(measures), *common, "--json", str(json_path)])
+    return json.loads(json_path.read_text()), text.getvalue()
 
 
 def evaluate_as_finished(plan: dict[Path, str], common: list[str], watch: bool, poll_s: float = 300) -> None:

@@ -6,7 +6,7 @@ few draws within each of ``--spread`` log-spaced budgets) and ``--within`` subne
 within one budget's band (``--budget``). Each is exported (the better side, for bilateral
 supernets), scored with its inherited weights on the test set, then trained stand-alone with
 ``focusformer-train --subnet EXPORT --init scratch`` (or ``--init inherited``: fine-tuned) for
-``--epochs`` epochs per seed, ``--jobs`` runs at a time (benchmarks/gpu_study.py's runner).
+``--epochs`` epochs per seed, ``--jobs`` runs at a time.
 Reported: per subnet its MACs, inherited and stand-alone test top-1; for each set Kendall's tau
 and Spearman's rho between the two (scipy), with their p-values.
 
@@ -15,9 +15,9 @@ run): the subnets are chosen and exported from the first, each supernet scores t
 inherited weights, and one set of stand-alone runs is the ground truth for all of them, so their
 correlations differ only by the supernets.
 
-Run (benchmarks/RESULTS.md gives the results)::
+Run from the repository root (benchmarks/RESULTS.md gives the results)::
 
-    python benchmarks/bench_ranking.py --run runs/gpu/autoformer-15ep-s0 --root runs/ranking/autoformer-uniform \\
+    python -m benchmarks.quality.ranking --run runs/gpu/autoformer-15ep-s0 --root runs/ranking/autoformer-uniform \\
         --spread 12 --within 8 --budget 15M --epochs 15 --jobs 10
 """
 
