@@ -8,14 +8,15 @@ after a session ends picks up where it stopped. Each run's output goes to ``RUN.
 
 from __future__ import annotations
 
+import argparse
 import os
 import shlex
 import subprocess
 import sys
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 #: How a job calls the training command: this interpreter's package, whatever checkout it is.
 TRAIN = (sys.executable, "-m", "focusformer.cli.train")
@@ -48,7 +49,7 @@ def run_jobs(jobs: Sequence[TrainJob], lanes: int = 2, train: Sequence[str] = TR
         with open(f"{job.run}.log", "a") as log:
             log.write(f"$ {shlex.join(command)}\n")
             log.flush()
-            return subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
+            return subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, check=False).returncode
 
     with ThreadPoolExecutor(max_workers=lanes) as pool:
         return list(pool.map(one, jobs))
@@ -57,3 +58,29 @@ def run_jobs(jobs: Sequence[TrainJob], lanes: int = 2, train: Sequence[str] = TR
 def seeded(root: Path, arm: str, args: Sequence[str], seeds: Sequence[int]) -> list[TrainJob]:
     """One job per seed: ``ROOT/<arm>-s<seed>``, trained with ``args --seed <seed>``."""
     return [TrainJob(root / f"{arm}-s{seed}", (*args, "--seed", str(seed))) for seed in seeds]
+
+
+def finished_runs(root: Path, arm: str, seeds: Sequence[int]) -> list[Path]:
+    """The arm's runs (``ROOT/<arm>-s<seed>``) whose training finished; a study cut short is
+    reported on what it has."""
+    runs = [root / f"{arm}-s{seed}" for seed in seeds]
+    return [run for run in runs if (run / "final.json").is_file()]
+
+
+def train_study(description: str, arms: dict[str, list[str]], seeds: Sequence[int],
+                argv: list[str] | None = None) -> None:
+    """A study's training command line: ``ROOT [--arms A,B] [--lanes N]``; trains each arm's seeds
+    (``ROOT/<arm>-s<seed>``, checkpointed every 100 steps), seed by seed, and exits with the worst
+    exit code."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("root", type=Path)
+    parser.add_argument("--arms", default=",".join(arms), help="comma-separated (default: all)")
+    parser.add_argument("--lanes", type=int, default=2, help="runs side by side (default: 2)")
+    args = parser.parse_args(argv)
+    chosen = args.arms.split(",")
+    unknown = sorted(set(chosen) - set(arms))
+    if unknown:
+        parser.error(f"unknown arms {unknown}; choose from {', '.join(arms)}")
+    jobs = [job for seed in seeds for arm in chosen
+            for job in seeded(args.root, arm, [*arms[arm], "--checkpoint-every", "100"], [seed])]
+    raise SystemExit(max(run_jobs(jobs, args.lanes), default=0))

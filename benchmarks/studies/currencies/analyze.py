@@ -17,14 +17,12 @@
 from __future__ import annotations
 
 import argparse
-import io
-import json
 import math
-from contextlib import redirect_stdout
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.lib.jobs import finished_runs
 from benchmarks.lib.stats import Summary, paired_by_seed
 from benchmarks.lib.tables import markdown
 from benchmarks.quality import evaluate
@@ -40,9 +38,7 @@ REWARD_ARMS = ("auniform16", "afocusloss15", "afocusdistill15")
 
 
 def finished(root: Path, arm: str) -> list[Path]:
-    """The arm's runs whose training finished; a study cut short is reported on what it has."""
-    runs = [root / f"{arm}-s{seed}" for seed in SEEDS]
-    return [run for run in runs if (run / "final.json").is_file()]
+    return finished_runs(root, arm, SEEDS)
 
 
 def groups(root: Path, arms: list[str]) -> list[str]:
@@ -52,16 +48,12 @@ def groups(root: Path, arms: list[str]) -> list[str]:
 def evaluated(root: Path, arms: list[str], out: Path, name: str, only: str | None = None) -> tuple[dict, str]:
     """Run benchmarks.quality.evaluate over ``arms`` (from the caches) and keep its JSON and tables;
     ``only`` limits the measures to those a table needs (comma-separated)."""
-    text = io.StringIO()
-    json_path = out / f"{name}.json"
     all_measures = sorted({m for arm in arms for m in measures(arm).split(",")}, key=evaluate.MEASURES.index)
     if only:
         all_measures = [m for m in all_measures if m in only.split(",")]
-    with redirect_stdout(text):
-        evaluate.main(["--runs", *groups(root, arms), "--measures", ",".join(all_measures), *COMMON,
-                       "--json", str(json_path)])
-    (out / f"{name}.md").write_text(text.getvalue())
-    return json.loads(json_path.read_text()), text.getvalue()
+    report, tables = evaluate.evaluated_report(groups(root, arms), all_measures, COMMON, out / f"{name}.json")
+    (out / f"{name}.md").write_text(tables)
+    return report, tables
 
 
 def by_seed(report: dict, group: str, column: str) -> dict[int, float]:
@@ -166,12 +158,12 @@ def reward(root: Path, out: Path) -> str:
             + markdown(["measure", "loss - distill"], rows) + "\n")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--parts", default="training,search,reward")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     parts = {"training": training_cost, "search": search_cost, "reward": reward}
     names = [name for name in args.parts.split(",")

@@ -33,11 +33,11 @@ def measures(arm: str) -> str:
     return "draws,picks,cloud" if "focus" in arm else "draws,cloud"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path)
     parser.add_argument("--watch", action="store_true")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     plan = {args.root / f"{arm}-s{seed}": measures(arm) for seed in SEEDS for arm in ARMS}
     evaluate.evaluate_as_finished(plan, COMMON, args.watch)
 

@@ -14,10 +14,7 @@ Runs go to ROOT/<arm>-s<seed>; run from the repository root:
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
-from benchmarks.lib.jobs import run_jobs, seeded
+from benchmarks.lib.jobs import train_study
 
 VITAS = ["--config", "vitas-fashion-mnist"]
 AUTOFORMER = ["--config", "fashion-mnist"]
@@ -33,15 +30,8 @@ ARMS = {
 SEEDS = (0, 1, 2)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("root", type=Path)
-    parser.add_argument("--arms", default=",".join(ARMS), help="comma-separated (default: all)")
-    parser.add_argument("--lanes", type=int, default=2)
-    args = parser.parse_args()
-    jobs = [job for seed in SEEDS for arm in args.arms.split(",")
-            for job in seeded(args.root, arm, [*ARMS[arm], "--checkpoint-every", "100"], [seed])]
-    raise SystemExit(max(run_jobs(jobs, args.lanes), default=0))
+def main(argv: list[str] | None = None) -> None:
+    train_study(__doc__.splitlines()[0], ARMS, SEEDS, argv)
 
 
 if __name__ == "__main__":

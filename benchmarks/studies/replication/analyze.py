@@ -1,0 +1,112 @@
+"""The replication study's tables, from the evaluated runs (``evaluate.py`` fills their caches).
+
+1. The families at matched MACs (best of 32 in-band uniform draws, test top-1; the largest
+   subnet) and the spread of their clouds, each paired by seed with AutoFormer's space;
+2. ViTAS's two mechanisms: one patch size, and no identity layers, against the shipped space;
+3. attentive sampling at equal compute against the currencies study's uniform runs of 16 epochs;
+4. specialize's picks inherited, fine-tuned 5 epochs and retrained 15 (``retrain.py``), paired by
+   seed per budget;
+5. the ranking benchmark's correlations, where ROOT/ranking/ranking.json exists (``NOTE.md``).
+
+    python -m benchmarks.studies.replication.analyze ROOT --supernets CURRENCIES_ROOT \\
+        --out benchmarks/studies/replication/results
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from benchmarks.lib.jobs import finished_runs
+from benchmarks.lib.stats import Summary, paired_by_seed
+from benchmarks.lib.tables import markdown
+from benchmarks.quality import evaluate
+from benchmarks.studies.currencies.evaluate import COMMON
+from benchmarks.studies.replication.evaluate import FAMILIES, measures
+from benchmarks.studies.replication.retrain import BUDGETS, SCHEDULES
+from benchmarks.studies.replication.train import SEEDS
+
+
+def section(title: str, arms: list[tuple[str, Path]], out: Path, name: str) -> str:
+    """benchmarks.quality.evaluate's tables for ``arms`` (name, root), the first the reference;
+    arms with no finished run are left out and named."""
+    have = [(arm, finished_runs(root, arm, SEEDS)) for arm, root in arms]
+    missing = [arm for arm, runs in have if not runs]
+    groups = [f"{arm}={','.join(map(str, runs))}" for arm, runs in have if runs]
+    if len(groups) < 2 or missing[:1] == [arms[0][0]]:
+        return f"## {title}\n\nNot yet: {', '.join(missing)} not trained.\n"
+    chosen = sorted({m for arm, runs in have if runs for m in measures(arm).split(",")},
+                    key=evaluate.MEASURES.index)
+    _, tables = evaluate.evaluated_report(groups, chosen, COMMON, out / f"{name}.json")
+    (out / f"{name}.md").write_text(tables)
+    note = f"\nNot yet trained: {', '.join(missing)}.\n" if missing else ""
+    return f"## {title}\n\n{tables}{note}"
+
+
+def retraining(root: Path) -> str:
+    """Inherited (specialize's test top-1), fine-tuned and retrained test top-1, paired by seed."""
+    figures: dict[str, dict[str, dict[int, float]]] = {b: {} for b in BUDGETS}
+    for seed in SEEDS:
+        folder = root / f"retrain-s{seed}"
+        if not (folder / "picks.json").is_file():
+            continue
+        for budget, found in zip(BUDGETS, json.loads((folder / "picks.json").read_text())):  # in --budgets' order
+            figures[budget].setdefault("inherited", {})[seed] = found["test_top1"]
+        for name, _, _ in SCHEDULES:
+            for budget in BUDGETS:
+                final = folder / f"{name}-{budget}" / "final.json"
+                if final.is_file():
+                    figures[budget].setdefault(name, {})[seed] = json.loads(final.read_text())["subnet"]["test_top1"]
+    names = ["inherited", *(name for name, _, _ in SCHEDULES)]
+    rows = []
+    for budget, by_name in figures.items():
+        cells = [Summary.of(list(by_name[n].values())).format() if by_name.get(n) else "-" for n in names]
+        diffs = [paired_by_seed(by_name[a], by_name[b]).format() if by_name.get(a) and by_name.get(b) else "-"
+                 for a, b in (("finetune5", "inherited"), ("retrain15", "inherited"), ("finetune5", "retrain15"))]
+        rows.append([budget, *cells, *diffs])
+    header = ["budget", *names, "finetune5 - inherited", "retrain15 - inherited", "finetune5 - retrain15"]
+    return ("## Retraining specialize's picks\n\nTest top-1 (mean ± sd over seeds); differences paired by seed, mean "
+            "[95% t-interval], bold where it excludes zero.\n\n" + markdown(header, rows) + "\n")
+
+
+def ranking(root: Path) -> str:
+    path = root / "ranking" / "ranking.json"
+    if not path.is_file():
+        return "## Ranking fidelity\n\nNot yet run (NOTE.md gives the command).\n"
+    report = json.loads(path.read_text())
+    rows = [[run, set_name, f"{r['kendall_tau']:+.3f} (p {r['kendall_p']:.3f})",
+             f"{r['spearman_rho']:+.3f} (p {r['spearman_p']:.3f})", r["subnets"]]
+            for run, sets in report["correlations"].items() for set_name, r in sets.items()]
+    return ("## Ranking fidelity\n\n" + f"Stand-alone: {report['init']}, {report['epochs']} epochs, seeds "
+            f"{report['seeds']}.\n\n" + markdown(["supernet", "set", "Kendall tau", "Spearman rho", "subnets"], rows)
+            + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("root", type=Path)
+    parser.add_argument("--supernets", type=Path, required=True, help="the currencies study's ROOT")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    root, currencies = args.root, args.supernets
+    parts = [
+        section("The families at matched MACs, and their clouds' spread", [(arm, root) for arm in FAMILIES],
+                args.out, "families"),
+        section("ViTAS's mechanisms: one patch size, no identity layers",
+                [(arm, root) for arm in ("vitas5", "vitas5patch4", "vitas5noidentity")], args.out, "vitas-mechanisms"),
+        section("Attentive at equal compute on ViTAS's space", [("vuniform16", currencies), ("vattentive8", root)],
+                args.out, "attentive-vitas"),
+        section("Attentive at equal compute on AutoFormer's space", [("auniform16", currencies), ("aattentive7", root)],
+                args.out, "attentive-autoformer"),
+        retraining(root),
+        ranking(root),
+    ]
+    report = "\n".join(parts)
+    (args.out / "report.md").write_text(report)
+    print(report)
+
+
+if __name__ == "__main__":
+    main()

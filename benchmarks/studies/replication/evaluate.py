@@ -1,0 +1,40 @@
+"""The replication study's evaluation: every finished run evaluated alike, as soon as it finishes.
+
+Per run (cached in RUN/eval/ by benchmarks.quality.evaluate, with the currencies study's settings,
+so the uniform runs it compares against are not evaluated again): specialize's answers at 8M, 15M
+and 25M MACs from 32 uniform draws (1,000 search-val images select; test top-1 on all 10,000);
+for the five families also the spread of 32 in-band draws (every one on the whole test split);
+for attentive on ViTAS's space also the 100-subnet cloud's hypervolume.
+
+    python -m benchmarks.studies.replication.evaluate ROOT [--watch]   # from the repository root
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from benchmarks.quality import evaluate
+from benchmarks.studies.currencies.evaluate import COMMON
+from benchmarks.studies.replication.train import ARMS, SEEDS
+
+FAMILIES = ("autoformer5", "vitas5", "psvit1d5", "psvit2d5", "wide5")
+
+
+def measures(arm: str) -> str:
+    if arm in FAMILIES:
+        return "draws,spread"
+    return "draws,cloud" if arm == "vattentive8" else "draws"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("root", type=Path)
+    parser.add_argument("--watch", action="store_true", help="keep evaluating runs as they finish")
+    args = parser.parse_args(argv)
+    plan = {args.root / f"{arm}-s{seed}": measures(arm) for seed in SEEDS for arm in ARMS}
+    evaluate.evaluate_as_finished(plan, COMMON, args.watch)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""The studies whose figures RESULTS.md keeps as measured on main run on main: their drivers import
+and parse, every arm's training arguments make a valid config, and the replication study's
+retraining of specialize's picks runs end to end on a tiny digits supernet."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks.studies.currencies import analyze as currencies_analyze
+from benchmarks.studies.currencies import evaluate as currencies_evaluate
+from benchmarks.studies.currencies import train as currencies_train
+from benchmarks.studies.replication import analyze, retrain
+from benchmarks.studies.replication import evaluate as replication_evaluate
+from benchmarks.studies.replication import train as replication_train
+from focusformer.cli.train import _FLAG_OVERRIDES, build_parser
+from focusformer.config import load_config
+from focusformer.training.trainer import Trainer
+
+DRIVERS = [currencies_train, currencies_evaluate, currencies_analyze, replication_train, replication_evaluate,
+           analyze, retrain]
+
+
+@pytest.mark.parametrize("module", DRIVERS, ids=lambda m: m.__name__.removeprefix("benchmarks.studies."))
+def test_driver_parses_its_command_line(module, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        module.main(["--help"])
+    assert exit_.value.code == 0 and "usage:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("arms", [currencies_train.ARMS, replication_train.ARMS], ids=["currencies", "replication"])
+def test_every_arm_makes_the_config_it_names(arms):
+    for arm, args in arms.items():
+        parsed = build_parser().parse_args([*args, "--output", "unused"])
+        flags = {key: getattr(parsed, flag) for flag, key in _FLAG_OVERRIDES.items() if getattr(parsed, flag) is not None}
+        config = load_config(parsed.config, parsed.overrides, flags)
+        assert config.train.epochs == int(args[args.index("--epochs") + 1]), arm
+        assert config.train.sampler == args[args.index("--sampler") + 1], arm
+    if arms is replication_train.ARMS:
+        patch4 = replication_train.ARMS["vitas5patch4"]
+        parsed = build_parser().parse_args([*patch4, "--output", "unused"])
+        assert list(load_config(parsed.config, parsed.overrides).space.patch_size) == [4]
+
+
+def test_replication_retrains_specialize_picks_and_tabulates_them(tmp_path, monkeypatch):
+    """specialize's picks of a focus supernet, exported, fine-tuned and retrained (one epoch each,
+    budgets that fit the digits space), then the paired table: inherited from specialize's JSON."""
+    supernets = tmp_path / "currencies"
+    short = ["train.epochs=1", "train.batch_size=128", "data.reward_size=64", "train.sampler=focus",
+             "focus.update_every=4", "focus.eval_candidates=4", "focus.eval_images=64", "focus.warmup_fraction=0",
+             "focus.min_tau=-1", "focus.stable_updates=1", "focus.policy_steps=2"]
+    for seed in (0, 1):
+        Trainer(load_config("digits", [*short, f"train.seed={seed}"]), supernets / f"vfocus15-s{seed}",
+                progress=False).fit()
+    monkeypatch.setattr(retrain, "BUDGETS", ("500K",))  # one budget within the digits space: each run is a process
+    monkeypatch.setattr(analyze, "BUDGETS", ("500K",))
+    monkeypatch.setattr(retrain, "SCHEDULES", (("finetune5", "inherited", 1), ("retrain15", "scratch", 1)))
+    root = tmp_path / "replication"
+    with pytest.raises(SystemExit) as exit_:
+        retrain.main([str(root), "--supernets", str(supernets), "--lanes", "2"])
+    assert exit_.value.code == 0
+    picks = json.loads((root / "retrain-s1" / "picks.json").read_text())
+    assert len(picks) == 1 and picks[0]["macs"] <= 500_000
+    for name in ("finetune5", "retrain15"):
+        final = json.loads((root / "retrain-s1" / f"{name}-500K" / "final.json").read_text())
+        assert 0 < final["subnet"]["test_top1"] <= 100
+    table = analyze.retraining(root)
+    row = next(line for line in table.splitlines() if line.startswith("| 500K"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    inherited = [json.loads((root / f"retrain-s{s}" / "picks.json").read_text())[0]["test_top1"] for s in (0, 1)]
+    assert cells[1].startswith(f"{sum(inherited) / 2:.2f}")  # mean ± sd of specialize's own test top-1
+    assert all("[" in c for c in cells[4:])  # three paired differences with their intervals
