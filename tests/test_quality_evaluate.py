@@ -4,6 +4,8 @@ by seed, cached per run, and its statistics from benchmarks.lib.stats."""
 from __future__ import annotations
 
 import json
+import math
+import statistics
 from pathlib import Path
 
 import pytest
@@ -79,3 +81,12 @@ def test_paired_intervals_are_student_t_and_pair_by_seed():
     noisy = stats.paired_by_seed({0: 1.0, 1: -0.8, 2: 0.9}, {0: 0.0, 1: 0.0, 2: 0.0})
     assert not noisy.significant and "**" not in noisy.format()
     assert stats.Summary.of([1.0, 2.0, 3.0]).format() == "2.00 ± 1.00"
+
+
+def test_ratios_pair_by_seed_on_a_log_scale():
+    ratio, (low, high) = stats.ratio_by_seed({0: 400.0, 1: 300.0, 2: 500.0}, {0: 1.0, 1: 2.0, 2: 2.5, 7: 9.0})
+    logs = [math.log(400.0), math.log(150.0), math.log(200.0)]
+    assert ratio == pytest.approx(math.exp(sum(logs) / 3))  # the geometric mean of the per-seed ratios
+    half = stats.t_multiplier(3) * statistics.stdev(logs) / math.sqrt(3)
+    assert (low, high) == pytest.approx((ratio * math.exp(-half), ratio * math.exp(half)))
+    assert math.isnan(stats.ratio_by_seed({0: 2.0}, {0: 1.0})[1][0])  # one pair: no interval

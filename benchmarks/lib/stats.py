@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from scipy import stats as scipy_stats
 
@@ -106,3 +106,16 @@ def paired_by_seed(mine: Mapping[int, float], reference: Mapping[int, float],
     seeds = tuple(sorted(s for s in set(mine) & set(reference)
                          if math.isfinite(mine[s]) and math.isfinite(reference[s])))
     return Paired(seeds, tuple(float(mine[s]) - float(reference[s]) for s in seeds), confidence)
+
+
+def ratio_by_seed(mine: Mapping[int, float], reference: Mapping[int, float],
+                  confidence: float = CONFIDENCE) -> tuple[float, tuple[float, float]]:
+    """How many times ``mine`` is ``reference`` (for example evolution's seconds over specialize's),
+    paired by seed: the geometric mean of the per-seed ratios and its t-interval, computed on their
+    logarithms (ratios multiply, so their logarithms are what averages). NaN below two pairs."""
+    logs = paired_by_seed({s: math.log(v) for s, v in mine.items() if v > 0},
+                          {s: math.log(v) for s, v in reference.items() if v > 0}, confidence)
+    if logs.n == 0:
+        return math.nan, (math.nan, math.nan)
+    low, high = logs.interval
+    return math.exp(logs.mean), (math.exp(low), math.exp(high))

@@ -7,7 +7,7 @@
 2. Search cost (the 15-epoch focus supernets): specialize with 1-32 candidates, the data-free
    answer, the best of 32 uniform draws and AutoFormer's evolution (1,000 subnets): test top-1 and
    CPU seconds per budget; the fewest candidates whose mean test top-1 is within 0.2 points of
-   evolution's, and how much faster it is.
+   evolution's, and how much faster it is (per-seed ratios, their geometric mean and its interval).
 3. The reward on AutoFormer's space: focus with ``loss`` and with ``distill`` against uniform at
    equal compute, and against each other.
 
@@ -20,10 +20,8 @@ import argparse
 import math
 from pathlib import Path
 
-import numpy as np
-
 from benchmarks.lib.jobs import finished_runs
-from benchmarks.lib.stats import Summary, paired_by_seed
+from benchmarks.lib.stats import Summary, paired_by_seed, ratio_by_seed
 from benchmarks.lib.tables import markdown
 from benchmarks.quality import evaluate
 from benchmarks.studies.currencies.evaluate import BUDGETS, COMMON, measures
@@ -113,6 +111,12 @@ def training_cost(root: Path, out: Path) -> str:
     return "## 1. Training cost\n\n" + markdown(header, rows) + "\n" + note + policy_table + "\n" + tables
 
 
+def speedup(evolution_s: dict[int, float], seconds: dict[int, float]) -> str:
+    """Evolution's CPU seconds over this answer's, paired by seed: geometric mean [95% t-interval]."""
+    ratio, (low, high) = ratio_by_seed(evolution_s, seconds)
+    return f"{ratio:.0f}x" + (f" [{low:.0f}, {high:.0f}]" if math.isfinite(low) else "")
+
+
 def candidates(k: int) -> str:
     return f"specialize, {k} candidate{'s' if k > 1 else ''}"
 
@@ -135,8 +139,7 @@ def search_cost(root: Path, out: Path) -> str:
                          >= Summary.of(list(evolution.values())).mean - EQUAL_WITHIN), None)
         for name, top1, seconds in entries:
             against = paired_by_seed(top1, evolution) if name.startswith(("specialize", "data", "best")) else None
-            speed = (f"{np.mean(list(evolution_s.values())) / np.mean(list(seconds.values())):.0f}x"
-                     if seconds and not name.startswith("evolution") else "-")
+            speed = speedup(evolution_s, seconds) if seconds and not name.startswith("evolution") else "-"
             mark = " (fewest within 0.2 of evolution)" if matching is not None and name == candidates(matching) else ""
             rows.append([label, name + mark, Summary.of(list(top1.values())).format(),
                          against.format() if against else "-",
@@ -144,7 +147,8 @@ def search_cost(root: Path, out: Path) -> str:
                          if seconds else "-", speed])
         free = paired_by_seed(column(f"{label} datafree"), column(f"{label} k={counts[-1]}"))
         rows.append([label, f"data-free - {candidates(counts[-1])}", "-", free.format(), "-", "-"])
-    header = ["budget", "answer", "test top-1", "minus evolution (paired)", "CPU seconds", "faster than evolution"]
+    header = ["budget", "answer", "test top-1", "minus evolution (paired)", "CPU seconds",
+              "faster than evolution (geometric mean over seeds [95% t-interval])"]
     return "## 2. Search cost\n\n" + markdown(header, rows) + "\n"
 
 
