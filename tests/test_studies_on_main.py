@@ -11,6 +11,8 @@ import pytest
 from benchmarks.studies.currencies import analyze as currencies_analyze
 from benchmarks.studies.currencies import evaluate as currencies_evaluate
 from benchmarks.studies.currencies import train as currencies_train
+from benchmarks.studies.model_ema import evaluate as model_ema_evaluate
+from benchmarks.studies.model_ema import train as model_ema_train
 from benchmarks.studies.replication import analyze, retrain
 from benchmarks.studies.replication import evaluate as replication_evaluate
 from benchmarks.studies.replication import train as replication_train
@@ -18,8 +20,8 @@ from focusformer.cli.train import _FLAG_OVERRIDES, build_parser
 from focusformer.config import load_config
 from focusformer.training.trainer import Trainer
 
-DRIVERS = [currencies_train, currencies_evaluate, currencies_analyze, replication_train, replication_evaluate,
-           analyze, retrain]
+DRIVERS = [currencies_train, currencies_evaluate, currencies_analyze, model_ema_train, model_ema_evaluate,
+           replication_train, replication_evaluate, analyze, retrain]
 
 
 @pytest.mark.parametrize("module", DRIVERS, ids=lambda m: m.__name__.removeprefix("benchmarks.studies."))

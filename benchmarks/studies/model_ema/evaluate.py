@@ -16,11 +16,11 @@ from benchmarks.studies.model_ema.train import ARMS, SEEDS
 COMMON = ["--budgets", "8M,15M,25M", "--val-images", "1000", "--candidates", "32"]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path)
     parser.add_argument("--watch", action="store_true")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     plan = {args.root / f"{arm}-s{seed}": "draws,picks" for seed in SEEDS for arm in ARMS}
     evaluate.evaluate_as_finished(plan, COMMON, args.watch)
 

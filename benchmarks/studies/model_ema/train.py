@@ -23,11 +23,11 @@ ARMS = {
 EPOCHS, SEEDS = 5, (0, 1)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path)
     parser.add_argument("--lanes", type=int, default=2)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     jobs = [job for arm, flags in ARMS.items()
             for job in seeded(args.root, arm, [*flags, "--epochs", str(EPOCHS)], SEEDS)]
     codes = run_jobs(jobs, args.lanes)
