@@ -10,6 +10,8 @@
    evolution's, and how much faster it is (per-seed ratios, their geometric mean and its interval).
 3. The reward on AutoFormer's space: focus with ``loss`` and with ``distill`` against uniform at
    equal compute, and against each other.
+4. ViTAS's space against AutoFormer's, each trained as its config ships it (focus with ``loss``
+   and with ``distill``) and with uniform sampling, paired by seed on one device.
 
     python -m benchmarks.studies.currencies.analyze ROOT --out benchmarks/studies/currencies/results
 """
@@ -162,16 +164,25 @@ def reward(root: Path, out: Path) -> str:
             + markdown(["measure", "loss - distill"], rows) + "\n")
 
 
+def spaces(root: Path, out: Path) -> str:
+    shipped = evaluated(root, ["afocusdistill15", "vfocus15"], out, "spaces-shipped", only="draws,picks")[1]
+    uniform = evaluated(root, ["auniform16", "vuniform16"], out, "spaces-uniform", only="draws")[1]
+    return ("## 4. ViTAS's space against AutoFormer's\n\nAs each config ships (focus, 15 epochs; AutoFormer's "
+            "reward `distill`, ViTAS's `loss`):\n\n" + shipped + "\n\nWith uniform sampling (16 epochs):\n\n"
+            + uniform + "\n")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--parts", default="training,search,reward")
+    parser.add_argument("--parts", default="training,search,reward,spaces")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    parts = {"training": training_cost, "search": search_cost, "reward": reward}
+    parts = {"training": training_cost, "search": search_cost, "reward": reward, "spaces": spaces}
+    # The AutoFormer-space parts wait for every reward arm's runs.
     names = [name for name in args.parts.split(",")
-             if name != "reward" or all(finished(args.root, arm) for arm in REWARD_ARMS)]
+             if name not in ("reward", "spaces") or all(finished(args.root, arm) for arm in REWARD_ARMS)]
     report = "\n".join(parts[name](args.root, args.out) for name in names)
     (args.out / "report.md").write_text(report)
     print(report)
