@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     parts = {"training": training_cost, "search": search_cost, "reward": reward, "spaces": spaces}
-    # The AutoFormer-space parts wait for every reward arm's runs.
+    # The AutoFormer-space parts wait until every reward arm has a finished run.
     names = [name for name in args.parts.split(",")
              if name not in ("reward", "spaces") or all(finished(args.root, arm) for arm in REWARD_ARMS)]
     report = "\n".join(parts[name](args.root, args.out) for name in names)

@@ -34,7 +34,7 @@ def section(title: str, arms: list[tuple[str, Path]], out: Path, name: str) -> s
     have = [(arm, finished_runs(root, arm, SEEDS)) for arm, root in arms]
     missing = [arm for arm, runs in have if not runs]
     groups = [f"{arm}={','.join(map(str, runs))}" for arm, runs in have if runs]
-    if len(groups) < 2 or missing[:1] == [arms[0][0]]:
+    if not have[0][1] or len(groups) < 2:  # no reference, or nothing to compare with it
         return f"## {title}\n\nNot yet: {', '.join(missing)} not trained.\n"
     chosen = sorted({m for arm, runs in have if runs for m in measures(arm).split(",")},
                     key=evaluate.MEASURES.index)
