@@ -31,6 +31,19 @@ def test_driver_parses_its_command_line(module, capsys):
     assert exit_.value.code == 0 and "usage:" in capsys.readouterr().out
 
 
+def test_currencies_analysis_names_a_partial_report_apart_and_rejects_unknown_parts(tmp_path, capsys):
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "report.md").write_text("the combined report")
+    # No finished reward arms under an empty root: the reward part waits and writes an empty report.
+    currencies_analyze.main([str(tmp_path / "runs"), "--out", str(out), "--parts", "reward"])
+    assert (out / "report-reward.md").read_text() == ""
+    assert (out / "report.md").read_text() == "the combined report"
+    with pytest.raises(SystemExit) as exit_:
+        currencies_analyze.main([str(tmp_path / "runs"), "--out", str(out), "--parts", "rewards"])
+    assert exit_.value.code == 2 and "unknown part(s) rewards" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("arms", [currencies_train.ARMS, replication_train.ARMS], ids=["currencies", "replication"])
 def test_every_arm_makes_the_config_it_names(arms):
     for arm, args in arms.items():

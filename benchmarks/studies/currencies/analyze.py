@@ -172,19 +172,28 @@ def spaces(root: Path, out: Path) -> str:
             + uniform + "\n")
 
 
+PARTS = {"training": training_cost, "search": search_cost, "reward": reward, "spaces": spaces}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--parts", default="training,search,reward,spaces")
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help=f"comma-separated, of {', '.join(PARTS)}; all of them write report.md, fewer "
+                             "report-<parts>.md")
     args = parser.parse_args(argv)
+    asked = args.parts.split(",")
+    if unknown := [name for name in asked if name not in PARTS]:
+        parser.error(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
     args.out.mkdir(parents=True, exist_ok=True)
-    parts = {"training": training_cost, "search": search_cost, "reward": reward, "spaces": spaces}
     # The AutoFormer-space parts wait until every reward arm has a finished run.
-    names = [name for name in args.parts.split(",")
+    names = [name for name in asked
              if name not in ("reward", "spaces") or all(finished(args.root, arm) for arm in REWARD_ARMS)]
-    report = "\n".join(parts[name](args.root, args.out) for name in names)
-    (args.out / "report.md").write_text(report)
+    report = "\n".join(PARTS[name](args.root, args.out) for name in names)
+    # A partial report gets a name of its own, so it never replaces the combined one.
+    name = "report.md" if set(asked) == set(PARTS) else f"report-{'-'.join(asked)}.md"
+    (args.out / name).write_text(report)
     print(report)
 
 
