@@ -198,7 +198,7 @@ def test_bad_input(case, command, argv, message, places, tmp_path, capsys):
     assert err.startswith(f"focusformer-{command}: error: ")
     assert message.format(**fill) in err, err
     assert _snapshot(Path(places["root"])) == before  # nothing changed, nothing added
-    assert not (tmp_path / "new-run" / "last.pt").exists()
+    assert not (tmp_path / "new-run").exists()  # refused before training: the output is not even made
 
 
 def test_docs_list_every_case():

@@ -110,15 +110,17 @@ def test_killed_subnet_run_resumes_bit_for_bit(exported, tmp_path):
     (["--subnet", "{fashion}", "--config", "digits"], "digits"),  # a 28x28 subnet on 8x8 data
     (["--subnet", "{export}", "--sampler", "focus"], "a subnet run trains one arch"),
 ])
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(exported, tmp_path, capsys, argv, message):
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(exported, tmp_path, capsys, monkeypatch, argv, message):
     fashion = load_config("fashion-mnist").space
     save_subnet(create_supernet(fashion).extract(fashion.smallest()), tmp_path / "fashion")
     argv = [a.format(tmp=tmp_path, export=exported, fashion=tmp_path / "fashion") for a in argv]
     before = sorted(p.name for p in exported.iterdir())
+    monkeypatch.chdir(tmp_path)  # where the default output, runs/<space>-<time>, would go
     assert train_cli.main([*argv, *SHORT]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert sorted(p.name for p in exported.iterdir()) == before
+    assert not (tmp_path / "runs").exists()  # refused while loading data: no empty run directory left
 
 
 def test_search_refuses_a_subnet_run(exported, tmp_path, capsys):

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shutil
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, NoReturn, Sequence
+from typing import NoReturn
 
 from ..errors import FocusformerError
 
@@ -82,6 +85,29 @@ def check_output_dir(directory: Path, existing: Sequence[str], overwrite: bool, 
         raise FocusformerError(f"cannot create {directory}: {ancestor} is a file, not a directory")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise FocusformerError(f"output directory {directory} is not writable")
+
+
+def outermost_missing(directory: Path) -> Path | None:
+    """The outermost of ``directory`` and its parents that does not exist yet (what creating
+    ``directory`` adds), or None if it exists."""
+    missing = None
+    for path in (directory, *directory.parents):
+        if path.exists():
+            break
+        missing = path
+    return missing
+
+
+@contextlib.contextmanager
+def removed_if_unfinished(created: Path | None) -> Iterator[None]:
+    """Remove ``created`` (a directory this command made, with all it holds) if the block raises:
+    a command refused before it did any work leaves no empty run directory behind."""
+    try:
+        yield
+    except BaseException:
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+        raise
 
 
 def ensure_writable_output(directory: Path, existing: Sequence[str], overwrite: bool, hint: str) -> None:
