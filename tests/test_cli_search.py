@@ -209,9 +209,10 @@ def test_data_free_answer_reads_no_images_and_exports(focus_run, tmp_path, monke
     assert all(r["val_top1"] is None and r["test_top1"] is None and r["macs"] <= r["budget"] for r in results)
     exported = load_subnet(out / "300K")
     assert exported.arch.to_dict() == results[0]["arch"]
-    assert specialize_cli.main(["--checkpoint", str(focus_run), "--budget", "300K", "--data-free",
-                                "--draws", "uniform"]) == 2
-    assert "--data-free scores nothing" in capsys.readouterr().err
+    for flags, named in ((["--draws", "uniform"], "--draws"), (["--val-images", "50"], "--val-images"),
+                         (["--no-test"], "--no-test")):
+        assert specialize_cli.main(["--checkpoint", str(focus_run), "--budget", "300K", "--data-free", *flags]) == 2
+        assert f"--data-free scores nothing; drop {named}" in capsys.readouterr().err
 
 
 def test_specialize_refuses_to_overwrite_an_export(focus_run, tmp_path, capsys):

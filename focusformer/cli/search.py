@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Example: focusformer-search --checkpoint runs/fmnist --budget 10M --method evolution",
     )
     add_budget_arguments(parser)
-    parser.add_argument("--method", choices=["evolution", "random"], default="evolution")
+    parser.add_argument("--method", choices=["evolution", "random"], default="evolution",
+                        help="evolution search (AutoFormer's) or random search in the budget (default: %(default)s)")
     evolution = parser.add_argument_group("evolution (--method evolution)")
     evolution.add_argument("--population", type=positive_int, help=f"default: {defaults.population}")
     evolution.add_argument("--generations", type=positive_int, help=f"default: {defaults.generations}")
