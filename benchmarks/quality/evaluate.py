@@ -24,7 +24,8 @@ Measures (``--measures``):
   would widen it.)
 
 Each run's *answer* at a budget is its picks where it has a policy, else its draws: what a user
-of that supernet deploys. Printed: one row per run, mean ± sd per group, and every group's paired
+of that supernet deploys. ``s/epoch`` is the median of the run's epoch times (an epoch that a
+stop and resume spans counts the wait; the median leaves it out); it depends on what ran beside. Printed: one row per run, mean ± sd per group, and every group's paired
 differences with the reference (by seed; mean with its 95% t-interval, bold where the interval
 excludes zero). Run from the repository root:
 
@@ -230,7 +231,7 @@ def run_row(evaluation: Evaluation, measures: list[str]) -> dict[str, float]:
         row["hypervolume"] = results["cloud"]["hypervolume"]
     if results.get("spread"):
         row.update({f"{label} spread": answer["spread"] for label, answer in results["spread"].items()})
-    row["s/epoch"] = float(np.mean(evaluation.run.seconds_per_epoch))
+    row["s/epoch"] = float(np.median(evaluation.run.seconds_per_epoch))
     return row
 
 
