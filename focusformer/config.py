@@ -217,10 +217,11 @@ class FocusConfig:
     #: Reward images scored per candidate during training: the first this many of the reward split
     #: (``data.reward_size``), the same images every time.
     eval_images: int = 500
-    #: How candidates are scored: ``distill`` (minus KL to the largest subnet), ``loss`` (minus
-    #: cross-entropy) or ``top1``. The continuous ones separate subnets of equal cost with far
-    #: less noise than top-1 on the same images.
-    reward: RewardName = "distill"
+    #: How candidates are scored: ``loss`` (minus cross-entropy), ``distill`` (minus KL to the
+    #: largest subnet) or ``top1``. The continuous ones separate subnets of equal cost with far
+    #: less noise than top-1 on the same images; ``loss`` lets the policy follow what wins at each
+    #: budget, where ``distill`` pulls every budget towards the largest subnet's choices.
+    reward: RewardName = "loss"
     #: Network-wide decisions the policy does not steer (``[patch_size]`` for ViTAS): each is drawn
     #: uniformly in the band, as a uniform draw would, and the policy decides the rest given it.
     #: For decisions that select private weights, where steering them only moves updates between

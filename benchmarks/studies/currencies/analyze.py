@@ -10,8 +10,8 @@
    evolution's, and how much faster it is (per-seed ratios, their geometric mean and its interval).
 3. The reward on AutoFormer's space: focus with ``loss`` and with ``distill`` against uniform at
    equal compute, and against each other.
-4. ViTAS's space against AutoFormer's, each trained as its config ships it (focus with ``loss``
-   and with ``distill``) and with uniform sampling, paired by seed on one device.
+4. ViTAS's space against AutoFormer's, each trained as its config ships it (focus with the
+   default reward, ``loss``) and with uniform sampling, paired by seed on one device.
 
     python -m benchmarks.studies.currencies.analyze ROOT --out benchmarks/studies/currencies/results
 """
@@ -165,10 +165,10 @@ def reward(root: Path, out: Path) -> str:
 
 
 def spaces(root: Path, out: Path) -> str:
-    shipped = evaluated(root, ["afocusdistill15", "vfocus15"], out, "spaces-shipped", only="draws,picks")[1]
+    shipped = evaluated(root, ["afocusloss15", "vfocus15"], out, "spaces-shipped", only="draws,picks")[1]
     uniform = evaluated(root, ["auniform16", "vuniform16"], out, "spaces-uniform", only="draws")[1]
-    return ("## 4. ViTAS's space against AutoFormer's\n\nAs each config ships (focus, 15 epochs; AutoFormer's "
-            "reward `distill`, ViTAS's `loss`):\n\n" + shipped + "\n\nWith uniform sampling (16 epochs):\n\n"
+    return ("## 4. ViTAS's space against AutoFormer's\n\nAs each config ships (focus, 15 epochs, the "
+            "default reward `loss`):\n\n" + shipped + "\n\nWith uniform sampling (16 epochs):\n\n"
             + uniform + "\n")
 
 
