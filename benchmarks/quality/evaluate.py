@@ -25,8 +25,9 @@ Measures (``--measures``):
 
 Each run's *answer* at a budget is its picks where it has a policy, else its draws: what a user
 of that supernet deploys. ``s/epoch`` is the median of the run's epoch times (an epoch that a
-stop and resume spans counts the wait; the median leaves it out); it depends on what ran beside. Printed: one row per run, mean ± sd per group, and every group's paired
-differences with the reference (by seed; mean with its 95% t-interval, bold where the interval
+stop and resume spans counts the wait; the median leaves it out); it depends on what ran beside.
+Printed: one row per run, mean ± sd per group, and every group's paired differences with the
+reference (by seed; mean with its 95% t-interval, bold where the interval
 excludes zero). Run from the repository root:
 
     python -m benchmarks.quality.evaluate --runs uniform16=runs/u16-s0,runs/u16-s1 \\

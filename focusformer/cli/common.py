@@ -87,21 +87,16 @@ def check_output_dir(directory: Path, existing: Sequence[str], overwrite: bool, 
         raise FocusformerError(f"output directory {directory} is not writable")
 
 
-def outermost_missing(directory: Path) -> Path | None:
-    """The outermost of ``directory`` and its parents that does not exist yet (what creating
-    ``directory`` adds), or None if it exists."""
-    missing = None
-    for path in (directory, *directory.parents):
+@contextlib.contextmanager
+def removed_if_unfinished(directory: Path | None) -> Iterator[None]:
+    """If the block raises, remove what it created of ``directory`` (the outermost of it and its
+    parents that did not exist before, with all it holds): a command refused before it did any
+    work leaves no empty run directory behind. ``None`` removes nothing."""
+    created = None
+    for path in (directory, *directory.parents) if directory is not None else ():
         if path.exists():
             break
-        missing = path
-    return missing
-
-
-@contextlib.contextmanager
-def removed_if_unfinished(created: Path | None) -> Iterator[None]:
-    """Remove ``created`` (a directory this command made, with all it holds) if the block raises:
-    a command refused before it did any work leaves no empty run directory behind."""
+        created = path
     try:
         yield
     except BaseException:

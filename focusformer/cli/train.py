@@ -25,7 +25,6 @@ from ..training.reports import CONFIG_FILE
 from .common import (
     ArgumentParser,
     ensure_writable_output,
-    outermost_missing,
     positive_float,
     positive_int,
     removed_if_unfinished,
@@ -171,11 +170,10 @@ def _train_in(args: argparse.Namespace, ranks: Ranks) -> int:
         _check_config_kept(args, output)
         if args.subnet is not None and output.resolve().is_relative_to(args.subnet.resolve()):
             raise FocusformerError(f"--output {output} lies inside --subnet {args.subnet}; choose an --output outside it")
-        created = outermost_missing(output) if ranks.is_main else None
-        ensure_writable_output(output, [CHECKPOINT_FILE], args.overwrite,
-                               hint="pass --resume to continue it or --overwrite to start over")
         # Data checks run while the trainer is built: a refusal there removes what this made.
-        with removed_if_unfinished(created):
+        with removed_if_unfinished(output if ranks.is_main else None):
+            ensure_writable_output(output, [CHECKPOINT_FILE], args.overwrite,
+                                   hint="pass --resume to continue it or --overwrite to start over")
             trainer = Trainer(config, output, progress=not args.no_progress, ranks=ranks)
         what = (f"{config.space.name} ({config.train.sampler} sampler" if args.subnet is None else
                 f"subnet {config.subnet_arch} of {config.space.name} (init {config.subnet.init}")
