@@ -251,7 +251,7 @@ class FocusStrategy:
             return
         scores = per_image.mean(1)
         tau = kendall_tau(self.predictor, codes, scores)
-        if tau == tau:
+        if not np.isnan(tau):  # nan when no pair of scores differs
             self.recent_taus = (self.recent_taus + [tau])[-self.config.stable_updates:]
         self.measurements.add(codes, scores)
         spread, noise = reward_spread_and_noise(per_image)
