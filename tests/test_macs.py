@@ -52,7 +52,7 @@ def test_macs_and_params_match_ptflops(name, space_of, explicit_attention):
         else:
             model = space.build_subnet(arch)
         macs, ptflops_params = ptflops_count(model, space)
-        assert count_macs(arch, space) == pytest.approx(macs, rel=0.01), arch
+        assert count_macs(arch, space) == macs, arch  # exact: 1% would hide a dropped class token
         n_params = sum(p.numel() for p in model.parameters())
         assert count_params(arch, space) == n_params, arch
         assert ptflops_params == n_params
