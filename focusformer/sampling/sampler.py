@@ -10,7 +10,9 @@ the exact lower and upper cost bounds of :class:`~focusformer.spaces.costs.Parti
 so every sample is within budget with no rejection loop. Among feasible choices it
 prefers those that can still reach the *target band* ``[(1 - band) * budget, budget]``,
 where the Pareto front lives; when no choice can reach the band (small budgets with
-coarse choices) it falls back to every feasible choice.
+coarse choices) it falls back to every feasible choice. The band is checked one decision at a
+time, so it is a preference: with coarse later choices (identity layers) a choice that can reach
+it may leave no completion inside it, and the sample falls below the band, never above the budget.
 
 *Balanced* decisions (``focus.balanced``: network-wide ones such as ViTAS's patch size) are not
 the policy's to make: each is drawn uniformly among the choices that can reach the band, as a
