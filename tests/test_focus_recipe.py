@@ -3,6 +3,7 @@ shares, the entropy floor and trust region, in-place distillation, attentive sam
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -116,14 +117,16 @@ def test_kl_since_is_zero_before_a_step_and_grows_with_steps():
     optimizer = torch.optim.Adam(sampler.parameters(), lr=3e-2)
     generator = torch.Generator().manual_seed(0)
     reward = lambda codes: codes[:, 1].float()  # noqa: E731
+    before = copy.deepcopy(sampler)
     first = reinforce_step(sampler, optimizer, reward, torch.full((8,), 20e6, dtype=torch.float64), 8, 0.0, generator)
+    # Forced decoding by the policy that drew the samples gives back their own log-probabilities.
+    torch.testing.assert_close(before.sample(first.budgets, forced=first.samples.codes).log_prob,
+                               first.samples.log_prob.detach())
+    assert kl_since(before, first) == pytest.approx(0.0, abs=1e-6)
     after_one = kl_since(sampler, first)
     for _ in range(10):
         reinforce_step(sampler, optimizer, reward, torch.full((8,), 20e6, dtype=torch.float64), 8, 0.0, generator)
     after_eleven = kl_since(sampler, first)
-    # Forced decoding reproduces the samples' own log-probabilities exactly.
-    again = sampler.sample(first.budgets, forced=first.samples.codes)
-    assert torch.equal(again.codes, first.samples.codes)
     assert 0 < after_one < after_eleven
 
 
