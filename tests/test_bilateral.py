@@ -15,10 +15,12 @@ import torch.nn.functional as F
 from focusformer import count_macs, count_params, load_subnet
 from focusformer.cli import export as export_cli
 from focusformer.config import load_config
+from focusformer.data import load_data
 from focusformer.export import save_subnet
 from focusformer.search.scoring import CandidateScorer
 from focusformer.spaces import SearchSpace, create_supernet
 from focusformer.spaces.supernet import Supernet
+from focusformer.training.checkpoint import config_from_checkpoint, load_checkpoint
 from focusformer.training.trainer import Trainer
 
 FAMILIES = ["digits", "vitas-digits", "psvit-digits", "psvit-digits-2d"]
@@ -164,12 +166,23 @@ def test_export_cli_picks_the_better_side_and_records_it(bilateral_run, tmp_path
     out = tmp_path / "exported"
     assert export_cli.main(["--checkpoint", str(bilateral_run), "--smallest", "--output", str(out)]) == 0
     printed = capsys.readouterr().out
-    left, right = (float(printed.split(f"{side} ")[1].split("%")[0]) for side in ("left", "right"))
+    printed_top1 = {side: float(printed.split(f"{side} ")[1].split("%")[0]) for side in ("left", "right")}
     record = json.loads((out / "arch.json").read_text())
-    assert record["side"] == ("left" if left >= right else "right")
     model = load_subnet(out)
+    payload = load_checkpoint(bilateral_run)
+    config = config_from_checkpoint(payload, bilateral_run)
     supernet = create_supernet(model.space)
-    supernet.load_state_dict(torch.load(bilateral_run / "last.pt", weights_only=False)["model"])
+    supernet.load_state_dict(payload["model"])
+    # Each side's search-val top-1, counted here from the supernet's logits.
+    search_val = load_data(config.data, config.space, config.train).search_val
+    correct = {"left": 0, "right": 0}
+    with torch.no_grad():
+        for images, labels in torch.utils.data.DataLoader(search_val, batch_size=256):
+            for side in correct:
+                correct[side] += int((supernet.eval()(images, model.arch, side).argmax(1) == labels).sum())
+    top1 = {side: 100.0 * n / len(search_val) for side, n in correct.items()}
+    assert printed_top1 == pytest.approx(top1, abs=0.006)
+    assert record["side"] == ("left" if top1["left"] >= top1["right"] else "right")
     x = _images(model.space)
     with torch.no_grad():
         torch.testing.assert_close(model(x), supernet.eval()(x, model.arch, record["side"]), atol=1e-5, rtol=0)
