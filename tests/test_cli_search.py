@@ -14,6 +14,7 @@ from focusformer import count_macs, count_params, load_subnet
 from focusformer.cli import search as search_cli
 from focusformer.cli import specialize as specialize_cli
 from focusformer.config import load_config
+from focusformer.search.results import read_results
 from focusformer.training.trainer import Trainer
 
 # The tau gate is opened (min_tau -1) so the policy learns within a few updates on this tiny
@@ -87,14 +88,20 @@ def test_specialize_json_export_and_record(focus_run, tmp_path, capsys):
         assert 0 <= r["val_top1"] <= 100 and 0 <= r["test_top1"] <= 100
         model = load_subnet(out / {3e5: "300K", 5e5: "500K", 9e5: "900K"}[r["budget"]])
         assert model.arch == arch
-    recorded = (focus_run / "results" / "sampler.jsonl").read_text().splitlines()
-    assert len(recorded) >= 3
+    recorded = {r.budget.value: r.arch for r in read_results(focus_run, "sampler", space) if r.budget.kind == "macs"}
+    assert [recorded[r["budget"]] for r in results] == [space.arch_from_dict(r["arch"]) for r in results]
 
 
 def test_specialize_param_budget_and_table(focus_run, capsys):
+    space = load_config("digits").space
     assert specialize_cli.main(["--checkpoint", str(focus_run), "--params", "25K", "--no-test"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].split()[:3] == ["method", "budget", "MACs"] and "25K params" in out
+    assert specialize_cli.main(["--checkpoint", str(focus_run), "--params", "25K", "--no-test", "--json"]) == 0
+    (answer,) = json.loads(capsys.readouterr().out)
+    arch = space.arch_from_dict(answer["arch"])
+    assert answer["params"] == count_params(arch, space) <= 25e3  # the budget is on parameters
+    assert answer["macs"] == count_macs(arch, space)
 
 
 @pytest.mark.parametrize(
@@ -131,7 +138,6 @@ def test_specialize_uniform_draws_on_a_run_without_a_sampler(uniform_run, capsys
     """--draws uniform needs no trained policy: the best by search-val of distinct in-band draws,
     recorded apart from the policy's picks and shown by focusformer-plot's summary."""
     from focusformer import plot
-    from focusformer.search.results import read_results
 
     space = load_config("digits").space
     assert specialize_cli.main(["--checkpoint", str(uniform_run), "--budgets", "400K,900K", "--draws", "uniform",
