@@ -6,7 +6,8 @@ torchrun start for all: starting is what costs most here), into ``RUNS/<name>`` 
 ``-perturbed`` scrambles the focus learner of every rank but 0); :func:`record_run`
 is one such run, in-process for a single process. Each rank saves ``RECORD/<name>/rank<r>.pt``
 with the subnets it trained at every step, its weights and strategy state at every checkpoint,
-the files it wrote, and what the :class:`Ranks` collectives gave it.
+the files it wrote, whether it wrote TensorBoard events, and what the :class:`Ranks` collectives
+gave it.
 """
 
 from __future__ import annotations
@@ -33,9 +34,17 @@ def record_run(record: Path, run: Path, overrides: Sequence[str], ranks: Ranks |
     weights, and each predictor fit), as ranks whose floating point differs would drift apart."""
     ranks = ranks or Ranks()
     writes: list[str] = []
-    originals = {name: getattr(training, name) for name in _WRITERS}
-    for name, write in originals.items():
-        setattr(training, name, _recording(write, name, writes))
+    event_logs: list[bool] = []  # whether each event log the trainer opens writes
+    originals = {name: getattr(training, name) for name in (*_WRITERS, "EventLog")}
+    for name in _WRITERS:
+        setattr(training, name, _recording(originals[name], name, writes))
+
+    class RecordedEventLog(originals["EventLog"]):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            event_logs.append(self.active)
+
+    training.EventLog = RecordedEventLog
     try:
         trainer = training.Trainer(load_config("digits", overrides), run, progress=False, ranks=ranks)
         if perturb and not ranks.is_main:
@@ -58,7 +67,8 @@ def record_run(record: Path, run: Path, overrides: Sequence[str], ranks: Ranks |
     finally:
         for name, write in originals.items():
             setattr(training, name, write)
-    result = {"archs": archs, "states": states, "writes": writes, "collectives": _collectives(ranks),
+    result = {"archs": archs, "states": states, "writes": writes, "events": any(event_logs),
+              "collectives": _collectives(ranks),
               "scoring_as_one_process": _scoring_as_one_process(trainer, ranks)}
     record.mkdir(parents=True, exist_ok=True)
     torch.save(result, record / f"rank{ranks.rank}.pt")

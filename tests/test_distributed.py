@@ -26,6 +26,7 @@ from focusformer.config import TrainConfig
 from focusformer.distributed import Ranks, fingerprint, is_collective_failure, ranks_from_env
 from focusformer.errors import ConfigError
 from focusformer.training.checkpoint import load_checkpoint
+from focusformer.training.events import EVENTS_DIR, tensorboard_available
 from focusformer.training.trainer import EpochBatches, Trainer
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
@@ -180,6 +181,9 @@ def test_two_processes_train_the_weights_one_process_trains(two_processes, name,
             assert one[column] == two[column]
         assert float(one["train_loss"]) == pytest.approx(float(two["train_loss"]), rel=1e-5)
     assert ranks[1]["writes"] == [] and sorted(ranks[0]["writes"]) == sorted(single["writes"])
+    # TensorBoard events too: rank 0 alone, into one event file.
+    assert ranks[0]["events"] == single["events"] == tensorboard_available() and ranks[1]["events"] is False
+    assert len(list((runs / name / EVENTS_DIR).glob("events.out.tfevents.*"))) == int(tensorboard_available())
     assert {"save_checkpoint:last.pt", "atomic_write_text:config.yaml", "atomic_write_text:final.json",
             "write_summary:summary.csv"} == set(ranks[0]["writes"])
 
