@@ -151,8 +151,11 @@ def test_evolution_search_killed_and_rerun_returns_the_same_result(reference_run
         except (FileNotFoundError, ValueError):
             pass
         time.sleep(0.05)
+    assert process.poll() is None, "the search ended before it could be killed"
     process.kill()
     process.communicate()
+    assert process.returncode == -signal.SIGKILL
+    assert 2 <= json.loads(state.read_text())["generation"] < 5  # killed part-way: the rerun resumes
     again = subprocess.run(search + ["--checkpoint", str(killed)], capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     drop_time = lambda out: [{k: v for k, v in r.items() if k != "seconds"} for r in json.loads(out)]  # noqa: E731

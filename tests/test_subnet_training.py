@@ -4,8 +4,10 @@ inherited weights (fine-tune) or from scratch (retrain), with the supernet train
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -86,13 +88,15 @@ def test_killed_subnet_run_resumes_bit_for_bit(exported, tmp_path):
     subprocess.run([*command, "--output", str(tmp_path / "whole")], check=True, capture_output=True, timeout=300)
     run = tmp_path / "split"
     process = subprocess.Popen([*command, "--output", str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    import time
-
     deadline = time.monotonic() + 240
-    while not (run / "last.pt").exists() and time.monotonic() < deadline:
+    while not (run / "last.pt").exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert process.poll() is None, "training ended before it could be killed"
     process.kill()
     process.communicate()
+    assert process.returncode == -signal.SIGKILL
+    whole_steps = torch.load(tmp_path / "whole" / "last.pt", weights_only=False)["step"]
+    assert 0 < torch.load(run / "last.pt", weights_only=False)["step"] < whole_steps  # killed part-way
     resumed = subprocess.run([sys.executable, "-m", "focusformer.cli.train", "--resume", str(run), "--no-progress"],
                              capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
