@@ -72,7 +72,7 @@ def test_round_trip_gives_same_logits(exported, supernet, arch, digits):
         torch.testing.assert_close(loaded(x), supernet(x, arch), atol=1e-5, rtol=0)
 
 
-def test_only_the_two_files_are_written(exported):
+def test_the_export_writes_its_four_files_and_nothing_else(exported):
     assert sorted(p.name for p in exported.iterdir()) == ["README.md", "arch.json", "config.json", "model.safetensors"]
 
 
