@@ -404,6 +404,28 @@ def test_imagefolder_loads(tmp_path, in_chans):
     assert torch.equal(splits.search_val[0][0], splits.search_val[0][0])  # eval transform: deterministic
 
 
+def test_imagefolder_eval_transform_is_imagenet_normalisation(tmp_path):
+    """One flat colour per image: whatever the resize and crop, the eval transform gives every
+    pixel (colour / 255 - mean) / std, with timm's ImageNet mean and std, channel by channel."""
+    from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+
+    colours = {"class0": (200, 30, 90), "class1": (0, 255, 128)}
+    for split in ("train", "val"):
+        for name, colour in colours.items():
+            (tmp_path / split / name).mkdir(parents=True)
+            for i in range(3):
+                Image.new("RGB", (12 + i, 12), colour).save(tmp_path / split / name / f"{i}.png")
+    space = make_space(image_size=16, in_chans=3, num_classes=2)
+    splits = load_data(folder_config(tmp_path, search_val_size=2), space, TRAIN)
+    mean, std = torch.tensor(IMAGENET_DEFAULT_MEAN), torch.tensor(IMAGENET_DEFAULT_STD)
+    for split in (splits.test, splits.search_val):
+        for index in range(len(split)):
+            image, label = split[index]
+            colour = torch.tensor(colours[f"class{label}"], dtype=torch.float32)
+            expected = ((colour / 255 - mean) / std)[:, None, None].expand(3, 16, 16)
+            torch.testing.assert_close(image, expected, atol=1e-5, rtol=0)
+
+
 def test_imagefolder_wrong_class_count(tmp_path):
     root = write_imagefolder(tmp_path)
     with pytest.raises(DataError, match="found 3 classes in .* but the space expects 10"):
