@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -249,6 +250,35 @@ def test_evolution_search_end_to_end_deterministic_and_resumable(focus_run, caps
     assert search_cli.main(args) == 0  # recorded and finished: returned without searching again
     resumed = json.loads(capsys.readouterr().out)[0]
     assert resumed["arch"] == first["arch"] and resumed["candidates"] == first["candidates"]
+
+
+def test_a_search_state_is_continued_only_with_the_same_weights_and_images(focus_run, tmp_path, capsys):
+    """A recorded search scored on other search-val images, or by other weights (the run trained
+    on), is searched afresh, not returned; other settings are refused with the way out."""
+    args = ["--checkpoint", str(focus_run), "--budget", "400K", "--json", "--seed", "5", *SMALL_EVOLUTION]
+    assert search_cli.main([*args, "--val-images", "20", "--restart"]) == 0
+    few = json.loads(capsys.readouterr().out)[0]
+    assert search_cli.main([*args, "--restart"]) == 0
+    expected = json.loads(capsys.readouterr().out)[0]
+    assert search_cli.main([*args, "--val-images", "20"]) == 0  # the state is now the full set's
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)[0]["val_top1"] == few["val_top1"] and "searching afresh" in captured.err
+    assert search_cli.main(args) == 0  # back to the full set: its answer, not the 20 images' one
+    captured = capsys.readouterr()
+    assert "searching afresh" in captured.err
+    again = json.loads(captured.out)[0]
+    assert (again["arch"], again["val_top1"]) == (expected["arch"], expected["val_top1"])
+
+    # The same run trained one epoch more: its recorded search is not the new weights' answer.
+    longer = tmp_path / "longer"
+    shutil.copytree(focus_run, longer)
+    Trainer.resume(longer, progress=False, epochs=5).fit()  # focus_run trained 4
+    assert search_cli.main([*args[:1], str(longer), *args[2:]]) == 0
+    assert "searching afresh" in capsys.readouterr().err
+
+    assert search_cli.main([*args, "--generations", "4"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "differs in: config" in err and "--restart" in err
 
 
 def test_random_search_and_bad_settings(focus_run, capsys):

@@ -8,13 +8,25 @@ generation to ``RUN/results/``; running the same command again continues an inte
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 from ..budget import Budget
+from ..config import Config
 from ..errors import ConfigError
-from ..search.evolution import EvolutionConfig, evolution_search, random_search
-from .budgeted import add_budget_arguments, budgets_from_args, check_export_target, load_run, open_checkpoint, report
+from ..search.cloud import checkpoint_id
+from ..search.evolution import EvolutionConfig, SearchOutcome, SearchStateMismatch, evolution_search, random_search
+from ..training.checkpoint import CHECKPOINT_FILE
+from .budgeted import (
+    LoadedRun,
+    add_budget_arguments,
+    budgets_from_args,
+    check_export_target,
+    load_run,
+    open_checkpoint,
+    report,
+)
 from .common import ArgumentParser, positive_int, run_command
 
 PROG = "focusformer-search"
@@ -78,12 +90,29 @@ def _evolution_config(args: argparse.Namespace) -> EvolutionConfig:
     return EvolutionConfig(**given)
 
 
+def _scored_by(args: argparse.Namespace, payload: dict, run: LoadedRun) -> dict:
+    """What a search's scores depend on besides its settings: the weights (checkpoint file and its
+    step) and the search-val images. A state scored by other weights or images is not continued."""
+    checkpoint = args.checkpoint.name if args.checkpoint.is_file() else CHECKPOINT_FILE
+    return {"checkpoint": checkpoint, **checkpoint_id(payload), "val_images": run.val_scorer.num_images}
+
+
+def _run_search(args: argparse.Namespace, config: Config, run: LoadedRun, evolution: EvolutionConfig,
+                budget: Budget, state: Path, scored_by: dict) -> SearchOutcome:
+    if args.method == "evolution":
+        return evolution_search(config.space, budget, run.val_scorer.score, evolution, args.seed, state_path=state,
+                                progress=not args.no_progress, scored_by=scored_by)
+    return random_search(config.space, budget, run.val_scorer.score, args.candidates or RANDOM_CANDIDATES, args.seed,
+                         state_path=state, progress=not args.no_progress, scored_by=scored_by)
+
+
 def _search(args: argparse.Namespace) -> None:
     evolution = _evolution_config(args)
     budgets = budgets_from_args(args)
     check_export_target(args)
     payload, config = open_checkpoint(args, budgets)
     run = load_run(args, payload, config)
+    scored_by = _scored_by(args, payload, run)
     results = []
     for budget in budgets:
         state = _state_path(run.path, args, budget)
@@ -91,13 +120,17 @@ def _search(args: argparse.Namespace) -> None:
             state.unlink(missing_ok=True)
         state.parent.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
-        if args.method == "evolution":
-            outcome = evolution_search(config.space, budget, run.val_scorer.score, evolution, args.seed,
-                                       state_path=state, progress=not args.no_progress)
-        else:
-            candidates = args.candidates or RANDOM_CANDIDATES
-            outcome = random_search(config.space, budget, run.val_scorer.score, candidates, args.seed,
-                                    state_path=state, progress=not args.no_progress)
+        try:
+            outcome = _run_search(args, config, run, evolution, budget, state, scored_by)
+        except SearchStateMismatch as mismatch:
+            if mismatch.keys != ["scored_by"]:
+                raise ConfigError(f"{state}: a {args.method} search at {budget.label} was recorded here with other "
+                                  f"settings (differs in: {', '.join(mismatch.keys)}); pass --restart to start "
+                                  "afresh (its result stays in results/)") from None
+            print(f"note: {state.name} was scored with other weights or search-val images; searching afresh",
+                  file=sys.stderr)
+            state.unlink()
+            outcome = _run_search(args, config, run, evolution, budget, state, scored_by)
         seconds = time.perf_counter() - start
         results.append(run.result(args.method, budget, outcome.best, outcome.best_score, seconds, outcome.scored))
     report(args, run, results)

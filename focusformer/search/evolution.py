@@ -16,8 +16,10 @@ hold to a few guarantees:
 * **Resumable**: with ``state_path`` the full state (including the generator's state) is
   written atomically after each generation / batch; calling again with the same settings
   continues from it and gives exactly the outcome of an uninterrupted run. Settings that
-  differ from the file's raise :class:`~focusformer.errors.ConfigError`. A finished search
-  leaves its state file in place; calling again returns the recorded outcome without scoring.
+  differ from the file's raise :class:`SearchStateMismatch` (a ConfigError naming the keys),
+  ``scored_by`` among them: what the score function scores with (weights, images), so a state
+  scored by other weights or on other images is never continued. A finished search leaves its
+  state file in place; calling again returns the recorded outcome without scoring.
 
 The searches work on any family through its decisions (:mod:`focusformer.spaces.decisions`).
 Sampling within budget (:func:`sample_within_budget`) makes the decisions in order (the
@@ -66,7 +68,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -335,9 +337,21 @@ def _rng_from_state(state: Any) -> np.random.Generator:
     return rng
 
 
-def _settings(search: str, space: SearchSpace, budget: Budget, seed: int, **extra: Any) -> dict[str, Any]:
+class SearchStateMismatch(ConfigError):
+    """A search state at ``path`` written with other settings; ``keys`` names those that differ."""
+
+    def __init__(self, path: Path, keys: list[str]) -> None:
+        super().__init__(f"{path}: search state was written with other settings (differs in: {', '.join(keys)}); "
+                         "delete it to start afresh")
+        self.path, self.keys = path, keys
+
+
+def _settings(search: str, space: SearchSpace, budget: Budget, seed: int, scored_by: Mapping[str, Any] | None,
+              **extra: Any) -> dict[str, Any]:
     settings = {"search": search, "seed": int(seed), "budget": budget.record(),
                 "space": space.to_dict(), **extra}
+    if scored_by is not None:
+        settings["scored_by"] = dict(scored_by)
     return json.loads(json.dumps(settings))  # as it reads back from the file
 
 
@@ -362,10 +376,7 @@ def _load_state(path: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
     if saved != settings:
         keys = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k)) \
             if isinstance(saved, dict) else ["settings"]
-        raise ConfigError(
-            f"{path}: search state was written with other settings (differs in: {', '.join(keys)}); "
-            "use another state path or delete it to start afresh"
-        )
+        raise SearchStateMismatch(path, keys)
     return state
 
 
@@ -397,11 +408,13 @@ def _outcome(cache: dict[ArchBase, float], history: list[float]) -> SearchOutcom
 
 # -- the searches -------------------------------------------------------------------------------
 def evolution_search(space: SearchSpace, budget: Budget, score: ScoreFn, config: EvolutionConfig, seed: int,
-                     state_path: Path | None = None, progress: bool = False) -> SearchOutcome:
-    """AutoFormer's evolution search within ``budget``; see the module docstring for the details."""
+                     state_path: Path | None = None, progress: bool = False,
+                     scored_by: Mapping[str, Any] | None = None) -> SearchOutcome:
+    """AutoFormer's evolution search within ``budget``; see the module docstring for the details.
+    ``scored_by`` (JSON-able) identifies what ``score`` scores with, for the state file."""
     costs = _checked_costs(space, budget)
     limit = budget.value
-    settings = _settings("evolution", space, budget, seed, config=dataclasses.asdict(config))
+    settings = _settings("evolution", space, budget, seed, scored_by, config=dataclasses.asdict(config))
     state_path = Path(state_path) if state_path is not None else None
     state = _load_state(state_path, settings) if state_path is not None else None
 
@@ -450,8 +463,10 @@ def evolution_search(space: SearchSpace, budget: Budget, score: ScoreFn, config:
 
 
 def random_search(space: SearchSpace, budget: Budget, score: ScoreFn, num_candidates: int, seed: int,
-                  state_path: Path | None = None, progress: bool = False, batch_size: int = 50) -> SearchOutcome:
-    """Score ``num_candidates`` distinct archs from :func:`sample_within_budget`, ``batch_size`` per call.
+                  state_path: Path | None = None, progress: bool = False, batch_size: int = 50,
+                  scored_by: Mapping[str, Any] | None = None) -> SearchOutcome:
+    """Score ``num_candidates`` distinct archs from :func:`sample_within_budget`, ``batch_size`` per call
+    (``scored_by`` as for :func:`evolution_search`).
 
     If the space has fewer distinct in-budget archs than asked, the search stops once
     ``STALE_DRAWS`` draws in a row bring no new arch (so it may score fewer).
@@ -461,7 +476,8 @@ def random_search(space: SearchSpace, budget: Budget, score: ScoreFn, num_candid
             raise ConfigError(f"random search {name}: must be a positive integer, got {value!r}")
     num_candidates, batch_size = int(num_candidates), int(batch_size)
     costs = _checked_costs(space, budget)
-    settings = _settings("random", space, budget, seed, num_candidates=num_candidates, batch_size=batch_size)
+    settings = _settings("random", space, budget, seed, scored_by, num_candidates=num_candidates,
+                         batch_size=batch_size)
     state_path = Path(state_path) if state_path is not None else None
     state = _load_state(state_path, settings) if state_path is not None else None
 
