@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -135,6 +136,22 @@ def test_refuses_to_overwrite_a_run(trained_run, capsys):
     assert train_cli.main(["--output", str(trained_run), *QUICK]) == 2
     assert "--resume" in capsys.readouterr().err
     assert (trained_run / "last.pt").read_bytes() == before
+
+
+def test_overwrite_starts_over_without_the_earlier_runs_files(trained_run, tmp_path, capsys):
+    """--overwrite removes what the earlier run wrote and searches recorded (they describe other
+    weights), keeps files of the user's own, and leaves one run's summary and event file."""
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    (run / "results").mkdir(exist_ok=True)
+    (run / "results" / "search-evolution-500K-seed0.state.json").write_text("{}")
+    (run / "notes.txt").write_text("mine")
+    assert train_cli.main(["--output", str(run), *QUICK, "--epochs", "1", "--overwrite"]) == 0
+    assert "removed the earlier run's" in capsys.readouterr().out
+    assert not (run / "results").exists() and (run / "notes.txt").read_text() == "mine"
+    assert len(_rows(run)) == 1 and len(_rows(trained_run)) > 1
+    events = list((run / "tensorboard").glob("events.out.tfevents.*"))
+    assert len(events) == (1 if (trained_run / "tensorboard").is_dir() else 0)
 
 
 def test_resume_rejects_config_changes(trained_run, capsys):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shutil
 import sys
 import time
 from datetime import timedelta
@@ -20,8 +21,11 @@ from ..config import (
     shipped_configs,
 )
 from ..errors import ConfigError, FocusformerError
+from ..search.results import RESULTS_DIR
 from ..training.checkpoint import CHECKPOINT_FILE
-from ..training.reports import CONFIG_FILE
+from ..training.events import EVENTS_DIR
+from ..training.reports import CONFIG_FILE, FINAL_FILE, SUMMARY_FILE
+from ..training.subnet import SUBNET_DIR
 from .common import (
     ArgumentParser,
     ensure_writable_output,
@@ -93,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="continue the run in directory RUN from its last.pt (its config is reused); with --epochs N, "
                              "extend (or shorten) it to N epochs, the schedule becoming that of an N-epoch run")
     parser.add_argument("--overwrite", action="store_true",
-                        help="allow --output to point at a directory that already holds a run")
+                        help="start over in an --output that already holds a run: its files (checkpoint, logs, "
+                             "recorded searches) are removed, others kept")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--dist-timeout", type=positive_float, default=30.0, metavar="MINUTES",
                         help="under torchrun: how long a process waits for the others before the run fails "
@@ -175,6 +180,10 @@ def _train_in(args: argparse.Namespace, ranks: Ranks) -> int:
             ensure_writable_output(output, [CHECKPOINT_FILE], args.overwrite,
                                    hint="pass --resume to continue it or --overwrite to start over")
             trainer = Trainer(config, output, progress=not args.no_progress, ranks=ranks)
+        if args.overwrite and ranks.is_main:
+            removed = remove_earlier_run(output)
+            if removed:
+                say(f"--overwrite: removed the earlier run's {', '.join(removed)} from {output}")
         what = (f"{config.space.name} ({config.train.sampler} sampler" if args.subnet is None else
                 f"subnet {config.subnet_arch} of {config.space.name} (init {config.subnet.init}")
         say(f"training {what}, {config.train.epochs} epochs, device {trainer.device}) -> {output}; "
@@ -186,6 +195,26 @@ def _train_in(args: argparse.Namespace, ranks: Ranks) -> int:
             print(f"{PROG}: {stopped}", file=sys.stderr)
         return 128 + stopped.signum
     return 0
+
+
+#: What a training run writes into its directory, and what searches record there: all of it
+#: describes the run that wrote it, so a run started over in the same directory removes it.
+RUN_OUTPUTS = (CHECKPOINT_FILE, CONFIG_FILE, SUMMARY_FILE, FINAL_FILE, EVENTS_DIR, SUBNET_DIR, RESULTS_DIR)
+
+
+def remove_earlier_run(output: Path) -> list[str]:
+    """Remove an earlier run's files from ``output`` (other files stay); the names removed."""
+    removed = []
+    for name in RUN_OUTPUTS:
+        path = output / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+        else:
+            continue
+        removed.append(name + ("/" if name in (EVENTS_DIR, SUBNET_DIR, RESULTS_DIR) else ""))
+    return removed
 
 
 def subnet_run_config(subnet: Path, init: str, config_name: str | None, overrides: list[str],
