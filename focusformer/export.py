@@ -87,14 +87,18 @@ def export_files(fmt: ExportFormat) -> tuple[str, ...]:
 def save_export(model: nn.Module, directory: str | Path, fmt: ExportFormat = "safetensors",
                 side: Side = "left", provenance: Provenance = Provenance()) -> Path:
     """:func:`save_subnet`, or for ``onnx`` a standalone ``model.onnx`` (dynamic batch), ``arch.json``
-    and the model card."""
-    if fmt != "onnx":
-        return save_subnet(model, directory, side, provenance)
+    and the model card. An earlier export's files of the other format are removed once the new
+    ones are written: left beside them, timm or onnxruntime would load the earlier model."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    export_onnx(model, directory / ONNX_FILE)
-    _write_arch_file(model, directory, side)
-    atomic_write_text(directory / MODEL_CARD_FILE, model_card(model.space, model.arch, provenance))
+    if fmt != "onnx":
+        save_subnet(model, directory, side, provenance)
+    else:
+        directory.mkdir(parents=True, exist_ok=True)
+        export_onnx(model, directory / ONNX_FILE)
+        _write_arch_file(model, directory, side)
+        atomic_write_text(directory / MODEL_CARD_FILE, model_card(model.space, model.arch, provenance))
+    for name in set(export_files("onnx") + export_files("safetensors")) - set(export_files(fmt)):
+        (directory / name).unlink(missing_ok=True)
     return directory
 
 

@@ -13,6 +13,7 @@ import pytest
 import torch
 from latency_checks import synthetic_table
 
+from focusformer import count_macs, load_subnet
 from focusformer.budget import format_latency
 from focusformer.cli import export as export_cli
 from focusformer.cli import latency as latency_cli
@@ -133,6 +134,23 @@ def test_export_onnx_command_and_missing_extra(run, tmp_path, capsys, monkeypatc
     err = capsys.readouterr().err.strip()
     assert err.startswith("focusformer-export: error: ONNX export needs onnx") and len(err.splitlines()) == 1
     assert not (tmp_path / "b").exists()
+
+
+def test_overwriting_an_export_in_the_other_format_leaves_one_model(run, tmp_path, capsys):
+    """An export replaced in the other format keeps no file of the earlier one, so timm, onnxruntime
+    and load_subnet cannot load the earlier model from it."""
+    out = tmp_path / "export"
+    largest = ["--checkpoint", str(run), "--largest", "--output", str(out)]
+    smallest = ["--checkpoint", str(run), "--smallest", "--output", str(out), "--overwrite"]
+    assert export_cli.main(largest) == 0
+    assert export_cli.main([*smallest, "--format", "onnx"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(["README.md", ONNX_FILE, "arch.json"])
+    space = load_config("digits").space
+    assert json.loads((out / "arch.json").read_text())["macs"] == count_macs(space.smallest(), space)
+    assert export_cli.main([*largest, "--overwrite"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "arch.json", "config.json", "model.safetensors"]
+    assert load_subnet(out).arch == space.largest()
+    capsys.readouterr()
 
 
 def test_writing_inside_a_run_needs_overwrite_and_changes_nothing_of_it(run, tmp_path, capsys):
