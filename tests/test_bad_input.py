@@ -52,6 +52,12 @@ CASES = [
     ("output-under-a-file", "train", ["--output", "{file}/run"], "is a file, not a directory"),
     ("resume-missing", "train", ["--resume", "{tmp}/gone"], "no checkpoint here"),
     ("resume-corrupt", "train", ["--resume", "{corrupt}"], "truncated or corrupt"),
+    ("resume-empty-checkpoint", "train", ["--resume", "{empty_checkpoint}"], "truncated or corrupt checkpoint (EOFError"),
+    ("checkpoint-not-a-checkpoint", "specialize", ["--checkpoint", "{uniform}/config.yaml", "--budget", "300K"],
+     "truncated or corrupt checkpoint"),
+    ("config-not-text", "train", ["--config", "{uniform}/last.pt"], "not a YAML file (not text)"),
+    ("lut-space-not-text", "latency", ["build", "--space", "{uniform}/last.pt", "--output", "{tmp}/lut.json"],
+     "not a YAML file (not text)"),
     ("resume-with-config-flags", "train", ["--resume", "{uniform}", "--lr", "0.1"], "reuses the run's own config"),
     ("budget-below-range", "specialize", ["--checkpoint", "{focus}", "--budget", "1K"], "outside this space's range"),
     ("budget-above-range", "specialize", ["--checkpoint", "{focus}", "--budget", "1G"], "outside this space's range"),
@@ -158,6 +164,8 @@ def places(tmp_path_factory) -> dict[str, str]:
     (root / "bad.yaml").write_text("space: [unclosed\n")
     (root / "corrupt").mkdir()
     (root / "corrupt" / "last.pt").write_bytes((uniform / "last.pt").read_bytes()[:500])
+    (root / "empty").mkdir()
+    (root / "empty" / "last.pt").write_bytes(b"")
     export = root / "export"
     assert export_cli.main(["--checkpoint", str(focus), "--smallest", "--output", str(export)]) == 0
     (root / "bad.json").write_text("{embed_dim: 24")
@@ -169,7 +177,7 @@ def places(tmp_path_factory) -> dict[str, str]:
     own_config.mkdir()
     (own_config / "config.yaml").write_text(resolve_config_path("digits").read_text())
     return {"focus": str(focus), "uniform": str(uniform), "fmnist": str(fmnist), "bad_yaml": str(root / "bad.yaml"),
-            "corrupt": str(root / "corrupt"), "export": str(export), "arch_bad_json": str(root / "bad.json"),
+            "corrupt": str(root / "corrupt"), "empty_checkpoint": str(root / "empty"), "export": str(export), "arch_bad_json": str(root / "bad.json"),
             "arch_outside": str(root / "outside.json"), "file": str(root / "a-file"), "lut": str(lut),
             "vitas_lut": str(vitas_lut), "own_config": str(own_config), "root": str(root)}
 

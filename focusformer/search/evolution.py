@@ -363,6 +363,8 @@ def _load_state(path: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
         return None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read search state ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: search state is not valid JSON (not text)") from None
     try:
         state = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -299,6 +299,8 @@ def read_yaml(path: str | Path) -> Any:
         raise ConfigError(f"{path}: no such file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a YAML file (not text)") from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -46,10 +46,10 @@ def load_checkpoint(run: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: no checkpoint here (expected a run directory holding {CHECKPOINT_FILE})")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - torch's unpickler raises almost anything on a file that is not a checkpoint
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise CheckpointError(
-            f"{path}: truncated or corrupt checkpoint ({str(exc).splitlines()[0]}); "
-            "restore it from a copy or start a new run"
+            f"{path}: truncated or corrupt checkpoint ({reason}); restore it from a copy or start a new run"
         ) from None
     if not isinstance(payload, dict) or "format_version" not in payload:
         raise CheckpointError(f"{path}: not a focusformer checkpoint")
