@@ -71,6 +71,10 @@ CASES = [
      "expected a positive integer"),
     ("export-would-overwrite", "specialize", ["--checkpoint", "{focus}", "--budget", "300K", "--export", "{export}"],
      "pass --overwrite"),
+    ("export-budget-folder-holds-export", "specialize", ["--checkpoint", "{focus}", "--budgets", "300K,500K",
+                                                         "--export", "{multi_export}"], "500K already holds README.md"),
+    ("export-not-writable", "specialize", ["--checkpoint", "{focus}", "--budget", "300K", "--export", "/sys/export"],
+     "is not writable"),
     ("mutation-probability", "search", ["--checkpoint", "{focus}", "--budget", "300K", "--depth-mutation", "2"],
      "depth_mutation"),
     ("population-zero", "search", ["--checkpoint", "{focus}", "--budget", "300K", "--population", "0"],
@@ -164,6 +168,8 @@ def places(tmp_path_factory) -> dict[str, str]:
     (root / "bad.yaml").write_text("space: [unclosed\n")
     (root / "corrupt").mkdir()
     (root / "corrupt" / "last.pt").write_bytes((uniform / "last.pt").read_bytes()[:500])
+    (root / "multi" / "500K").mkdir(parents=True)
+    (root / "multi" / "500K" / "README.md").write_text("the user's own")
     (root / "empty").mkdir()
     (root / "empty" / "last.pt").write_bytes(b"")
     export = root / "export"
@@ -177,7 +183,7 @@ def places(tmp_path_factory) -> dict[str, str]:
     own_config.mkdir()
     (own_config / "config.yaml").write_text(resolve_config_path("digits").read_text())
     return {"focus": str(focus), "uniform": str(uniform), "fmnist": str(fmnist), "bad_yaml": str(root / "bad.yaml"),
-            "corrupt": str(root / "corrupt"), "empty_checkpoint": str(root / "empty"), "export": str(export), "arch_bad_json": str(root / "bad.json"),
+            "corrupt": str(root / "corrupt"), "empty_checkpoint": str(root / "empty"), "multi_export": str(root / "multi"), "export": str(export), "arch_bad_json": str(root / "bad.json"),
             "arch_outside": str(root / "outside.json"), "file": str(root / "a-file"), "lut": str(lut),
             "vitas_lut": str(vitas_lut), "own_config": str(own_config), "root": str(root)}
 

@@ -147,16 +147,24 @@ def export_format(args: argparse.Namespace) -> ExportFormat:
     return args.format or "safetensors"
 
 
-def check_export_target(args: argparse.Namespace) -> None:
-    """Fail before any work if ``--export`` would overwrite an earlier export, write into a training
-    run's directory, or needs the onnx extra that is missing."""
+def export_target(args: argparse.Namespace, budget: Budget, several: bool) -> Path:
+    """Where a budget's winner is exported: ``--export`` itself, or with several budgets its
+    subfolder named by the budget."""
+    return args.export / budget.label if several else args.export
+
+
+def check_export_target(args: argparse.Namespace, budgets: list[Budget]) -> None:
+    """Fail before any work if ``--export`` (or, with several budgets, any budget's subfolder of it)
+    would overwrite an earlier export, write into a training run's directory, or needs the onnx
+    extra that is missing."""
     if args.export is None:
         return
     if export_format(args) == "onnx":
         require_onnx()
     check_not_in_run(args.export, "--export", args.overwrite)
-    check_output_dir(args.export, export_files(export_format(args)), args.overwrite,
-                     hint="pass --overwrite to replace it or choose another --export")
+    for budget in budgets:
+        check_output_dir(export_target(args, budget, len(budgets) > 1), export_files(export_format(args)),
+                         args.overwrite, hint="pass --overwrite to replace it or choose another --export")
 
 
 def report(args: argparse.Namespace, run: LoadedRun, results: list[SearchResult]) -> None:
@@ -171,7 +179,7 @@ def report(args: argparse.Namespace, run: LoadedRun, results: list[SearchResult]
         print(f"warning: could not record results in {run.path}: {exc.strerror}", file=sys.stderr)
     if args.export is not None:
         for r in results:
-            target = args.export if len(results) == 1 else args.export / r.budget.label
+            target = export_target(args, r.budget, len(results) > 1)
             ensure_writable_output(target, export_files(export_format(args)), args.overwrite,
                                    hint="pass --overwrite to replace it")
             provenance = Provenance.of_run(run.config, command_line(), str(r.budget), r.val_top1, r.test_top1)

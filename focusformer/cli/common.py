@@ -7,6 +7,7 @@ import contextlib
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -85,6 +86,10 @@ def check_output_dir(directory: Path, existing: Sequence[str], overwrite: bool, 
         raise FocusformerError(f"cannot create {directory}: {ancestor} is a file, not a directory")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise FocusformerError(f"output directory {directory} is not writable")
+    try:  # os.access says yes to root even where nothing can be made (/sys, a read-only mount)
+        os.rmdir(tempfile.mkdtemp(prefix=".focusformer-probe-", dir=ancestor))
+    except OSError as exc:
+        raise FocusformerError(f"output directory {directory} is not writable ({exc.strerror})") from None
 
 
 @contextlib.contextmanager

@@ -109,7 +109,7 @@ def _run_search(args: argparse.Namespace, config: Config, run: LoadedRun, evolut
 def _search(args: argparse.Namespace) -> None:
     evolution = _evolution_config(args)
     budgets = budgets_from_args(args)
-    check_export_target(args)
+    check_export_target(args, budgets)
     payload, config = open_checkpoint(args, budgets)
     run = load_run(args, payload, config)
     scored_by = _scored_by(args, payload, run)

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _specialize(args: argparse.Namespace) -> None:
     budgets = budgets_from_args(args)
-    check_export_target(args)
+    check_export_target(args, budgets)
     if args.data_free:
         ignored = [flag for flag, given in (("--draws", args.draws != "policy"), ("--val-images", args.val_images),
                                             ("--no-test", args.no_test)) if given]
