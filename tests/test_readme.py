@@ -67,6 +67,19 @@ def test_every_readme_command_line_parses():
         module.build_parser().parse_args(argv[1:])  # a usage error exits, failing the test
 
 
+def test_readme_commands_typed_in_order_export_nowhere_twice():
+    """A second export into a folder an earlier README command filled would be refused."""
+    blocks = re.findall(r"```bash\n(.*?)```", README, flags=re.S)
+    lines = [line.split("  #")[0].strip() for block in blocks for line in block.splitlines()]
+    targets = []
+    for argv in (shlex.split(line) for line in lines if line.startswith("focusformer-")):
+        if "--export" in argv and "--overwrite" not in argv:
+            folder = argv[argv.index("--export") + 1].rstrip("/")
+            budgets = argv[argv.index("--budgets") + 1].split(",") if "--budgets" in argv else []
+            targets += [f"{folder}/{budget}" for budget in budgets] or [folder]
+    assert targets and len(targets) == len(set(targets)), targets
+
+
 def test_readme_deploys_in_two_commands():
     """latency build, then specialize with a latency budget on that table, exported as ONNX."""
     block = next(b for b in _bash_blocks() if "focusformer-latency build" in b)
