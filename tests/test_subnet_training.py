@@ -113,6 +113,7 @@ def test_killed_subnet_run_resumes_bit_for_bit(exported, tmp_path):
     (["--subnet", "{export}", "--config", "fashion-mnist", "--set", "data.data_dir={tmp}"], "fashion-mnist"),
     (["--subnet", "{fashion}", "--config", "digits"], "digits"),  # a 28x28 subnet on 8x8 data
     (["--subnet", "{export}", "--sampler", "focus"], "a subnet run trains one arch"),
+    (["--subnet", "{export}", "--sampler", "uniform"], "a subnet run trains one arch"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(exported, tmp_path, capsys, monkeypatch, argv, message):
     fashion = load_config("fashion-mnist").space

@@ -230,9 +230,10 @@ def subnet_run_config(subnet: Path, init: str, config_name: str | None, override
             raise ConfigError(f"--subnet {subnet}: its space {space.name!r} is no shipped config; pass --config "
                               "for the data and training recipe")
         config_name = space.name
+    if "train.sampler" in flags:  # any sampler picks subnets of a supernet, uniform too
+        raise ConfigError("--sampler: a subnet run trains one arch; drop --sampler")
     config = load_config(config_name, overrides, flags)
-    if "train.sampler" not in flags:
-        config = dataclasses.replace(config, train=dataclasses.replace(config.train, sampler="uniform"))
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, sampler="uniform"))
     return dataclasses.replace(config, space=dataclasses.replace(space, weight_sharing="left"),
                                subnet=SubnetConfig(arch=arch.to_dict(), init=init, source=str(subnet)))
 
