@@ -200,6 +200,13 @@ def test_resume_with_more_epochs_extends_a_finished_run(tmp_path, capsys):
     assert load_checkpoint(run)["config"]["train"]["epochs"] == 3
     assert (run / "final.json").read_text() != final_before  # the report of the longer run
 
+    # Resumed again, finished, with nothing to extend: it says so and trains or evaluates nothing.
+    finished = {name: (run / name).read_bytes() for name in ("last.pt", "final.json", "summary.csv")}
+    assert train_cli.main(["--resume", str(run), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "has finished its 3 epochs" in out and "--epochs N with N > 3" in out
+    assert {name: (run / name).read_bytes() for name in finished} == finished
+
 
 def test_resume_cannot_cut_a_run_below_what_it_trained(tmp_path, capsys):
     run = tmp_path / "run"

@@ -153,6 +153,11 @@ def _train_in(args: argparse.Namespace, ranks: Ranks) -> int:
                 f"--resume reuses the run's own config (only --epochs may change it); drop {(changed + ['--set'])[0]}"
             )
         trainer = Trainer.resume(args.resume, progress=not args.no_progress, ranks=ranks, epochs=args.epochs)
+        epochs = trainer.config.train.epochs
+        if trainer.epoch == epochs and trainer.resized_from is None and (trainer.output_dir / FINAL_FILE).is_file():
+            say(f"{args.resume} has finished its {epochs} epochs ({trainer.output_dir / FINAL_FILE}); nothing to "
+                f"resume. To train it longer, pass --epochs N with N > {epochs}")
+            return 0
         say(f"resuming {args.resume} at step {trainer.step} (epoch {trainer.epoch + 1}, "
             f"step {trainer.step_in_epoch} of {trainer.steps_per_epoch}); {_scale(trainer.config, ranks)}")
         before, now = trainer.resized_from, trainer.config.train.epochs
