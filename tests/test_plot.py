@@ -17,7 +17,7 @@ from focusformer.cli.plot import main
 from focusformer.config import load_config
 from focusformer.search import cloud as clouds
 from focusformer.search.pareto import hypervolume, pareto_front
-from focusformer.search.results import SearchResult, append_results
+from focusformer.search.results import SearchResult, append_results, read_results
 from focusformer.search.scoring import CandidateScorer
 from focusformer.spaces.counts import count_macs, count_params
 
@@ -170,6 +170,23 @@ def test_plot_png_with_cache(run, tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "cached in" in out and _hypervolumes(out) == [volume]
     assert figure.read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_plot_says_when_a_result_was_scored_on_other_images(run, tmp_path, capsys):
+    """A search-val top-1 on 30 images does not compare with a cloud's on 64: the report says so,
+    and the result records its image count."""
+    other = tmp_path / "run"
+    shutil.copytree(run, other)
+    space = load_config("digits").space
+    arch = space.smallest()
+    found = SearchResult("random", Budget(0.5e6), arch, count_macs(arch, space), count_params(arch, space), 50.0,
+                         None, 1.0, 8, val_images=30)
+    append_results(other, [found])
+    assert read_results(other, "random", space) == [found]
+    assert main([str(other), "--output", str(tmp_path / "f.png"), *FAST, "--no-progress"]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if "note:" in line]
+    assert notes == ["  note: random at 500K MACs was scored on 30 search-val images, the cloud on 64: their top-1 do "
+                     "not compare"]
 
 
 def test_plot_pdf(run, tmp_path, capsys):

@@ -96,8 +96,9 @@ class LoadedRun:
             if budget.lut.unavailable_here() is None:
                 model = self.supernet.extract(arch, side)
                 (measured,) = time_modules([(model, image_shape(space))], budget.lut.settings)
+        images = None if val_top1 is None or self.val_scorer is None else self.val_scorer.num_images
         return SearchResult(method, budget, arch, count_macs(arch, space), count_params(arch, space),
-                            val_top1, test, seconds, candidates, predicted, measured, side)
+                            val_top1, test, seconds, candidates, predicted, measured, side, images)
 
 
 def best_side(val_scorer: CandidateScorer, arch: ArchBase) -> tuple[Side, dict[Side, float]]:

@@ -116,6 +116,10 @@ def _plot(args: argparse.Namespace) -> None:
         ]
         table = plot.summary_table(results, args.split)
         lines += ["  " + line for line in table.splitlines()] if table else ["  no specialize or search results yet"]
+        if args.split == "search-val":
+            lines += [f"  note: {r.method} at {r.budget} was scored on {r.val_images} search-val images, the cloud on "
+                      f"{cloud.images}: their top-1 do not compare" for found in results.values() for r in found
+                      if r.val_images is not None and r.val_images != cloud.images]
         reports.append("\n".join(lines))
 
     plot.draw_figure(series, args.output, args.split, budgets)

@@ -38,6 +38,9 @@ class SearchResult:
     #: The side whose weights the returned subnet carries (and exports); with bilateral weight
     #: sharing val_top1 is the mean of both sides (what ranked it) and test_top1 this side's.
     side: str = "left"
+    #: Search-val images val_top1 was measured on (None: nothing scored, or recorded before this
+    #: field): top-1 on other image counts is not comparable.
+    val_images: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +57,7 @@ class SearchResult:
             "latency_ms": self.latency_ms,
             "measured_latency_ms": self.measured_ms,
             "side": self.side,
+            "val_images": self.val_images,
         }
 
     @classmethod
@@ -71,6 +75,7 @@ class SearchResult:
             latency_ms=_optional_float(data.get("latency_ms")),
             measured_ms=_optional_float(data.get("measured_latency_ms")),
             side=data.get("side", "left"),
+            val_images=None if data.get("val_images") is None else int(data["val_images"]),
         )
 
 
