@@ -146,9 +146,19 @@ def test_overwrite_starts_over_without_the_earlier_runs_files(trained_run, tmp_p
     (run / "results").mkdir(exist_ok=True)
     (run / "results" / "search-evolution-500K-seed0.state.json").write_text("{}")
     (run / "notes.txt").write_text("mine")
+    (run / "tensorboard" / "my-notes.txt").parent.mkdir(exist_ok=True)
+    (run / "tensorboard" / "my-notes.txt").write_text("mine too")
     assert train_cli.main(["--output", str(run), *QUICK, "--epochs", "1", "--overwrite"]) == 0
     assert "removed the earlier run's" in capsys.readouterr().out
     assert not (run / "results").exists() and (run / "notes.txt").read_text() == "mine"
+    assert (run / "tensorboard" / "my-notes.txt").read_text() == "mine too"
+
+    # A folder that holds no run keeps everything, a results/ of the user's own too.
+    mine = tmp_path / "mine"
+    (mine / "results").mkdir(parents=True)
+    (mine / "results" / "table.jsonl").write_text("{}")
+    assert train_cli.main(["--output", str(mine), *QUICK, "--epochs", "1", "--overwrite"]) == 0
+    assert (mine / "results" / "table.jsonl").read_text() == "{}"
     assert len(_rows(run)) == 1 and len(_rows(trained_run)) > 1
     events = list((run / "tensorboard").glob("events.out.tfevents.*"))
     assert len(events) == (1 if (trained_run / "tensorboard").is_dir() else 0)

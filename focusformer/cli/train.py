@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
-import shutil
 import sys
 import time
 from datetime import timedelta
@@ -27,6 +27,7 @@ from ..training.events import EVENTS_DIR
 from ..training.reports import CONFIG_FILE, FINAL_FILE, SUMMARY_FILE
 from ..training.subnet import SUBNET_DIR
 from .common import (
+    RUN_MARKERS,
     ArgumentParser,
     ensure_writable_output,
     positive_float,
@@ -202,23 +203,33 @@ def _train_in(args: argparse.Namespace, ranks: Ranks) -> int:
     return 0
 
 
-#: What a training run writes into its directory, and what searches record there: all of it
-#: describes the run that wrote it, so a run started over in the same directory removes it.
-RUN_OUTPUTS = (CHECKPOINT_FILE, CONFIG_FILE, SUMMARY_FILE, FINAL_FILE, EVENTS_DIR, SUBNET_DIR, RESULTS_DIR)
+#: What a training run writes into its directory, and what searches record there (glob
+#: patterns per folder): all of it describes the run that wrote it, so a run started over in the
+#: same directory removes it. Only these names go: the user's own files there stay.
+RUN_OUTPUTS = {
+    ".": (CHECKPOINT_FILE, CONFIG_FILE, SUMMARY_FILE, FINAL_FILE),
+    EVENTS_DIR: ("events.out.tfevents.*",),
+    SUBNET_DIR: ("model.safetensors", "model.onnx", "arch.json", "config.json", "README.md"),  # an export
+    RESULTS_DIR: ("*.jsonl", "*.state.json", "cloud-*.json"),
+}
 
 
 def remove_earlier_run(output: Path) -> list[str]:
-    """Remove an earlier run's files from ``output`` (other files stay); the names removed."""
+    """Remove an earlier run's files from ``output`` if it holds a run (its checkpoint, summary or
+    final report), and the folders they leave empty; the names removed."""
+    if not any((output / name).is_file() for name in RUN_MARKERS):
+        return []
     removed = []
-    for name in RUN_OUTPUTS:
-        path = output / name
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        elif path.exists() or path.is_symlink():
+    for folder, patterns in RUN_OUTPUTS.items():
+        found = sorted({path for pattern in patterns for path in (output / folder).glob(pattern) if path.is_file()})
+        for path in found:
             path.unlink()
-        else:
-            continue
-        removed.append(name + ("/" if name in (EVENTS_DIR, SUBNET_DIR, RESULTS_DIR) else ""))
+        if folder == ".":
+            removed += [path.name for path in found]
+        elif found:
+            removed.append(f"{folder}/")
+            with contextlib.suppress(OSError):  # the user's own files keep it
+                (output / folder).rmdir()
     return removed
 
 
