@@ -52,7 +52,8 @@ CASES = [
     ("output-under-a-file", "train", ["--output", "{file}/run"], "is a file, not a directory"),
     ("resume-missing", "train", ["--resume", "{tmp}/gone"], "no checkpoint here"),
     ("resume-corrupt", "train", ["--resume", "{corrupt}"], "truncated or corrupt"),
-    ("resume-empty-checkpoint", "train", ["--resume", "{empty_checkpoint}"], "truncated or corrupt checkpoint (EOFError"),
+    ("resume-empty-checkpoint", "train", ["--resume", "{empty_checkpoint}"],
+     "truncated or corrupt checkpoint (EOFError"),
     ("checkpoint-not-a-checkpoint", "specialize", ["--checkpoint", "{uniform}/config.yaml", "--budget", "300K"],
      "truncated or corrupt checkpoint"),
     ("config-not-text", "train", ["--config", "{uniform}/last.pt"], "not a YAML file (not text)"),
@@ -183,7 +184,8 @@ def places(tmp_path_factory) -> dict[str, str]:
     own_config.mkdir()
     (own_config / "config.yaml").write_text(resolve_config_path("digits").read_text())
     return {"focus": str(focus), "uniform": str(uniform), "fmnist": str(fmnist), "bad_yaml": str(root / "bad.yaml"),
-            "corrupt": str(root / "corrupt"), "empty_checkpoint": str(root / "empty"), "multi_export": str(root / "multi"), "export": str(export), "arch_bad_json": str(root / "bad.json"),
+            "corrupt": str(root / "corrupt"), "empty_checkpoint": str(root / "empty"),
+            "multi_export": str(root / "multi"), "export": str(export), "arch_bad_json": str(root / "bad.json"),
             "arch_outside": str(root / "outside.json"), "file": str(root / "a-file"), "lut": str(lut),
             "vitas_lut": str(vitas_lut), "own_config": str(own_config), "root": str(root)}
 

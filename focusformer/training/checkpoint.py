@@ -7,9 +7,7 @@ cannot run code. Everything in it is tensors and plain Python data.
 
 from __future__ import annotations
 
-import pickle
 import random
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +44,7 @@ def load_checkpoint(run: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: no checkpoint here (expected a run directory holding {CHECKPOINT_FILE})")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch's unpickler raises almost anything on a file that is not a checkpoint
+    except Exception as exc:  # noqa: BLE001 - on a file that is no checkpoint torch's unpickler raises anything
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise CheckpointError(
             f"{path}: truncated or corrupt checkpoint ({reason}); restore it from a copy or start a new run"
