@@ -21,6 +21,7 @@ from ..config import (
     shipped_configs,
 )
 from ..errors import ConfigError, FocusformerError
+from ..export import export_files
 from ..search.results import RESULTS_DIR
 from ..training.checkpoint import CHECKPOINT_FILE
 from ..training.events import EVENTS_DIR
@@ -209,7 +210,7 @@ def _train_in(args: argparse.Namespace, ranks: Ranks) -> int:
 RUN_OUTPUTS = {
     ".": (CHECKPOINT_FILE, CONFIG_FILE, SUMMARY_FILE, FINAL_FILE),
     EVENTS_DIR: ("events.out.tfevents.*",),
-    SUBNET_DIR: ("model.safetensors", "model.onnx", "arch.json", "config.json", "README.md"),  # an export
+    SUBNET_DIR: tuple(set(export_files("safetensors") + export_files("onnx"))),  # an export
     RESULTS_DIR: ("*.jsonl", "*.state.json", "cloud-*.json"),
 }
 
