@@ -7,6 +7,7 @@ import re
 import shlex
 from pathlib import Path
 
+import pytest
 import yaml
 
 from focusformer.config import Config
@@ -40,6 +41,30 @@ def test_readme_has_two_setup_commands_and_ci_runs_the_test_one():
 CONFIGS_PAGE = (ROOT / "docs" / "configs.md").read_text()
 
 
+def test_readme_opens_in_ten_lines_then_sets_up():
+    """The opening (title to first heading) is at most ten lines, and the first command is the install."""
+    opening = README.split("\n## ", 1)[0].splitlines()[1:]
+    assert 0 < len([line for line in opening if line.strip()]) <= 10
+    first_block = re.findall(r"```bash\n(.*?)```", README, flags=re.S)[0].strip()
+    assert first_block.startswith("python3 -m venv .venv && .venv/bin/pip install .")
+
+
+def test_readme_commands_continue_from_the_setup_run():
+    """Every README command that reads a run reads the one the first set-up command trained."""
+    blocks = re.findall(r"```bash\n(.*?)```", README, flags=re.S)
+    setup = shlex.split(blocks[0].strip().split("&&")[-1])
+    trained = setup[setup.index("--output") + 1]
+    reads = []
+    for block in blocks[1:]:
+        for line in block.splitlines():
+            argv = shlex.split(line.split("  #")[0])
+            if argv and argv[0].startswith("focusformer-"):
+                reads += [argv[i + 1] for i, flag in enumerate(argv) if flag in ("--checkpoint", "--space")]
+                if argv[0] == "focusformer-plot":
+                    reads.append(argv[1])
+    assert len(reads) >= 4 and set(reads) == {trained}, reads
+
+
 def test_docs_config_example_is_a_valid_config():
     block = re.search(r"```yaml\n(.*?)```", CONFIGS_PAGE, flags=re.S).group(1)
     config = Config.from_dict(yaml.safe_load(block), where="")
@@ -67,9 +92,10 @@ def test_every_readme_command_line_parses():
         module.build_parser().parse_args(argv[1:])  # a usage error exits, failing the test
 
 
-def test_readme_commands_typed_in_order_export_nowhere_twice():
-    """A second export into a folder an earlier README command filled would be refused."""
-    blocks = re.findall(r"```bash\n(.*?)```", README, flags=re.S)
+@pytest.mark.parametrize("page", ["README.md", *(f"docs/{page.name}" for page in DOCS)])
+def test_commands_typed_in_order_export_nowhere_twice(page):
+    """A second export into a folder an earlier command of the same page filled would be refused."""
+    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / page).read_text(), flags=re.S)
     lines = [line.split("  #")[0].strip() for block in blocks for line in block.splitlines()]
     targets = []
     for argv in (shlex.split(line) for line in lines if line.startswith("focusformer-")):
@@ -77,7 +103,9 @@ def test_readme_commands_typed_in_order_export_nowhere_twice():
             folder = argv[argv.index("--export") + 1].rstrip("/")
             budgets = argv[argv.index("--budgets") + 1].split(",") if "--budgets" in argv else []
             targets += [f"{folder}/{budget}" for budget in budgets] or [folder]
-    assert targets and len(targets) == len(set(targets)), targets
+    assert len(targets) == len(set(targets)), targets
+    if page == "README.md":
+        assert targets
 
 
 def test_readme_deploys_in_two_commands():

@@ -1,4 +1,4 @@
-"""``focusformer-train``: train a supernet (with no arguments: the digits config, a few minutes on CPU)."""
+"""``focusformer-train``: train a supernet (with no arguments: the digits config, about a minute on 2 CPU cores)."""
 
 from __future__ import annotations
 

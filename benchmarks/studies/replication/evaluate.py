@@ -3,7 +3,8 @@
 Per run (cached in RUN/eval/ by benchmarks.quality.evaluate, with the currencies study's settings,
 so the uniform runs it compares against are not evaluated again): specialize's answers at 8M, 15M
 and 25M MACs from 32 uniform draws (1,000 search-val images select; test top-1 on all 10,000);
-for the five families also the spread of 32 in-band draws (every one on the whole test split);
+for the five families also the spread of 32 in-band draws (the test top-1 of the one search-val
+ranks first, minus the median of all 32 on the whole test split);
 for attentive on ViTAS's space also the 100-subnet cloud's hypervolume.
 
     python -m benchmarks.studies.replication.evaluate ROOT [--watch]   # from the repository root
