@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from pathlib import Path
 
@@ -58,14 +59,17 @@ def retraining(root: Path) -> str:
                 final = folder / f"{name}-{budget}" / "final.json"
                 if final.is_file():
                     figures[budget].setdefault(name, {})[seed] = json.loads(final.read_text())["subnet"]["test_top1"]
-    names = ["inherited", *(name for name, _, _ in SCHEDULES)]
+    schedules = [name for name, _, _ in SCHEDULES]
+    names = ["inherited", *schedules]
+    # Each schedule against the inherited weights, then each pair of schedules.
+    pairs = [(name, "inherited") for name in schedules] + list(itertools.combinations(schedules, 2))
     rows = []
     for budget, by_name in figures.items():
         cells = [Summary.of(list(by_name[n].values())).format() if by_name.get(n) else "-" for n in names]
         diffs = [paired_by_seed(by_name[a], by_name[b]).format() if by_name.get(a) and by_name.get(b) else "-"
-                 for a, b in (("finetune5", "inherited"), ("retrain15", "inherited"), ("finetune5", "retrain15"))]
+                 for a, b in pairs]
         rows.append([budget, *cells, *diffs])
-    header = ["budget", *names, "finetune5 - inherited", "retrain15 - inherited", "finetune5 - retrain15"]
+    header = ["budget", *names, *(f"{a} - {b}" for a, b in pairs)]
     return ("## Retraining specialize's picks\n\nTest top-1 (mean ± sd over seeds); differences paired by seed, mean "
             "[95% t-interval], bold where it excludes zero.\n\n" + markdown(header, rows) + "\n")
 
