@@ -13,7 +13,7 @@ import math
 import pytest
 import torch
 
-from benchmarks.performance import ddp, focus_overhead, gpu, latency, macs, psvit, throughput
+from benchmarks.performance import ddp, focus_overhead, gpu, latency, macs, psvit, search_overhead, throughput
 
 
 @pytest.fixture(autouse=True)
@@ -135,3 +135,15 @@ def test_psvit(tmp_path, capsys):
     assert target.startswith("target: attention sharing's saving")
     assert f"psvit-digits {100 * saving['macs_per_image']:.1f}%" in target
     assert target.endswith(f"lowest {result['ratio_of_medians']:.3f}")
+
+
+def test_search_overhead(tmp_path, capsys):
+    _, saved, _, target = run(search_overhead, ["--spaces", "digits", "--population", "6", "--generations", "2",
+                                                "--images", "8", "--batch-size", "4", "--score-subnets", "2"],
+                              tmp_path, capsys)
+    (result,) = saved["results"]
+    assert result["space"] == "digits" and result["scored"] == 6 + 2 * 6 and result["score_subnets"] == 2
+    assert positive(result["search_ms_per_subnet"]) and positive(result["score_ms_per_subnet"])
+    assert result["ratio"] == pytest.approx(result["search_ms_per_subnet"] / result["score_ms_per_subnet"])
+    assert saved["target"]["largest_ratio"] == result["ratio"]
+    assert target.endswith(f"largest {result['ratio']:.1%}") and "<= 5% of scoring one on 8 images" in target

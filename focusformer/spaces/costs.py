@@ -173,58 +173,74 @@ class PartialArchs:
     row among those with ``low <= limit`` (rows with ``active`` false must pass INACTIVE);
     ``state.commit(slot, choices)``. ``state.codes`` and ``state.cost`` hold the result.
     A choice that leads to no valid arch has ``low = +inf`` and ``high = -inf``.
+
+    The bookkeeping is in numpy: the arrays are small, and for the searches' one arch at a time
+    torch's per-operation overhead would dominate. :meth:`bounds`, ``codes`` and ``cost`` hand
+    out torch tensors (sharing the arrays' memory) for the sampler; :meth:`bounds_array` the arrays.
     """
 
     def __init__(self, cost: LayeredCost, n: int) -> None:
         self.cost_model, self.n = cost, n
         plan = cost.plan
         self._k, self._per_layer = len(plan.network), len(plan.layer)
-        self.codes = torch.full((n, plan.encoding_length), INACTIVE, dtype=torch.long)
-        self._prefix = torch.zeros(n, dtype=torch.long)  # mixed-radix index of the network decisions so far
-        self.cost = torch.zeros(n, dtype=torch.float64)  # base + finished layers, once the network is decided
-        self._consistent: torch.Tensor | None = None  # (n, O) options of the current layer still possible
-        self._options = torch.as_tensor(cost.options)
-        self._allowed = torch.as_tensor(cost.allowed)
-        self._layer = torch.as_tensor(cost.layer)
-        self._rest_low, self._rest_high = (torch.as_tensor(t) for t in cost.rest)
-        self._prefix_bounds = [(torch.as_tensor(lo), torch.as_tensor(hi)) for lo, hi in cost.network_prefix_bounds]
+        self._codes = np.full((n, plan.encoding_length), INACTIVE, dtype=np.int64)
+        self._prefix = np.zeros(n, dtype=np.int64)  # mixed-radix index of the network decisions so far
+        self._cost = np.zeros(n, dtype=np.float64)  # base + finished layers, once the network is decided
+        self._consistent: np.ndarray | None = None  # (n, O) options of the current layer still possible
+
+    @property
+    def codes(self) -> torch.Tensor:
+        """``(n, S)`` encodings; INACTIVE where undecided or inactive."""
+        return torch.from_numpy(self._codes)
+
+    @property
+    def cost(self) -> torch.Tensor:
+        """``(n,)`` cost of the decisions committed so far (float64)."""
+        return torch.from_numpy(self._cost)
 
     def bounds(self, slot: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(active (n,), low (n, C), high (n, C))`` for the decision at ``slot``."""
+        return tuple(torch.from_numpy(array) for array in self.bounds_array(slot))  # type: ignore[return-value]
+
+    def bounds_array(self, slot: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`bounds` as numpy arrays."""
+        model = self.cost_model
         if slot < self._k:
-            choices = self.cost_model.network_shape[slot]
-            index = self._prefix.unsqueeze(1) * choices + torch.arange(choices)
-            low, high = self._prefix_bounds[slot]
-            return torch.ones(self.n, dtype=torch.bool), low[index], high[index]
+            choices = model.network_shape[slot]
+            index = self._prefix[:, None] * choices + np.arange(choices)
+            low, high = model.network_prefix_bounds[slot]
+            return np.ones(self.n, dtype=bool), low[index], high[index]
         layer, position = divmod(slot - self._k, self._per_layer)
         g = self._prefix
         if position == 0:
-            self._consistent = self._allowed[layer, g]
-        column = self._options[:, position]
+            self._consistent = model.allowed[layer, g]
+        column = model.options[:, position]
         consistent = self._consistent
         active = (consistent & (column != INACTIVE)).any(1)
-        choices = len(self.cost_model.plan.layer[position].choices)
-        matches = consistent.unsqueeze(1) & (column == torch.arange(choices).unsqueeze(1)).unsqueeze(0)  # (n, C, O)
-        costs = self._layer[layer, g].unsqueeze(1)
-        low = torch.where(matches, costs, torch.inf).amin(2)
-        high = torch.where(matches, costs, -torch.inf).amax(2)
-        return active, self.cost.unsqueeze(1) + low + self._rest_low[layer + 1, g].unsqueeze(1), \
-            self.cost.unsqueeze(1) + high + self._rest_high[layer + 1, g].unsqueeze(1)
+        choices = len(model.plan.layer[position].choices)
+        matches = consistent[:, None, :] & (column == np.arange(choices)[:, None])[None]  # (n, C, O)
+        costs = model.layer[layer, g][:, None, :]
+        low = np.where(matches, costs, np.inf).min(2)
+        high = np.where(matches, costs, -np.inf).max(2)
+        rest_low, rest_high = model.rest
+        return (active, self._cost[:, None] + low + rest_low[layer + 1, g][:, None],
+                self._cost[:, None] + high + rest_high[layer + 1, g][:, None])
 
-    def commit(self, slot: int, choices: torch.Tensor) -> None:
+    def commit(self, slot: int, choices: torch.Tensor | np.ndarray) -> None:
         """Record ``choices`` (n,) for ``slot``; INACTIVE for rows where the decision is inactive."""
-        choices = torch.as_tensor(choices, dtype=torch.long)
-        self.codes[:, slot] = choices
+        choices = np.asarray(choices, dtype=np.int64)
+        model = self.cost_model
+        self._codes[:, slot] = choices
         if slot < self._k:
-            self._prefix = self._prefix * self.cost_model.network_shape[slot] + choices
+            self._prefix = self._prefix * model.network_shape[slot] + choices
             if slot == self._k - 1:
-                self.cost = torch.as_tensor(self.cost_model.base)[self._prefix].clone()
+                self._cost = np.array(model.base[self._prefix], dtype=np.float64)
             return
         layer, position = divmod(slot - self._k, self._per_layer)
-        self._consistent = self._consistent & (self._options[:, position] == choices.unsqueeze(1))
+        self._consistent = self._consistent & (model.options[:, position] == choices[:, None])
         if position == self._per_layer - 1:
-            option = self._consistent.double().argmax(1)
-            self.cost = self.cost + self._layer[layer, self._prefix, option]
+            option = self._consistent.argmax(1)  # the one option left (the first, as torch's argmax)
+            self._cost = self._cost + model.layer[layer, self._prefix, option]
 
 
 def decide(cost: LayeredCost, rule: Callable[[int, list[int], list[int]], int], limit: float = np.inf) -> np.ndarray:
@@ -236,14 +252,14 @@ def decide(cost: LayeredCost, rule: Callable[[int, list[int], list[int]], int], 
     """
     state = PartialArchs(cost, 1)
     for slot in range(cost.plan.encoding_length):
-        active, low, _ = state.bounds(slot)
-        if not bool(active[0]):
-            state.commit(slot, torch.tensor([INACTIVE]))
+        active, low, _ = state.bounds_array(slot)
+        if not active[0]:
+            state.commit(slot, np.array([INACTIVE]))
             continue
         low = low[0].tolist()
         valid = [c for c, value in enumerate(low) if value < np.inf]
         feasible = [c for c in valid if low[c] <= limit]
-        state.commit(slot, torch.tensor([rule(slot, valid, feasible)]))
+        state.commit(slot, np.array([rule(slot, valid, feasible)]))
     return state.codes[0].numpy()
 
 
