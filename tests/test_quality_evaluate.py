@@ -12,6 +12,7 @@ import pytest
 
 from benchmarks.lib import stats
 from benchmarks.quality import evaluate
+from focusformer.budget import Budget
 from focusformer.config import load_config
 from focusformer.training.trainer import Trainer
 
@@ -74,6 +75,21 @@ def test_every_measure_of_two_arms_paired_by_seed(runs, tmp_path, capsys, monkey
     monkeypatch.setattr(evaluate, "evolution_search", None)
     evaluate.main(["--runs", *groups, *ARGS, "--measures", ",".join(evaluate.MEASURES)])
     assert "focus - uniform" in capsys.readouterr().out
+
+
+def test_a_budget_above_the_largest_subnet_is_the_whole_space(runs, tmp_path, capsys):
+    """Reported under the budget asked for, evaluated at the largest subnet's cost (digits: 2.02M)."""
+    out = tmp_path / "eval.json"
+    evaluate.main(["--runs", f"uniform={runs['uniform'][0]}", "--budgets", "300K,50M", "--measures", "draws,spread",
+                   "--val-images", "64", "--candidates", "4", "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert "50M MACs is above the space's largest subnet; evaluated at 2,0" in printed
+    row = json.loads(out.read_text())["runs"]["uniform"]["1"]
+    assert {"300K draws", "50M draws", "50M spread"} <= set(row)
+    largest = load_config("digits").space.cost_model("macs").max_cost
+    cached = [json.loads(path.read_text()) for path in (runs["uniform"][0] / "eval").glob("draws-*.json")]
+    (whole_space,) = [c["result"] for c in cached if c["settings"]["budgets"] == [300_000, largest]]
+    assert row["50M draws"] == whole_space[Budget(largest).label]["test_top1"]
 
 
 def test_paired_intervals_are_student_t_and_pair_by_seed():

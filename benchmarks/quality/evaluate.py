@@ -77,8 +77,19 @@ class Evaluation:
     """The measures of one run, each computed once for its settings and cached in ``RUN/eval/``."""
 
     def __init__(self, run: Run, budgets: list[Budget], args: argparse.Namespace) -> None:
-        self.run, self.budgets, self.args = run, budgets, args
+        self.run, self.args = run, args
         self.has_policy = run.sampler == "focus"
+        # A budget above the space's largest subnet admits the whole space. It is evaluated at the
+        # largest subnet's cost (a budget the sampler and the searches accept) and reported under
+        # the budget asked for, so that spaces of different ranges pair at matched budgets.
+        self.columns = [budget.label for budget in budgets]
+        self.budgets = []
+        for budget in budgets:
+            largest = budget.cost_model(run.config.space).max_cost
+            if budget.value > largest:
+                print(f"{run.path}: {budget} is above the space's largest subnet; evaluated at {largest:,.0f}")
+                budget = Budget(largest, budget.kind)
+            self.budgets.append(budget)
 
     # -- caching --------------------------------------------------------------------------------
     def cached(self, measure: str, settings: dict[str, Any], compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -233,25 +244,25 @@ def run_row(evaluation: Evaluation, measures: list[str]) -> dict[str, float]:
     final = evaluation.run.final
     row = {"largest": final["largest"]["test_top1"]}
     results = {m: getattr(evaluation, m)() for m in measures}
-    for budget in evaluation.budgets:
-        label = budget.label
+    for column, budget in zip(evaluation.columns, evaluation.budgets):
+        key = budget.label  # the results' key: the budget evaluated, which a column may name otherwise
         for measure in ("draws", "picks", "datafree", "evolution"):
             if results.get(measure):
-                row[f"{label} {measure}"] = results[measure][label]["test_top1"]
+                row[f"{column} {measure}"] = results[measure][key]["test_top1"]
         answer = results.get("picks") or results.get("draws")
         if answer:
-            row[f"{label} answer"] = answer[label]["test_top1"]
+            row[f"{column} answer"] = answer[key]["test_top1"]
         for measure in ("datafree", "evolution"):
             if results.get(measure):
-                row[f"{label} {measure} s"] = results[measure][label]["cpu_seconds"]
+                row[f"{column} {measure} s"] = results[measure][key]["cpu_seconds"]
         if results.get("sweep"):
             for k, answers in results["sweep"].items():
-                row[f"{label} k={k}"] = answers[label]["test_top1"]
-                row[f"{label} k={k} s"] = answers[label]["cpu_seconds"]
+                row[f"{column} k={k}"] = answers[key]["test_top1"]
+                row[f"{column} k={k} s"] = answers[key]["cpu_seconds"]
+        if results.get("spread"):
+            row[f"{column} spread"] = results["spread"][key]["spread"]
     if results.get("cloud"):
         row["hypervolume"] = results["cloud"]["hypervolume"]
-    if results.get("spread"):
-        row.update({f"{label} spread": answer["spread"] for label, answer in results["spread"].items()})
     row["s/epoch"] = float(np.median(evaluation.run.seconds_per_epoch))
     return row
 
