@@ -63,6 +63,9 @@ def test_every_measure_of_two_arms_paired_by_seed(runs, tmp_path, capsys, monkey
     expected_spread = on_test["test_top1"][chosen] - (ordered[1] + ordered[2]) / 2
     assert focus["1"]["300K spread"] == pytest.approx(expected_spread)
     assert "300K picks" not in report["runs"]["uniform"]["0"]  # no policy, no picks
+    # One specialize call answers both budgets: its CPU seconds, recorded once per run.
+    assert all(row["picks call s"] > 0 for row in focus.values())
+    assert "picks call s" not in report["runs"]["uniform"]["0"]
     paired = report["groups"]["focus"]["columns"]["300K answer"]["paired"]
     uniform = report["runs"]["uniform"]
     expected = [focus[s]["300K answer"] - uniform[s]["300K answer"] for s in ("0", "1")]
