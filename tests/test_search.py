@@ -234,6 +234,12 @@ def test_evolution_terminates_when_the_budget_admits_few_archs(space_of):
     assert outcome.history == [synthetic_score(space.smallest())] * (SMALL.generations + 1)
 
 
+def test_evolution_config_at_population_keeps_autoformers_proportions():
+    assert EvolutionConfig.at_population(50, 20) == EvolutionConfig()  # AutoFormer's own settings
+    small = EvolutionConfig.at_population(4, 2)
+    assert (small.parents, small.mutations, small.crossovers) == (1, 2, 2)
+
+
 def test_evolution_is_deterministic_under_a_seed(space_of):
     space = space_of("fashion-mnist")
     low, high = cost_range(space, "macs")

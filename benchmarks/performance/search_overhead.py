@@ -49,9 +49,7 @@ def measure(name: str, args: argparse.Namespace) -> dict:
     space = load_config(name).space
     costs = space.cost_model("macs")
     budget = Budget((costs.min_cost + costs.max_cost) / 2)
-    population = args.population
-    config = EvolutionConfig(population=population, generations=args.generations, parents=max(1, population // 5),
-                             mutations=population // 2, crossovers=population - population // 2)
+    config = EvolutionConfig.at_population(args.population, args.generations)
     search_s, outcome = cpu_seconds(lambda: evolution_search(
         space, budget, lambda archs: [float(count_macs(a, space)) for a in archs], config, seed=0))
 

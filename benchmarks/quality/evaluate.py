@@ -171,10 +171,7 @@ class Evaluation:
         return self.cached("sweep", settings, compute)
 
     def evolution(self) -> dict[str, Any]:
-        population = self.args.population  # AutoFormer's proportions: at 50, 10 parents, 25 + 25 children
-        config = EvolutionConfig(population=population, generations=self.args.generations,
-                                 parents=max(1, population // 5), mutations=population // 2,
-                                 crossovers=population - population // 2)
+        config = EvolutionConfig.at_population(self.args.population, self.args.generations)
 
         def compute() -> dict[str, Any]:
             val = self.run.scorer("search_val", self.args.val_images)
@@ -208,25 +205,22 @@ class Evaluation:
         """Per budget: the test top-1 of the in-band draw that search-val ranks first, minus the
         draws' median test top-1. Choosing on search-val keeps the choice's noise out of the score:
         the best of 32 test scores would be biased upward by the noise of each."""
-        def in_band_draws(budget: Budget) -> list:
-            return list(draw_candidates(untrained_sampler(self.run.config), budget, self.args.candidates,
-                                        self.args.seed, uniform=True))
-
-        def tested() -> dict[str, Any]:
-            space = self.run.config.space
-            return {budget.label: {"test_top1": self._test_top1(archs), "macs": [count_macs(a, space) for a in archs]}
-                    for budget in self.budgets for archs in [in_band_draws(budget)]}
-
-        def validated() -> dict[str, Any]:
-            val, space = self.run.scorer("search_val", self.args.val_images), self.run.config.space
-            return {budget.label: {"val_top1": val.score(archs), "macs": [count_macs(a, space) for a in archs]}
-                    for budget in self.budgets for archs in [in_band_draws(budget)]}
+        def scored_draws(key: str, score: Callable[[list], list[float]]) -> Callable[[], dict[str, Any]]:
+            """Each budget's in-band uniform draws (the same for every split), scored as ``key``."""
+            def compute() -> dict[str, Any]:
+                sampler, space, scores = untrained_sampler(self.run.config), self.run.config.space, {}
+                for budget in self.budgets:
+                    archs = list(draw_candidates(sampler, budget, self.args.candidates, self.args.seed, uniform=True))
+                    scores[budget.label] = {key: score(archs), "macs": [count_macs(a, space) for a in archs]}
+                return scores
+            return compute
 
         settings = {"budgets": [b.value for b in self.budgets], "candidates": self.args.candidates,
                     "seed": self.args.seed, "split": "test"}
-        on_test = self.cached("spread", settings, tested)
+        on_test = self.cached("spread", settings, scored_draws("test_top1", self._test_top1))
         on_val = self.cached("spread-val", {**settings, "split": "search_val", "val_images": self.args.val_images},
-                             validated)
+                             scored_draws("val_top1", lambda archs: self.run.scorer("search_val", self.args.val_images)
+                                          .score(archs)))
         answers = {}
         for label, test in on_test.items():
             if test["macs"] != on_val[label]["macs"]:  # both caches must hold the same draws

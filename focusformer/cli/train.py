@@ -210,7 +210,7 @@ def _train_in(args: argparse.Namespace, ranks: Ranks) -> int:
 RUN_OUTPUTS = {
     ".": (CHECKPOINT_FILE, CONFIG_FILE, SUMMARY_FILE, FINAL_FILE),
     EVENTS_DIR: ("events.out.tfevents.*",),
-    SUBNET_DIR: tuple(set(export_files("safetensors") + export_files("onnx"))),  # an export
+    SUBNET_DIR: tuple(dict.fromkeys(export_files("safetensors") + export_files("onnx"))),  # an export
     RESULTS_DIR: ("*.jsonl", "*.state.json", "cloud-*.json"),
 }
 

@@ -107,6 +107,13 @@ class EvolutionConfig:
     #: and to resample the network-wide embed dim.
     layer_mutation: float = 0.4
 
+    @classmethod
+    def at_population(cls, population: int, generations: int) -> EvolutionConfig:
+        """AutoFormer's proportions at any population: a fifth kept as parents, half the
+        children by mutation and half by crossover (at 50: 10 parents, 25 + 25 children)."""
+        return cls(population=population, generations=generations, parents=max(1, population // 5),
+                   mutations=population // 2, crossovers=population - population // 2)
+
     def __post_init__(self) -> None:
         for name in ("population", "generations", "parents", "mutations", "crossovers"):
             value = getattr(self, name)

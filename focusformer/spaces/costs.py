@@ -260,7 +260,7 @@ def decide(cost: LayeredCost, rule: Callable[[int, list[int], list[int]], int], 
         valid = [c for c, value in enumerate(low) if value < np.inf]
         feasible = [c for c in valid if low[c] <= limit]
         state.commit(slot, np.array([rule(slot, valid, feasible)]))
-    return state.codes[0].numpy()
+    return state._codes[0]
 
 
 def slot_values(codes: Sequence[int], plan: DecisionPlan) -> tuple[NetworkValues, tuple[LayerValues, ...]]:
