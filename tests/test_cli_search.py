@@ -108,12 +108,11 @@ def test_specialize_param_budget_and_table(focus_run, capsys):
 @pytest.mark.parametrize(
     "flags, message",
     [
-        (["--budget", "1K"], "outside this space's range"),
-        (["--budget", "1T"], "outside this space's range"),
+        (["--budget", "1K"], "below this space's range"),
         (["--budget", "abc"], "not a number"),
         (["--budget", "0"], "positive"),
         (["--budgets", "300K,,x"], "not a number"),
-        (["--params", "1"], "outside this space's range"),
+        (["--params", "1"], "below this space's range"),
         (["--val-images", "0", "--budget", "300K"], None),  # argparse usage error, exit 2
     ],
 )
@@ -126,6 +125,27 @@ def test_specialize_bad_budgets(focus_run, flags, message, capsys):
     assert code == 2
     if message:
         assert len(err.splitlines()) == 1 and message in err
+
+
+def test_a_budget_above_the_largest_subnet_searches_the_whole_space(focus_run, capsys):
+    """Every subnet fits a budget above the largest: the answer is the largest subnet's cost's
+    answer, recorded under the budget asked for, with a note saying the whole space was searched."""
+    space = load_config("digits").space
+    largest = space.cost_model("macs").max_cost
+    common = ["--checkpoint", str(focus_run), "--no-test", "--json", "--candidates", "4"]
+    assert specialize_cli.main([*common, "--budget", "1T"]) == 0
+    out, err = capsys.readouterr()
+    (above,) = json.loads(out)
+    assert "admits every subnet of this space" in err and "the whole space is searched" in err
+    assert above["budget"] == 1e12
+    assert specialize_cli.main([*common, "--budget", f"{largest:.0f}"]) == 0
+    (at,) = json.loads(capsys.readouterr().out)
+    assert above["arch"] == at["arch"] and above["macs"] <= largest
+    # The searches take it too.
+    assert search_cli.main(["--checkpoint", str(focus_run), "--budget", "1T", "--method", "random",
+                            "--candidates", "4", "--no-progress", "--no-test", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert "the whole space is searched" in err and json.loads(out)[0]["budget"] == 1e12
 
 
 def test_specialize_needs_a_trained_sampler(uniform_run, tmp_path, capsys):

@@ -56,13 +56,26 @@ def test_samples_aim_at_the_band_below_the_budget():
     assert (out.macs >= 0.9 * budgets).float().mean() > 0.95
 
 
-def test_budget_outside_range_is_a_clear_error():
+def test_budget_below_range_is_a_clear_error():
     space = load_config("digits").space
     sampler = ArchSampler(space)
-    with pytest.raises(ConfigError, match="outside this space's range"):
+    with pytest.raises(ConfigError, match="below this space's range.*smallest subnet.*or more"):
         sampler.sample(torch.tensor([sampler.bounds["macs"].min_cost - 1]))
-    with pytest.raises(ConfigError, match="smallest subnet"):
-        sampler.check_budget(sampler.bounds["macs"].max_cost * 2)
+    with pytest.raises(ConfigError, match="below this space's range"):
+        sampler.check_budget(sampler.bounds["macs"].min_cost * 0.5)
+
+
+def test_budget_above_the_largest_subnet_is_sampled_as_the_largest():
+    """Every arch fits; the policy is asked at the top of the range it was conditioned on."""
+    space = load_config("fashion-mnist").space
+    sampler = ArchSampler(space)
+    largest = sampler.bounds["macs"].max_cost
+    sampler.check_budget(largest * 2)  # no error
+    above = sampler.sample(torch.full((16,), largest * 2), generator=torch.Generator().manual_seed(3))
+    at = sampler.sample(torch.full((16,), largest), generator=torch.Generator().manual_seed(3))
+    assert torch.equal(above.codes, at.codes) and torch.allclose(above.log_prob, at.log_prob)
+    # Conditioned at the top, the draws reach the band under the largest subnet, not below it.
+    assert (above.macs >= 0.9 * largest).float().mean() > 0.9
 
 
 def test_sampling_is_deterministic_under_a_seed():

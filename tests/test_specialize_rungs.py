@@ -22,6 +22,9 @@ def test_rungs_are_the_target_budgets_below_or_fractions_of_the_budget():
     # Nothing below the smallest subnet; below the smallest target budget, fractions again.
     assert [r.value for r in budget_rungs(budget, (), smallest=10e6)] == [12.5e6]
     assert [r.value for r in budget_rungs(Budget(8e6), (8e6, 15e6), smallest=1e5)] == [4e6, 2e6]
+    # Above the largest subnet, the largest's rungs: it is answered as that cost.
+    assert budget_rungs(Budget(1e12), (), smallest=1e5, largest=20e6) == budget_rungs(Budget(20e6), (), smallest=1e5)
+    assert [r.value for r in budget_rungs(Budget(1e12), (8e6, 15e6, 25e6), smallest=1e5, largest=20e6)] == [15e6, 8e6]
 
 
 def _macs_scorer(space, prefer_cheap: bool):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..budget import Budget, check_in_range, parse_budget, parse_budgets, parse_latencies
+from ..budget import Budget, check_reachable, parse_budget, parse_budgets, parse_latencies
 from ..config import Config
 from ..data import load_data
 from ..devices import default_device
@@ -113,7 +113,8 @@ def best_side(val_scorer: CandidateScorer, arch: ArchBase) -> tuple[Side, dict[S
 
 
 def open_checkpoint(args: argparse.Namespace, budgets: list[Budget]) -> tuple[dict[str, Any], Config]:
-    """The run's checkpoint and config, once every budget is known to be in the space's range."""
+    """The run's checkpoint and config, once every budget is known to admit a subnet. A budget
+    above the space's largest subnet is answered as the whole space, with a note saying so."""
     payload = load_checkpoint(args.checkpoint)
     config = config_from_checkpoint(payload, args.checkpoint)
     check_supernet_run(config, args.checkpoint)
@@ -122,7 +123,10 @@ def open_checkpoint(args: argparse.Namespace, budgets: list[Budget]) -> tuple[di
         lut.check_space(config.space, source=str(args.lut))
     for budget in budgets:
         costs = budget.cost_model(config.space)
-        check_in_range(budget, costs.min_cost, costs.max_cost)
+        if check_reachable(budget, costs.min_cost, costs.max_cost):
+            largest = Budget(costs.max_cost, budget.kind)
+            print(f"note: budget {budget} admits every subnet of this space (its largest costs {largest}): "
+                  "the whole space is searched", file=sys.stderr)
     if lut is not None and lut.unavailable_here() is not None:
         print(f"note: the winners' latency is predicted only, not measured: {lut.unavailable_here()}",
               file=sys.stderr)

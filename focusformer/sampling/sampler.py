@@ -29,7 +29,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from ..budget import Budget, BudgetKind, check_in_range
+from ..budget import Budget, BudgetKind, check_reachable
 from ..errors import ConfigError
 from ..spaces import INACTIVE, SearchSpace
 from ..spaces.costs import LayeredCost, PartialArchs
@@ -97,9 +97,10 @@ class ArchSampler(nn.Module):
         return self.bounds[kind]
 
     def check_budget(self, budget: float, kind: BudgetKind = "macs", costs: LayeredCost | None = None) -> None:
-        """Raise ConfigError, naming the valid range, if no arch fits ``budget`` or it exceeds the largest."""
+        """Raise ConfigError, naming the valid range, if no arch fits ``budget``. A budget above the
+        largest subnet admits every arch (:meth:`sample` answers it as the largest subnet's cost)."""
         table = self.cost_table(kind, costs)
-        check_in_range(Budget(budget, kind), table.min_cost, table.max_cost)
+        check_reachable(Budget(budget, kind), table.min_cost, table.max_cost)
 
     @staticmethod
     def _budget_features(normalised: torch.Tensor) -> torch.Tensor:
@@ -127,11 +128,14 @@ class ArchSampler(nn.Module):
         ``uniform`` ignores the policy: every decision is uniform over the allowed choices
         (exploration draws aimed at the same target band). ``forced`` (codes ``(n, L)``) makes
         the given decisions instead of sampling, to read their log-probability under this policy.
+        A budget above the largest subnet admits every arch; it is sampled as the largest subnet's
+        cost, the top of the range the policy was conditioned on (and its band's top).
         """
         budgets = torch.as_tensor(budgets, dtype=torch.float64).reshape(-1)
         bounds = self.cost_table(kind, costs)
         if (budgets < bounds.min_cost).any():
             self.check_budget(float(budgets.min()), kind, bounds)
+        budgets = budgets.clamp(max=bounds.max_cost)
         n, device = budgets.shape[0], self.heads[0].weight.device
         rows = torch.arange(n)
         cost_range = bounds.max_cost - bounds.min_cost

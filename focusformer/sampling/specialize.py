@@ -14,6 +14,7 @@ cheaper budgets, the *rungs* (:func:`budget_rungs`), and the count is shared bet
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
@@ -109,22 +110,25 @@ def draw_candidates(sampler: ArchSampler, budget: Budget, num_candidates: int, s
 FALLBACK_RUNGS = (0.5, 0.25)
 
 
-def budget_rungs(budget: Budget, target_budgets: Sequence[float], smallest: float) -> tuple[Budget, ...]:
+def budget_rungs(budget: Budget, target_budgets: Sequence[float], smallest: float,
+                 largest: float = math.inf) -> tuple[Budget, ...]:
     """The cheaper budgets whose bands specialize also checks for ``budget``, largest first.
 
     For a MAC budget: the run's target budgets below it (the budgets its policy was trained
     for). Otherwise, or where the run has none below it: ``FALLBACK_RUNGS`` of it. Rungs below
-    the space's ``smallest`` cost are dropped.
+    the space's ``smallest`` cost are dropped. A budget above the space's ``largest`` subnet is
+    answered as that cost (the sampler samples it so), and has its rungs.
     """
-    below = sorted((t for t in target_budgets if t < budget.value), reverse=True) if budget.kind == "macs" else []
-    values = below or [budget.value * f for f in FALLBACK_RUNGS]
-    return tuple(replace(budget, value=float(v)) for v in values if smallest <= v < budget.value)
+    top = min(budget.value, largest)
+    below = sorted((t for t in target_budgets if t < top), reverse=True) if budget.kind == "macs" else []
+    values = below or [top * f for f in FALLBACK_RUNGS]
+    return tuple(replace(budget, value=float(v)) for v in values if smallest <= v < top)
 
 
 def run_rungs(sampler: ArchSampler, budget: Budget, config: Config) -> tuple[Budget, ...]:
-    """:func:`budget_rungs` for a run: its target budgets, its space's smallest subnet."""
-    smallest = sampler.cost_table(budget.kind, budget.cost_model(sampler.space)).min_cost
-    return budget_rungs(budget, config.train.budgets, smallest)
+    """:func:`budget_rungs` for a run: its target budgets, its space's smallest and largest subnets."""
+    table = sampler.cost_table(budget.kind, budget.cost_model(sampler.space))
+    return budget_rungs(budget, config.train.budgets, table.min_cost, table.max_cost)
 
 
 def _shares(total: int, parts: int) -> list[int]:

@@ -73,7 +73,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from ..budget import Budget, format_count, format_latency
+from ..budget import Budget, check_reachable
 from ..errors import ConfigError
 from ..fileio import atomic_write_text
 from ..spaces import INACTIVE, SearchSpace
@@ -187,18 +187,7 @@ def _checked_costs(space: SearchSpace, budget: Budget) -> _Costs:
             or not math.isfinite(value):
         raise ConfigError(f"budget {value!r}: must be a finite number")
     costs = _Costs(space, budget)
-    if value < costs.min_cost:
-        if budget.kind == "latency":
-            low, high = format_latency(costs.min_cost), format_latency(costs.max_cost)
-            raise ConfigError(f"budget {budget} is below the smallest subnet of space {space.name!r} on its latency "
-                              f"table; valid budgets: {low} (smallest subnet) to {high} (largest) or more")
-        unit = "MACs" if budget.kind == "macs" else "params"
-        low, high = int(costs.min_cost), int(costs.max_cost)
-        raise ConfigError(
-            f"budget {format_count(value)} {unit} is below the smallest subnet of space {space.name!r}; "
-            f"valid budgets: {format_count(low)} (smallest subnet, {low} {unit}) "
-            f"to {format_count(high)} (largest, {high} {unit}) or more"
-        )
+    check_reachable(budget, costs.min_cost, costs.max_cost)
     return costs
 
 
