@@ -80,8 +80,9 @@ class Evaluation:
         self.run, self.args = run, args
         self.has_policy = run.sampler == "focus"
         # A budget above the space's largest subnet admits the whole space. It is evaluated at the
-        # largest subnet's cost (a budget the sampler and the searches accept) and reported under
-        # the budget asked for, so that spaces of different ranges pair at matched budgets.
+        # largest subnet's cost, as specialize answers it, and reported under the budget asked
+        # for, so that spaces of different ranges pair at matched budgets. Caches key on the
+        # cost evaluated, so one result serves every budget above the largest.
         self.columns = [budget.label for budget in budgets]
         self.budgets = []
         for budget in budgets:
