@@ -296,7 +296,16 @@ def test_a_search_state_is_continued_only_with_the_same_weights_and_images(focus
     assert search_cli.main([*args[:1], str(longer), *args[2:]]) == 0
     assert "searching afresh" in capsys.readouterr().err
 
-    assert search_cli.main([*args, "--generations", "4"]) == 2
+    # A larger --generations continues the recorded search to a longer one's answer; fewer, or
+    # other settings, are refused with the way out.
+    assert search_cli.main([*args, "--generations", "4"]) == 0
+    continued = json.loads(capsys.readouterr().out)[0]
+    assert search_cli.main([*args, "--generations", "4", "--restart"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["arch"] == continued["arch"]
+    assert search_cli.main([*args, "--generations", "2"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "already run 4 generations" in err and "--restart" in err
+    assert search_cli.main([*args, "--generations", "4", "--population", "9"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "differs in: config" in err and "--restart" in err
 

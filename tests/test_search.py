@@ -339,6 +339,24 @@ def test_interrupted_evolution_resumes_exactly(space_of, tmp_path, fail_at_call)
     assert evolution_search(space, budget, Recorder(fail_at_call=1), SMALL, seed=3, state_path=path) == reference
 
 
+def test_a_finished_evolution_continues_into_more_generations(space_of, tmp_path):
+    """More generations continue a recorded search: the outcome of an uninterrupted longer run,
+    scoring only the new generations. Fewer than recorded cannot be wound back: refused."""
+    space = space_of("digits")
+    low, high = cost_range(space, "macs")
+    budget = Budget(low + 0.6 * (high - low))
+    longer = dataclasses.replace(SMALL, generations=SMALL.generations + 2)
+    reference = evolution_search(space, budget, Recorder(), longer, seed=4)
+    path = tmp_path / "state.json"
+    evolution_search(space, budget, Recorder(), SMALL, seed=4, state_path=path)
+    score = Recorder()
+    assert evolution_search(space, budget, score, longer, seed=4, state_path=path) == reference
+    assert len(score.calls) == 2  # one call per new generation
+    with pytest.raises(ConfigError, match=f"already run {longer.generations} generations, more than the "
+                                          f"{SMALL.generations} asked for"):
+        evolution_search(space, budget, Recorder(), SMALL, seed=4, state_path=path)
+
+
 def test_state_with_other_settings_is_refused(space_of, tmp_path):
     space = space_of("digits")
     low, high = cost_range(space, "macs")
@@ -352,8 +370,8 @@ def test_state_with_other_settings_is_refused(space_of, tmp_path):
     with pytest.raises(ConfigError, match="other settings.*budget"):
         evolution_search(space, Budget(budget.value, "params"), Recorder(), SMALL, seed=0, state_path=path)
     with pytest.raises(ConfigError, match="other settings.*config"):
-        evolution_search(space, budget, Recorder(), dataclasses.replace(SMALL, generations=5), seed=0,
-                         state_path=path)
+        evolution_search(space, budget, Recorder(), dataclasses.replace(SMALL, mutations=SMALL.mutations + 1),
+                         seed=0, state_path=path)
     with pytest.raises(ConfigError, match="other settings.*space"):
         evolution_search(space_of("fashion-mnist"), Budget(1e12), Recorder(), SMALL, seed=0, state_path=path)
     with pytest.raises(ConfigError, match="other settings.*search"):
@@ -404,8 +422,17 @@ def test_random_search_is_deterministic_and_resumes_exactly(space_of, tmp_path):
     assert [len(c) for c in score.calls] == [20, 10]
     assert random_search(space, budget, Recorder(fail_at_call=1), 70, seed=5, state_path=path,
                          batch_size=20) == reference
-    with pytest.raises(ConfigError, match="other settings.*num_candidates"):
-        random_search(space, budget, Recorder(), 80, seed=5, state_path=path, batch_size=20)
+    # More candidates continue it: the archs an uninterrupted run of 80 scores, the new ones only.
+    score = Recorder()
+    more = random_search(space, budget, score, 80, seed=5, state_path=path, batch_size=20)
+    fresh_score = Recorder()
+    fresh = random_search(space, budget, fresh_score, 80, seed=5, batch_size=20)
+    assert (more.best, more.best_score, more.scored) == (fresh.best, fresh.best_score, fresh.scored)
+    assert [len(c) for c in score.calls] == [10] and score.archs == fresh_score.archs[70:]
+    with pytest.raises(ConfigError, match="already run 80 candidates, more than the 60"):
+        random_search(space, budget, Recorder(), 60, seed=5, state_path=path, batch_size=20)
+    with pytest.raises(ConfigError, match="other settings.*batch_size"):
+        random_search(space, budget, Recorder(), 80, seed=5, state_path=path, batch_size=10)
 
 
 # -- settings and misc --------------------------------------------------------------------------
@@ -437,7 +464,8 @@ def test_progress_bar(space_of, capsys):
 
 
 def test_state_from_before_space_families_continues(space_of, tmp_path):
-    """State files written before search-space families name no family in their space: AutoFormer."""
+    """State files written before search-space families name no family in their space: AutoFormer.
+    They also recorded the generations in the settings; they continue all the same."""
     space = space_of("digits")
     low, high = cost_range(space, "macs")
     budget = Budget((low + high) / 2)
@@ -447,5 +475,6 @@ def test_state_from_before_space_families_continues(space_of, tmp_path):
         evolution_search(space, budget, Recorder(fail_at_call=2), SMALL, seed=0, state_path=path)
     state = json.loads(path.read_text())
     assert state["settings"]["space"].pop("family") == "autoformer"
+    state["settings"]["config"]["generations"] = SMALL.generations  # as they also recorded
     path.write_text(json.dumps(state))
     assert evolution_search(space, budget, Recorder(), SMALL, seed=0, state_path=path) == reference

@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     random.add_argument("--candidates", type=positive_int,
                         help=f"subnets to score (default: {RANDOM_CANDIDATES}, as many as evolution's defaults)")
     parser.add_argument("--restart", action="store_true",
-                        help="start afresh instead of continuing a recorded search with the same settings")
+                        help="start afresh instead of continuing a recorded search with the same settings "
+                             "(a larger --generations or --candidates continues it further)")
     return parser
 
 

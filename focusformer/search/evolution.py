@@ -19,7 +19,10 @@ hold to a few guarantees:
   differ from the file's raise :class:`SearchStateMismatch` (a ConfigError naming the keys),
   ``scored_by`` among them: what the score function scores with (weights, images), so a state
   scored by other weights or on other images is never continued. A finished search leaves its
-  state file in place; calling again returns the recorded outcome without scoring.
+  state file in place; calling again returns the recorded outcome without scoring. A longer
+  search continues it: more ``generations`` give exactly the outcome of an uninterrupted run of
+  that many; more random-search candidates score the same archs an uninterrupted run would. A
+  shorter one than recorded is refused (the state cannot be wound back).
 
 The searches work on any family through its decisions (:mod:`focusformer.spaces.decisions`).
 Sampling within budget (:func:`sample_within_budget`) makes the decisions in order (the
@@ -371,11 +374,22 @@ def _load_state(path: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
     if isinstance(saved, dict) and isinstance(saved.get("space"), dict):
         # State files written before search-space families name no family: they are AutoFormer's.
         saved = {**saved, "space": {"family": DEFAULT_FAMILY, **saved["space"]}}
+    if isinstance(saved, dict):
+        saved = _without_length(saved)
     if saved != settings:
         keys = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k)) \
             if isinstance(saved, dict) else ["settings"]
         raise SearchStateMismatch(path, keys)
     return state
+
+
+def _without_length(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` less how long the search runs (evolution's generations, random search's
+    candidate count): a state continues into a longer search. Older state files recorded it."""
+    settings = {k: v for k, v in settings.items() if k != "num_candidates"}
+    if isinstance(settings.get("config"), dict):
+        settings["config"] = {k: v for k, v in settings["config"].items() if k != "generations"}
+    return settings
 
 
 def _read_scored(state: dict[str, Any], space: SearchSpace, path: Path) -> dict[ArchBase, float]:
@@ -399,6 +413,12 @@ def _write_state(path: Path, settings: dict[str, Any], cache: dict[ArchBase, flo
     atomic_write_text(path, json.dumps(state) + "\n")
 
 
+def _longer_than_asked(path: Path, done: str, asked: str) -> ConfigError:
+    return ConfigError(f"{path}: this search has already run {done}, more than the {asked} asked for; "
+                       "ask for as many or more to continue it, or delete the state to start afresh "
+                       "(focusformer-search --restart)")
+
+
 def _outcome(cache: dict[ArchBase, float], history: list[float]) -> SearchOutcome:
     best, best_score = _best(cache)
     return SearchOutcome(best=best, best_score=best_score, scored=len(cache), history=list(history))
@@ -412,7 +432,8 @@ def evolution_search(space: SearchSpace, budget: Budget, score: ScoreFn, config:
     ``scored_by`` (JSON-able) identifies what ``score`` scores with, for the state file."""
     costs = _checked_costs(space, budget)
     limit = budget.value
-    settings = _settings("evolution", space, budget, seed, scored_by, config=dataclasses.asdict(config))
+    settings = _without_length(_settings("evolution", space, budget, seed, scored_by,
+                                         config=dataclasses.asdict(config)))
     state_path = Path(state_path) if state_path is not None else None
     state = _load_state(state_path, settings) if state_path is not None else None
 
@@ -426,6 +447,8 @@ def evolution_search(space: SearchSpace, budget: Budget, score: ScoreFn, config:
             raise ConfigError(f"{state_path}: corrupt search state ({exc})") from None
         if any(arch not in cache for arch in population):
             raise ConfigError(f"{state_path}: corrupt search state (population arch without a score)")
+        if generation > config.generations:
+            raise _longer_than_asked(state_path, f"{generation} generations", f"{config.generations}")
     else:
         rng = np.random.default_rng(seed)
         cache: dict[ArchBase, float] = {}
@@ -474,35 +497,40 @@ def random_search(space: SearchSpace, budget: Budget, score: ScoreFn, num_candid
             raise ConfigError(f"random search {name}: must be a positive integer, got {value!r}")
     num_candidates, batch_size = int(num_candidates), int(batch_size)
     costs = _checked_costs(space, budget)
-    settings = _settings("random", space, budget, seed, scored_by, num_candidates=num_candidates,
-                         batch_size=batch_size)
+    settings = _settings("random", space, budget, seed, scored_by, batch_size=batch_size)
     state_path = Path(state_path) if state_path is not None else None
     state = _load_state(state_path, settings) if state_path is not None else None
 
     if state is not None:
         cache = _read_scored(state, space, state_path)
         try:
-            history, finished = [float(h) for h in state["history"]], bool(state["finished"])
+            history = [float(h) for h in state["history"]]
+            # Older states say only ``finished``: short of their candidate count, the space ran out.
+            exhausted = bool(state.get("exhausted", state["finished"] and
+                                       len(cache) < state["settings"].get("num_candidates", len(cache))))
             rng = _rng_from_state(state["rng"])
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(f"{state_path}: corrupt search state ({exc})") from None
+        if len(cache) > num_candidates:
+            raise _longer_than_asked(state_path, f"{len(cache)} candidates", f"{num_candidates}")
     else:
-        rng, cache, history, finished = np.random.default_rng(seed), {}, [], False
+        rng, cache, history, exhausted = np.random.default_rng(seed), {}, [], False
 
     bar = tqdm(total=num_candidates, initial=len(cache), desc="random search", unit="arch",
                disable=not progress, dynamic_ncols=True)
     if history:
         bar.set_postfix_str(f"best={history[-1]:.2f}")
     try:
-        while not finished:
+        while not exhausted and len(cache) < num_candidates:
             wanted = min(batch_size, num_candidates - len(cache))
             batch = _draw_new(wanted, set(cache), costs, budget.value, rng)
             _score_new(score, batch, cache)
             if batch:
                 history.append(_best(cache)[1])
-            finished = len(batch) < wanted or len(cache) >= num_candidates
+            exhausted = len(batch) < wanted
             if state_path is not None:
-                _write_state(state_path, settings, cache, rng, history, finished=finished)
+                _write_state(state_path, settings, cache, rng, history, exhausted=exhausted,
+                             finished=exhausted or len(cache) >= num_candidates)
             bar.update(len(batch))
             if history:
                 bar.set_postfix_str(f"best={history[-1]:.2f}")
