@@ -121,23 +121,25 @@ def check_in_range(budget: Budget, smallest: float, largest: float) -> None:
 
 def check_reachable(budget: Budget, smallest: float, largest: float) -> bool:
     """Raise ConfigError naming the valid range if no subnet fits ``budget`` (it is below
-    ``smallest``); return whether it admits every subnet (it is at least ``largest``).
+    ``smallest``); return whether it lies above ``largest`` (so that every subnet fits).
 
     A budget above the largest subnet is a question with an answer, the whole space: a latency
     table's range depends on the machine it was measured on, so a user cannot always know it.
     """
     if budget.value >= smallest:
-        return budget.value >= largest
+        return budget.value > largest
     value, low, high, where = _range_words(budget, smallest, largest)
     raise ConfigError(f"budget {value} is below this space's {where}: {low} (smallest subnet) to {high} "
                       "(largest) or more")
 
 
 def _range_words(budget: Budget, smallest: float, largest: float) -> tuple[str, str, str, str]:
-    """``budget``, ``smallest`` and ``largest`` written in its unit, and the range's name. Counts
-    also in full where three digits would not tell the budget from the bound."""
+    """``budget``, ``smallest`` and ``largest`` written in its unit, and the range's name; with
+    more digits where three would not tell the budget from a bound."""
     if budget.kind == "latency":
         value, low, high = (format_latency(v) for v in (budget.value, smallest, largest))
+        if value in (low, high):
+            value, low, high = (f"{v:.6g} ms" for v in (budget.value, smallest, largest))
         return value, low, high, "range on its latency table"
     value = f"{format_count(budget.value)} {'MACs' if budget.kind == 'macs' else 'params'}"
     low, high = format_count(smallest), format_count(largest)

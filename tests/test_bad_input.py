@@ -61,6 +61,8 @@ CASES = [
      "not a YAML file (not text)"),
     ("resume-with-config-flags", "train", ["--resume", "{uniform}", "--lr", "0.1"], "reuses the run's own config"),
     ("budget-below-range", "specialize", ["--checkpoint", "{focus}", "--budget", "1K"], "below this space's range"),
+    ("budgets-one-below-range", "specialize", ["--checkpoint", "{focus}", "--budgets", "1T,1K"],
+     "budget 1K MACs is below this space's range"),
     ("budget-unparseable", "specialize", ["--checkpoint", "{focus}", "--budget", "lots"], "not a number"),
     ("budget-zero", "specialize", ["--checkpoint", "{focus}", "--budget", "0"], "must be a positive number"),
     ("budget-list-bad", "specialize", ["--checkpoint", "{focus}", "--budgets", "300K,x"], "not a number"),

@@ -141,6 +141,11 @@ def test_a_budget_above_the_largest_subnet_searches_the_whole_space(focus_run, c
     assert specialize_cli.main([*common, "--budget", f"{largest:.0f}"]) == 0
     (at,) = json.loads(capsys.readouterr().out)
     assert above["arch"] == at["arch"] and above["macs"] <= largest
+    answers = []
+    for budget in ("1T", f"{largest:.0f}"):  # without data too
+        assert specialize_cli.main(["--checkpoint", str(focus_run), "--json", "--budget", budget, "--data-free"]) == 0
+        answers.append(json.loads(capsys.readouterr().out)[0]["arch"])
+    assert answers[0] == answers[1]
     # The searches take it too.
     assert search_cli.main(["--checkpoint", str(focus_run), "--budget", "1T", "--method", "random",
                             "--candidates", "4", "--no-progress", "--no-test", "--json"]) == 0

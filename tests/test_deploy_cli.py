@@ -108,6 +108,18 @@ def test_search_within_latency_budgets(run, lut, capsys):
         assert result["latency_ms"] == pytest.approx(table.predict(arch)) and result["latency_ms"] <= budget
 
 
+def test_a_latency_budget_above_the_tables_largest_subnet_searches_the_whole_space(run, lut, capsys):
+    """A table's range depends on the machine: a budget above it is the whole space, with a note."""
+    path, table = lut
+    largest = table.cost_model(table.space).max_cost
+    common = ["--checkpoint", str(run), "--lut", str(path), "--candidates", "3", "--json", "--no-test"]
+    assert specialize_cli.main([*common, "--latency", f"{largest * 10}ms"]) == 0
+    captured = capsys.readouterr()
+    (result,) = json.loads(captured.out)
+    assert "admits every subnet" in captured.err and result["budget"] == pytest.approx(largest * 10)
+    assert result["latency_ms"] <= largest * (1 + 1e-9)
+
+
 def test_a_table_measured_elsewhere_predicts_without_measuring(run, lut, tmp_path, capsys):
     path, table = lut
     data = json.loads(path.read_text())

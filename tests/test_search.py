@@ -15,7 +15,7 @@ import zlib
 import numpy as np
 import pytest
 
-from focusformer.budget import Budget
+from focusformer.budget import Budget, format_count
 from focusformer.errors import ConfigError
 from focusformer.search.evolution import (
     EvolutionConfig,
@@ -129,8 +129,10 @@ def test_budget_below_smallest_raises(space_of, kind):
     low, _ = cost_range(space, kind)
     budget = Budget(low - 1, kind)
     rng = np.random.default_rng(0)
-    with pytest.raises(ConfigError, match="below this space.s range.*or more"):
+    with pytest.raises(ConfigError, match="below this space.s range.*or more") as refused:
         sample_within_budget(space, budget, rng)
+    if kind != "latency" and format_count(low - 1) == format_count(low):  # then written in full too
+        assert f"({low - 1:,.0f})" in str(refused.value) and f"({low:,.0f})" in str(refused.value)
     with pytest.raises(ConfigError, match="below this space.s range"):
         evolution_search(space, budget, Recorder(), SMALL, seed=0)
     with pytest.raises(ConfigError, match="below this space.s range"):
@@ -433,6 +435,31 @@ def test_random_search_is_deterministic_and_resumes_exactly(space_of, tmp_path):
         random_search(space, budget, Recorder(), 60, seed=5, state_path=path, batch_size=20)
     with pytest.raises(ConfigError, match="other settings.*batch_size"):
         random_search(space, budget, Recorder(), 80, seed=5, state_path=path, batch_size=10)
+
+
+def test_random_search_continues_only_while_its_budget_holds_new_archs(space_of, tmp_path):
+    """A search that ran out of distinct in-budget archs stays as it is when asked for more; one
+    that stopped at its count goes on. Older state files, which recorded the count and only
+    ``finished``, are read the same way."""
+    space = space_of("digits")
+    low, high = cost_range(space, "macs")
+    few, path = Budget(low), tmp_path / "few.json"
+    first = random_search(space, few, Recorder(), 5, seed=0, state_path=path)
+    assert first.scored == 1
+    score = Recorder()
+    assert random_search(space, few, score, 10, seed=0, state_path=path) == first and not score.calls
+
+    budget = Budget(low + 0.5 * (high - low))
+    for exhausted, wanted in ((False, 40), (True, 20)):  # an older state, stopped by its count or not
+        path = tmp_path / f"old-{exhausted}.json"
+        done = random_search(space, budget, Recorder(), 20, seed=1, state_path=path, batch_size=20)
+        state = json.loads(path.read_text())
+        del state["exhausted"]
+        state["settings"]["num_candidates"] = 20 if not exhausted else 30  # 30: it had fallen short
+        path.write_text(json.dumps(state))
+        score = Recorder()
+        more = random_search(space, budget, score, 40, seed=1, state_path=path, batch_size=20)
+        assert more.scored == wanted and (more == done) == exhausted
 
 
 # -- settings and misc --------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import torch
 from focusformer.budget import Budget
 from focusformer.config import load_config
 from focusformer.sampling.sampler import ArchSampler
-from focusformer.sampling.specialize import FALLBACK_RUNGS, budget_rungs, specialize
+from focusformer.sampling.specialize import FALLBACK_RUNGS, budget_rungs, run_rungs, specialize
 from focusformer.spaces.counts import count_macs
 
 
@@ -25,6 +25,17 @@ def test_rungs_are_the_target_budgets_below_or_fractions_of_the_budget():
     # Above the largest subnet, the largest's rungs: it is answered as that cost.
     assert budget_rungs(Budget(1e12), (), smallest=1e5, largest=20e6) == budget_rungs(Budget(20e6), (), smallest=1e5)
     assert [r.value for r in budget_rungs(Budget(1e12), (8e6, 15e6, 25e6), smallest=1e5, largest=20e6)] == [15e6, 8e6]
+
+
+
+@pytest.mark.parametrize("config_name", ["digits", "fashion-mnist"])
+@pytest.mark.parametrize("kind", ["macs", "params"])
+def test_a_run_budget_above_the_largest_subnet_has_the_largest_subnets_rungs(config_name, kind):
+    config = load_config(config_name)
+    sampler = ArchSampler(config.space)
+    largest = sampler.bounds[kind].max_cost
+    rungs = run_rungs(sampler, Budget(largest, kind), config)
+    assert rungs and run_rungs(sampler, Budget(largest * 100, kind), config) == rungs
 
 
 def _macs_scorer(space, prefer_cheap: bool):

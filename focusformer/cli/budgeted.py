@@ -121,12 +121,14 @@ def open_checkpoint(args: argparse.Namespace, budgets: list[Budget]) -> tuple[di
     lut = budgets[0].lut
     if lut is not None:
         lut.check_space(config.space, source=str(args.lut))
+    above = []  # every budget is checked before any note is printed: an error stays one line
     for budget in budgets:
         costs = budget.cost_model(config.space)
         if check_reachable(budget, costs.min_cost, costs.max_cost):
-            largest = Budget(costs.max_cost, budget.kind)
-            print(f"note: budget {budget} admits every subnet of this space (its largest costs {largest}): "
-                  "the whole space is searched", file=sys.stderr)
+            above.append((budget, Budget(costs.max_cost, budget.kind)))
+    for budget, largest in above:
+        print(f"note: budget {budget} admits every subnet of this space (its largest costs {largest}): "
+              "the whole space is searched", file=sys.stderr)
     if lut is not None and lut.unavailable_here() is not None:
         print(f"note: the winners' latency is predicted only, not measured: {lut.unavailable_here()}",
               file=sys.stderr)

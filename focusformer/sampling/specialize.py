@@ -144,14 +144,14 @@ def specialize_all(sampler: ArchSampler, budgets: Sequence[Budget], score: Score
 
     Each budget asks for ``num_candidates`` archs, shared between its own band and the bands of
     its rungs (``rungs_of``, see :func:`budget_rungs`), the budget's own band first. A band that
-    several budgets ask for (a rung of one is another's own, say) is drawn once, with the largest
-    count asked; the union is scored once (``score``), and each budget answers with the best
+    several budgets ask for (a rung of one is another's own, say, or two budgets above the largest
+    subnet, whose band is the largest's) is drawn once, with the largest count asked; the union is scored once (``score``), and each budget answers with the best
     scored arch under its cap, whichever band drew it (ties: the first drawn). Since a larger
     budget's cap admits every arch a smaller one's does, its answer scores at least as well.
     """
     wanted: dict[Budget, int] = {}
     for budget in budgets:
-        bands = [budget, *rungs_of(budget)][:num_candidates]
+        bands = [_in_space(sampler, budget), *rungs_of(budget)][:num_candidates]
         for band, count in zip(bands, _shares(num_candidates, len(bands))):
             wanted[band] = max(wanted.get(band, 0), count)
     order = sorted(wanted, key=lambda band: -band.value)  # larger bands first, as one budget's list is
@@ -167,6 +167,13 @@ def specialize_all(sampler: ArchSampler, budgets: Sequence[Budget], score: Score
         answers.append(Specialized(candidates[best], scores[best], tuple(candidates[i] for i in eligible),
                                    tuple(scores[i] for i in eligible)))
     return answers
+
+
+def _in_space(sampler: ArchSampler, budget: Budget) -> Budget:
+    """``budget``, capped at the space's largest subnet: the band the sampler draws for it, so
+    that budgets above the largest share one band."""
+    largest = sampler.cost_table(budget.kind, budget.cost_model(sampler.space)).max_cost
+    return replace(budget, value=float(largest)) if budget.value > largest else budget
 
 
 def specialize(sampler: ArchSampler, budget: Budget, score: ScoreFn, num_candidates: int, seed: int,
