@@ -84,6 +84,9 @@ CASES = [
     ("parents-over-population", "search", ["--checkpoint", "{focus}", "--budget", "300K", "--population", "4",
                                             "--parents", "9"], "parents"),
     ("search-budget-range", "search", ["--checkpoint", "{focus}", "--budget", "10"], "below this space's range"),
+    ("search-shorter-than-recorded", "search", ["--checkpoint", "{focus}", "--budget", "500K", "--method", "random",
+                                                "--candidates", "2", "--no-test"],
+     "this search has already run 4 candidates, more than the 2 asked for"),
     ("search-method", "search", ["--checkpoint", "{focus}", "--budget", "300K", "--method", "grid"],
      "invalid choice"),
     ("arch-file-missing", "export", ["--checkpoint", "{focus}", "--arch", "{tmp}/a.json", "--output", "{tmp}/o"],
@@ -176,6 +179,8 @@ def places(tmp_path_factory) -> dict[str, str]:
     (root / "empty" / "last.pt").write_bytes(b"")
     export = root / "export"
     assert export_cli.main(["--checkpoint", str(focus), "--smallest", "--output", str(export)]) == 0
+    assert search_cli.main(["--checkpoint", str(focus), "--budget", "500K", "--method", "random", "--candidates", "4",
+                            "--no-test", "--no-progress"]) == 0  # a recorded search, for the state cases
     (root / "bad.json").write_text("{embed_dim: 24")
     (root / "outside.json").write_text('{"embed_dim": 25, "depth": 2, "num_heads": [3, 3], "mlp_ratio": [2, 2]}')
     (root / "a-file").write_text("not a directory")
