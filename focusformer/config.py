@@ -197,6 +197,12 @@ class TrainConfig:
         return tuple(b.value for b in parse_budgets(self.target_budgets))
 
 
+#: The band ``[(1 - band) * budget, budget]`` that uniform draws for a target budget fall in on
+#: spaces without identity layers: ViTAS's band, where its identity calibration aims. The focus
+#: and attentive samplers' ``band`` default to it.
+UNIFORM_TARGET_BAND = 0.1
+
+
 @dataclass(frozen=True)
 class FocusConfig:
     """The learned, budget-conditioned sampler (``train.sampler: focus``)."""
@@ -208,7 +214,7 @@ class FocusConfig:
     #: budget band instead of the policy's pick, so focus degrades to uniform, never below.
     uniform_share: float = 0.25
     #: Target band: the sampler aims at MACs in [(1 - band) * budget, budget].
-    band: float = 0.1
+    band: float = UNIFORM_TARGET_BAND
     #: Measure candidates, refit the predictor and update the sampler every this many steps.
     update_every: int = 100
     #: Candidates scored with inherited weights at each update, all for one budget (half from
@@ -277,7 +283,7 @@ class AttentiveConfig:
 
     candidates: int = 3
     #: Target band, as ``focus.band``.
-    band: float = 0.1
+    band: float = UNIFORM_TARGET_BAND
 
     def __post_init__(self) -> None:
         if self.candidates < 1:
@@ -308,6 +314,13 @@ class Config:
     focus: FocusConfig = field(default_factory=FocusConfig)
     attentive: AttentiveConfig = field(default_factory=AttentiveConfig)
     subnet: SubnetConfig = field(default_factory=SubnetConfig)
+
+    @property
+    def target_band(self) -> float:
+        """The band of a target budget that this run's sampler aims at (its ``band``; uniform's
+        :data:`UNIFORM_TARGET_BAND`)."""
+        return {"attentive": self.attentive.band, "focus": self.focus.band}.get(self.train.sampler,
+                                                                                UNIFORM_TARGET_BAND)
 
     @property
     def subnet_arch(self) -> ArchBase | None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from focusformer.config import load_config
-from focusformer.sampling.strategies import UNIFORM_TARGET_BAND, UniformStrategy
+from focusformer.config import UNIFORM_TARGET_BAND, load_config
+from focusformer.sampling.strategies import UniformStrategy
 from focusformer.sampling.training_budgets import TargetBudgets
 from focusformer.spaces.counts import count_macs
 from focusformer.training.trainer import Trainer
@@ -84,3 +84,9 @@ def test_uniform_draws_for_a_budget_fall_in_its_band_on_a_space_without_identity
         budget = next(b for b in budgets if (1 - UNIFORM_TARGET_BAND) * b <= macs <= b)
         drawn[budget].append(arch)
     assert all(len(archs) > 60 and len(set(archs)) > 5 for archs in drawn.values())  # both budgets, varied archs
+
+
+def test_a_runs_target_band_is_its_samplers():
+    assert load_config("digits", ["train.sampler=uniform"]).target_band == UNIFORM_TARGET_BAND
+    assert load_config("digits", ["train.sampler=focus", "focus.band=0.2"]).target_band == 0.2
+    assert load_config("digits", ["train.sampler=attentive", "attentive.band=0.3"]).target_band == 0.3

@@ -24,11 +24,9 @@ import torch
 from ..budget import Budget
 from ..config import Config
 from ..errors import CheckpointError
-from ..spaces.base import ArchBase
+from ..spaces.base import ArchBase, ArchScoreFn
 from .predictor import AccuracyPredictor
 from .sampler import ArchSampler
-
-ScoreFn = Callable[[Sequence[ArchBase]], list[float]]
 
 
 @dataclass(frozen=True)
@@ -137,7 +135,7 @@ def _shares(total: int, parts: int) -> list[int]:
 
 
 @torch.no_grad()
-def specialize_all(sampler: ArchSampler, budgets: Sequence[Budget], score: ScoreFn, num_candidates: int, seed: int,
+def specialize_all(sampler: ArchSampler, budgets: Sequence[Budget], score: ArchScoreFn, num_candidates: int, seed: int,
                    uniform: bool = False,
                    rungs_of: Callable[[Budget], Sequence[Budget]] = lambda budget: ()) -> list[Specialized]:
     """The best scored arch under each of ``budgets``: answers never get worse as the budget grows.
@@ -176,7 +174,7 @@ def _in_space(sampler: ArchSampler, budget: Budget) -> Budget:
     return replace(budget, value=float(largest)) if budget.value > largest else budget
 
 
-def specialize(sampler: ArchSampler, budget: Budget, score: ScoreFn, num_candidates: int, seed: int,
+def specialize(sampler: ArchSampler, budget: Budget, score: ArchScoreFn, num_candidates: int, seed: int,
                uniform: bool = False, rungs: Sequence[Budget] = ()) -> Specialized:
     """:func:`specialize_all` for one budget: up to ``num_candidates`` distinct archs within
     ``budget``, shared between its band and its ``rungs``' bands; the best scored one."""

@@ -14,7 +14,7 @@ from typing import Any, Callable, Protocol, Sequence
 import numpy as np
 import torch
 
-from ..config import AttentiveConfig, BudgetPrior, Config, FocusConfig
+from ..config import UNIFORM_TARGET_BAND, AttentiveConfig, BudgetPrior, Config, FocusConfig
 from ..distributed import Ranks
 from ..spaces import SearchSpace
 from ..spaces.base import ArchBase
@@ -26,7 +26,7 @@ from .training_budgets import budget_distribution
 
 #: Per-image scores ``(len(archs), images)`` of archs with the supernet's current weights, on
 #: a fixed set of reward images, never search-val's (higher is better; ``CandidateScorer.per_image``).
-ScoreFn = Callable[[Sequence[ArchBase]], torch.Tensor]
+PerImageRewardFn = Callable[[Sequence[ArchBase]], torch.Tensor]
 #: Loss of each arch on the current training minibatch, without gradients.
 MinibatchLossFn = Callable[[Sequence[ArchBase]], list[float]]
 
@@ -64,11 +64,6 @@ class _Unsteered:
 
     def epoch_metrics(self) -> dict[str, float]:
         return {}
-
-
-#: The band ``[(1 - band) * budget, budget]`` that uniform draws for a target budget fall in on
-#: spaces without identity layers: ViTAS's band, where its identity calibration aims.
-UNIFORM_TARGET_BAND = 0.1
 
 
 class UniformDraws:
@@ -154,7 +149,7 @@ class FocusStrategy:
     name = "focus"
 
     def __init__(self, space: SearchSpace, config: FocusConfig, seed: int, total_steps: int,
-                 score: ScoreFn | None, budgets: Sequence[float] = (), budget_prior: BudgetPrior = "uniform",
+                 score: PerImageRewardFn | None, budgets: Sequence[float] = (), budget_prior: BudgetPrior = "uniform",
                  ranks: Ranks | None = None) -> None:
         self.space, self.config, self.score = space, config, score
         self.ranks = ranks or Ranks()
@@ -498,7 +493,7 @@ def focus_streams(seed: int) -> FocusStreams:
                         np.random.default_rng(learning), torch_generator(learning))
 
 
-def build_strategy(config: Config, total_steps: int, score: ScoreFn | None,
+def build_strategy(config: Config, total_steps: int, score: PerImageRewardFn | None,
                    ranks: Ranks | None = None) -> SamplingStrategy:
     if config.subnet_arch is not None:
         return FixedArchStrategy(config.subnet_arch)

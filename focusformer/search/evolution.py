@@ -71,7 +71,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -80,11 +80,8 @@ from ..budget import Budget, check_reachable
 from ..errors import ConfigError
 from ..fileio import atomic_write_text
 from ..spaces import INACTIVE, SearchSpace
-from ..spaces.base import DEFAULT_FAMILY, ArchBase
+from ..spaces.base import DEFAULT_FAMILY, ArchBase, ArchScoreFn
 from ..spaces.costs import decide
-
-ScoreFn = Callable[[Sequence[ArchBase]], list[float]]
-"""Search-val top-1 (percent) of each arch, higher is better."""
 
 #: Tries of a mutation or crossover for one child (then repair, then fallback draws as many).
 CHILD_TRIES = 10
@@ -311,7 +308,7 @@ def _draw_new(count: int, seen: set[ArchBase], costs: _Costs, limit: float, rng:
 
 
 # -- scoring and state --------------------------------------------------------------------------
-def _score_new(score: ScoreFn, archs: list[ArchBase], cache: dict[ArchBase, float]) -> None:
+def _score_new(score: ArchScoreFn, archs: list[ArchBase], cache: dict[ArchBase, float]) -> None:
     if not archs:
         return
     scores = list(score(list(archs)))
@@ -425,7 +422,7 @@ def _outcome(cache: dict[ArchBase, float], history: list[float]) -> SearchOutcom
 
 
 # -- the searches -------------------------------------------------------------------------------
-def evolution_search(space: SearchSpace, budget: Budget, score: ScoreFn, config: EvolutionConfig, seed: int,
+def evolution_search(space: SearchSpace, budget: Budget, score: ArchScoreFn, config: EvolutionConfig, seed: int,
                      state_path: Path | None = None, progress: bool = False,
                      scored_by: Mapping[str, Any] | None = None) -> SearchOutcome:
     """AutoFormer's evolution search within ``budget``; see the module docstring for the details.
@@ -483,7 +480,7 @@ def evolution_search(space: SearchSpace, budget: Budget, score: ScoreFn, config:
     return _outcome(cache, history)
 
 
-def random_search(space: SearchSpace, budget: Budget, score: ScoreFn, num_candidates: int, seed: int,
+def random_search(space: SearchSpace, budget: Budget, score: ArchScoreFn, num_candidates: int, seed: int,
                   state_path: Path | None = None, progress: bool = False, batch_size: int = 50,
                   scored_by: Mapping[str, Any] | None = None) -> SearchOutcome:
     """Score ``num_candidates`` distinct archs from :func:`sample_within_budget`, ``batch_size`` per call

@@ -21,15 +21,15 @@ from ..devices import autocast
 from ..distributed import Ranks
 from ..spaces.base import ArchBase
 from ..spaces.elastic import Side
-from ..spaces.supernet import Supernet
+from ..spaces.supernet import ArchNetwork
 
 #: Image subsets up to this size are decoded once and kept in memory as one tensor.
 _CACHE_LIMIT_BYTES = 1 << 30
 
 
-
 class CandidateScorer:
-    """Top-1 (percent) of archs run through ``supernet`` on the first ``max_images`` of ``dataset``.
+    """Top-1 (percent) of archs run through ``supernet`` (a supernet, or a subnet run's dense model)
+    on the first ``max_images`` of ``dataset``.
 
     ``dataset`` is a held-out split (search-val, or test for final reports only). The split
     is already a seeded random subset of its source, so its first images are a random sample.
@@ -39,7 +39,7 @@ class CandidateScorer:
     gets, bit for bit.
     """
 
-    def __init__(self, supernet: Supernet, dataset: Dataset, device: torch.device,
+    def __init__(self, supernet: ArchNetwork, dataset: Dataset, device: torch.device,
                  batch_size: int = 256, max_images: int | None = None, amp: bool = True,
                  num_workers: int = 0, ranks: Ranks | None = None) -> None:
         self.supernet, self.device, self.batch_size, self.amp = supernet, device, batch_size, amp
@@ -132,7 +132,7 @@ def _image_scores(logits: torch.Tensor, labels: torch.Tensor, reward: RewardName
 
 
 @contextlib.contextmanager
-def _eval_mode(module: torch.nn.Module) -> Iterator[None]:
+def _eval_mode(module: ArchNetwork) -> Iterator[None]:
     was_training = module.training
     module.eval()
     try:

@@ -15,7 +15,7 @@ import json
 from abc import ABC, abstractmethod
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Literal, Mapping, Sequence
 
 import numpy as np
 import yaml
@@ -63,6 +63,11 @@ class ArchBase:
         except json.JSONDecodeError as exc:
             raise ConfigError(f"arch: not valid JSON ({exc})") from None
         return cls.from_dict(data)
+
+
+#: One score per arch, higher is better (search-val top-1, say): what the searches and specialize
+#: rank archs by.
+ArchScoreFn = Callable[[Sequence[ArchBase]], list[float]]
 
 
 class SearchSpace(ABC):

@@ -8,7 +8,7 @@ subnet's inherited weights load into the dense export (and, for plain ViTs, into
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 import torch
 from timm.models import named_apply
@@ -21,6 +21,20 @@ from .elastic import SIDES, Side
 #: What a supernet's forward runs: one side's slices, or (``bilateral``) the sum of both sides'
 #: logits, ViTAS's training step.
 ForwardSide = Literal["left", "right", "bilateral"]
+
+
+class ArchNetwork(Protocol):
+    """What runs an arch on images, as scoring needs it: a supernet, or a subnet run's dense model
+    behind the same call (``training.subnet.DenseSubnet``)."""
+
+    space: SearchSpace
+    training: bool
+
+    def __call__(self, images: torch.Tensor, arch: ArchBase, side: ForwardSide = "left") -> torch.Tensor: ...
+
+    def train(self, mode: bool = True) -> Any: ...
+
+    def eval(self) -> Any: ...
 
 
 class Supernet(nn.Module):

@@ -34,7 +34,7 @@ from ..errors import CheckpointError, ConfigError, DataError, FocusformerError
 from ..export import save_subnet
 from ..fileio import atomic_write_text
 from ..hub import Provenance
-from ..sampling.strategies import UNIFORM_TARGET_BAND, ScoreFn, build_strategy
+from ..sampling.strategies import PerImageRewardFn, build_strategy
 from ..sampling.training_budgets import BandTally, budget_bands
 from ..search.scoring import CandidateScorer
 from ..spaces import create_supernet
@@ -146,8 +146,7 @@ class Trainer:
         self.strategy = build_strategy(config, train.epochs * self.steps_per_epoch, self._training_scorer(),
                                        self.ranks)
         macs = config.space.cost_model("macs")
-        band = {"attentive": config.attentive.band, "focus": config.focus.band}.get(train.sampler, UNIFORM_TARGET_BAND)
-        self.band_tally = BandTally(budget_bands(macs.min_cost, macs.max_cost, train.budgets, band))
+        self.band_tally = BandTally(budget_bands(macs.min_cost, macs.max_cost, train.budgets, config.target_band))
         self.mixup = self._build_mixup()
         self.criterion: nn.Module = (
             SoftTargetCrossEntropy() if self.mixup else nn.CrossEntropyLoss(label_smoothing=train.label_smoothing)
@@ -181,7 +180,7 @@ class Trainer:
         arch, space = self.config.subnet_arch, self.config.space
         return {"subnet": arch} if arch is not None else {"largest": space.largest(), "smallest": space.smallest()}
 
-    def _training_scorer(self) -> ScoreFn | None:
+    def _training_scorer(self) -> PerImageRewardFn | None:
         """Scores candidates for the focus sampler by its reward, on the reward split: images that
         never select or score the result."""
         if self.config.train.sampler != "focus":
