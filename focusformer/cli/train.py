@@ -113,7 +113,6 @@ def main(argv: list[str] | None = None) -> int:
     return run_command(PROG, lambda: _train(args))
 
 
-
 def _given_settings(args: argparse.Namespace) -> dict[str, str]:
     """Config keys set on the command line, each with the flag that set it."""
     given = {key.strip(): f"--set {key.strip()}" for key, _, _ in (o.partition("=") for o in args.overrides)}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -162,5 +162,5 @@ def load_or_score_cloud(run_dir: str | Path, config: Config, payload_id: dict[st
     try:
         write_cloud(path, cloud, space, payload_id)
     except OSError as exc:
-        print(f"warning: could not cache the cloud in {path}: {exc.strerror or exc}", file=sys.stderr)
+        warnings.warn(f"could not cache the cloud in {path}: {exc.strerror or exc}", stacklevel=2)
     return cloud, path, False

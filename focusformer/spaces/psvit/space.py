@@ -69,6 +69,8 @@ Op = Literal["identity", "layer", "shared"]
 OPS: tuple[str, ...] = ("identity", "layer", "shared")
 #: Transformer layers each op adds.
 OP_LAYERS = {"identity": 0, "layer": 1, "shared": 2}
+
+
 @dataclass(frozen=True)
 class PSViTStage:
     """One stage of an arch: its width, MLP ratio and each cell's op."""
@@ -352,6 +354,3 @@ class PSViTSpace(SearchSpace):
     # -- models -------------------------------------------------------------------------------
     def build_subnet(self, arch: PSViTArch, drop_path_rate: float = 0.0) -> PSViTSubnet:
         return PSViTSubnet(self, self.validate(arch), drop_path_rate)
-
-
-# -- modules shared by the supernet and the dense subnet ---------------------------------------
