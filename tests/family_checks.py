@@ -17,7 +17,8 @@ from focusformer.cli import search as search_cli
 from focusformer.cli import specialize as specialize_cli
 from focusformer.export import save_subnet
 from focusformer.sampling.sampler import ArchSampler
-from focusformer.search.evolution import EvolutionConfig, evolution_search, sample_within_budget
+from focusformer.search.evolution import EvolutionConfig, evolution_search
+from focusformer.search.within_budget import sample_within_budget
 from focusformer.spaces import SearchSpace
 from focusformer.training.checkpoint import load_supernet
 from focusformer.training.trainer import Trainer

@@ -25,7 +25,8 @@ import torch
 from focusformer.budget import Budget
 from focusformer.config import load_config
 from focusformer.sampling.sampler import ArchSampler
-from focusformer.search.evolution import EvolutionConfig, evolution_search, sample_within_budget
+from focusformer.search.evolution import EvolutionConfig, evolution_search
+from focusformer.search.within_budget import sample_within_budget
 from focusformer.spaces.counts import count_macs, count_params
 
 PINS = json.loads((Path(__file__).parent / "pins" / "autoformer_before_families.json").read_text())

@@ -19,7 +19,9 @@ from focusformer.latency import LatencyTable, TimingSettings, build_table
 from focusformer.latency.build import Timings, collect_probes, fit_calibration
 from focusformer.latency.table import Calibration, KindScale
 from focusformer.sampling.sampler import ArchSampler
-from focusformer.search.evolution import EvolutionConfig, evolution_search, random_search, sample_within_budget
+from focusformer.search.evolution import EvolutionConfig, evolution_search
+from focusformer.search.random_search import random_search
+from focusformer.search.within_budget import sample_within_budget
 from focusformer.spaces.psvit import PSViTArch
 from focusformer.spaces.vitas import ViTASArch
 

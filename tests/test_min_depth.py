@@ -11,7 +11,7 @@ import pytest
 from focusformer import count_macs
 from focusformer.budget import Budget
 from focusformer.errors import ConfigError
-from focusformer.search.evolution import sample_within_budget
+from focusformer.search.within_budget import sample_within_budget
 from focusformer.spaces import PSViTArch, ViTASArch
 
 

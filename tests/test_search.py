@@ -17,18 +17,10 @@ import pytest
 
 from focusformer.budget import Budget, format_count
 from focusformer.errors import ConfigError
-from focusformer.search.evolution import (
-    EvolutionConfig,
-    SearchOutcome,
-    _Costs,
-    _crossover,
-    _mutate,
-    _new_children,
-    evolution_search,
-    random_search,
-    sample_within_budget,
-    within_budget,
-)
+from focusformer.search.evolution import EvolutionConfig, _crossover, _mutate, _new_children, evolution_search
+from focusformer.search.random_search import random_search
+from focusformer.search.state import SearchOutcome
+from focusformer.search.within_budget import BudgetCosts, sample_within_budget, within_budget
 from focusformer.spaces import Arch
 from focusformer.spaces.counts import count_macs, count_params
 
@@ -105,7 +97,7 @@ def test_within_budget_matches_independent_count(space_of, kind):
     for _ in range(50):
         arch = space.sample(rng)
         c = cost(arch, space, kind)
-        assert _Costs(space, Budget(c, kind)).cost(arch) == c
+        assert BudgetCosts(space, Budget(c, kind)).cost(arch) == c
         assert within_budget(arch, space, Budget(c, kind))
         assert not within_budget(arch, space, Budget(c - 1, kind))
 
@@ -182,7 +174,7 @@ def test_children_are_new_and_within_budget(space_of, name, kind):
     for budget in budgets_across(space, kind, n=8):
         parents = list({sample_within_budget(space, budget, rng) for _ in range(6)})
         seen = set(parents)
-        children = _new_children(parents, seen, space, _Costs(space, budget), budget.value, config, rng)
+        children = _new_children(parents, seen, space, BudgetCosts(space, budget), budget.value, config, rng)
         assert_valid_and_within(children, space, budget)
         assert len(set(children)) == len(children)
         assert not seen & set(children)
@@ -193,7 +185,7 @@ def test_children_are_new_and_within_budget(space_of, name, kind):
 @pytest.mark.parametrize("kind", KINDS)
 def test_repair_keeps_in_budget_archs_and_fixes_over_budget_ones(space_of, kind):
     space = space_of("autoformer-tiny")
-    costs = _Costs(space, Budget(1.0, kind))
+    costs = BudgetCosts(space, Budget(1.0, kind))
     low, high = cost_range(space, kind)
     rng = np.random.default_rng(6)
     for _ in range(100):

@@ -55,7 +55,7 @@ from focusformer.budget import Budget
 from focusformer.config import load_config
 from focusformer.latency import LatencyTable, TimingSettings, time_modules, time_subnets
 from focusformer.latency.build import image_shape, time_table
-from focusformer.search.evolution import sample_within_budget
+from focusformer.search.within_budget import sample_within_budget
 from focusformer.spaces import PSViTArch, PSViTStage
 
 

@@ -40,8 +40,8 @@ from focusformer.data import load_data
 from focusformer.devices import default_device
 from focusformer.export import save_subnet
 from focusformer.sampling.specialize import draw_candidates, untrained_sampler
-from focusformer.search.evolution import sample_within_budget
 from focusformer.search.scoring import CandidateScorer
+from focusformer.search.within_budget import sample_within_budget
 from focusformer.spaces.counts import count_macs
 from focusformer.training.checkpoint import config_from_checkpoint, load_checkpoint, supernet_from_payload
 

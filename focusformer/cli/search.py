@@ -16,7 +16,9 @@ from ..budget import Budget
 from ..config import Config
 from ..errors import ConfigError
 from ..search.cloud import checkpoint_id
-from ..search.evolution import EvolutionConfig, SearchOutcome, SearchStateMismatch, evolution_search, random_search
+from ..search.evolution import EvolutionConfig, evolution_search
+from ..search.random_search import random_search
+from ..search.state import SearchOutcome, SearchStateMismatch
 from ..training.checkpoint import CHECKPOINT_FILE
 from .budgeted import (
     LoadedRun,

@@ -8,7 +8,8 @@ import torch
 from focusformer.budget import Budget
 from focusformer.config import load_config
 from focusformer.sampling.sampler import ArchSampler
-from focusformer.search.evolution import EvolutionConfig, evolution_search, sample_within_budget
+from focusformer.search.evolution import EvolutionConfig, evolution_search
+from focusformer.search.within_budget import sample_within_budget
 from focusformer.spaces.counts import count_macs, count_params
 
 pins = {"commit": "57ca980", "spaces": {}}

@@ -3,7 +3,7 @@
 For every run and every budget it draws ``--candidates`` distinct archs, scores them with
 inherited weights on the run's search-val split, and reports the test top-1 of the best one.
 ``--draws within`` (the default) draws within the budget
-(:func:`~focusformer.search.evolution.sample_within_budget`, the same random search for every
+(:func:`~focusformer.search.within_budget.sample_within_budget`, the same random search for every
 family); ``--draws inband`` draws uniformly within the budget's band
 ``[(1 - band) * budget, budget]`` (:func:`~focusformer.sampling.specialize.draw_candidates` with
 an untrained sampler, what ``focusformer-specialize --draws uniform`` checks; ``--band``
@@ -46,7 +46,7 @@ from focusformer.budget import Budget, parse_budgets
 from focusformer.data import load_data
 from focusformer.evaluation import default_device
 from focusformer.sampling.specialize import draw_candidates, untrained_sampler
-from focusformer.search.evolution import sample_within_budget
+from focusformer.search.within_budget import sample_within_budget
 from focusformer.search.scoring import CandidateScorer
 from focusformer.spaces.counts import count_macs
 from focusformer.training.checkpoint import config_from_checkpoint, load_checkpoint, supernet_from_payload
