@@ -14,8 +14,9 @@ from scipy import stats
 
 from focusformer.config import AttentiveConfig, load_config
 from focusformer.errors import ConfigError
+from focusformer.sampling.focus import reward_spread_and_noise
 from focusformer.sampling.sampler import ArchSampler, kl_since, reinforce_step
-from focusformer.sampling.strategies import AttentiveStrategy, reward_spread_and_noise
+from focusformer.sampling.strategies import AttentiveStrategy
 from focusformer.sampling.training_budgets import (
     BandTally,
     LogUniformBudgets,
@@ -132,7 +133,7 @@ def test_kl_since_is_zero_before_a_step_and_grows_with_steps():
 
 def test_trust_region_stops_an_update_early(tmp_path):
     from focusformer.config import FocusConfig
-    from focusformer.sampling.strategies import FocusStrategy
+    from focusformer.sampling.focus import FocusStrategy
 
     space = load_config("digits").space
 

@@ -8,6 +8,7 @@ import torch
 
 from focusformer.config import FocusConfig, load_config
 from focusformer.errors import ConfigError
+from focusformer.sampling.focus import FocusStrategy
 from focusformer.sampling.predictor import (
     AccuracyPredictor,
     Measurements,
@@ -17,7 +18,7 @@ from focusformer.sampling.predictor import (
     same_group_pairs,
 )
 from focusformer.sampling.sampler import ArchSampler, reinforce_step
-from focusformer.sampling.strategies import FocusStrategy, UniformStrategy
+from focusformer.sampling.strategies import UniformStrategy
 from focusformer.spaces import INACTIVE, Arch
 from focusformer.spaces.counts import count_macs, count_macs_batch, count_params
 

@@ -25,7 +25,7 @@ from focusformer.budget import parse_budgets
 from focusformer.data import load_data
 from focusformer.evaluation import default_device
 from focusformer.sampling.sampler import ArchSampler
-from focusformer.sampling.strategies import reward_spread_and_noise
+from focusformer.sampling.focus import reward_spread_and_noise
 from focusformer.search.scoring import CandidateScorer
 from focusformer.training.checkpoint import config_from_checkpoint, load_checkpoint, load_supernet
 
