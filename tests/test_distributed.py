@@ -25,8 +25,9 @@ from torch import nn
 from focusformer.config import TrainConfig
 from focusformer.distributed import Ranks, fingerprint, is_collective_failure, ranks_from_env
 from focusformer.errors import ConfigError
+from focusformer.run_dir import EVENTS_DIR
 from focusformer.training.checkpoint import load_checkpoint
-from focusformer.training.events import EVENTS_DIR, tensorboard_available
+from focusformer.training.events import tensorboard_available
 from focusformer.training.trainer import EpochBatches, Trainer
 
 WORKER = Path(__file__).with_name("distributed_worker.py")

@@ -9,6 +9,7 @@ import math
 import pytest
 
 from focusformer.config import load_config
+from focusformer.run_dir import EVENTS_DIR
 from focusformer.training import events
 from focusformer.training.trainer import Trainer
 
@@ -19,7 +20,7 @@ OVERRIDES = ["train.epochs=2", "train.batch_size=256", "focus.update_every=2", "
 
 
 def _scalars(run) -> dict[str, dict[int, float]]:
-    accumulator = EventAccumulator(str(run / events.EVENTS_DIR))
+    accumulator = EventAccumulator(str(run / EVENTS_DIR))
     accumulator.Reload()
     return {tag: {e.step: e.value for e in accumulator.Scalars(tag)} for tag in accumulator.Tags()["scalars"]}
 
@@ -52,11 +53,11 @@ def test_training_works_without_tensorboard(tmp_path, monkeypatch):
     run = tmp_path / "run"
     Trainer(load_config("digits", ["train.epochs=1", "train.batch_size=256", "train.sampler=uniform"]), run,
             progress=False).fit()
-    assert (run / "final.json").exists() and not (run / events.EVENTS_DIR).exists()
+    assert (run / "final.json").exists() and not (run / EVENTS_DIR).exists()
 
 
 def test_tensorboard_false_writes_no_events(tmp_path):
     run = tmp_path / "run"
     Trainer(load_config("digits", ["train.epochs=1", "train.batch_size=256", "train.sampler=uniform",
                                    "train.tensorboard=false"]), run, progress=False).fit()
-    assert (run / "final.json").exists() and not (run / events.EVENTS_DIR).exists()
+    assert (run / "final.json").exists() and not (run / EVENTS_DIR).exists()

@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "focusformer"
 
 #: Bottom to top: a module may import its own layer and the layers below it.
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"errors", "typed", "fileio", "budget", "devices", "distributed", "version"}),
+    frozenset({"errors", "typed", "fileio", "budget", "devices", "distributed", "version", "run_dir"}),
     frozenset({"spaces"}),
     frozenset({"config", "latency", "onnx_export"}),
     frozenset({"data"}),

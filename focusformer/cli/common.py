@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from ..errors import FocusformerError
+from ..run_dir import enclosing_run
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -119,20 +120,6 @@ def ensure_writable_output(directory: Path, existing: Sequence[str], overwrite: 
         raise FocusformerError(f"cannot create output directory {directory}: {exc.strerror}") from None
     if not os.access(directory, os.W_OK | os.X_OK):
         raise FocusformerError(f"output directory {directory} is not writable")
-
-
-#: Files only a training run's directory holds (a config.yaml alone is not enough: users keep
-#: their own configs under that name).
-RUN_MARKERS = ("last.pt", "summary.csv", "final.json")
-
-
-def enclosing_run(path: Path) -> Path | None:
-    """The training-run directory ``path`` is, or lies inside, if any."""
-    path = path.resolve()
-    for directory in (path, *path.parents):
-        if any((directory / name).is_file() for name in RUN_MARKERS):
-            return directory
-    return None
 
 
 def check_not_in_run(path: Path, flag: str, overwrite: bool = False, can_overwrite: bool = True) -> None:

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from ..config import load_config, shipped_configs
 from ..errors import ConfigError
+from ..run_dir import CONFIG_FILE
 from ..spaces import SearchSpace
 from .common import ArgumentParser, check_not_in_run, check_output_dir, nonnegative_int, positive_int, run_command
 
 PROG = "focusformer-latency"
-RUN_CONFIG = "config.yaml"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,9 +64,9 @@ def space_from(name: str) -> SearchSpace:
     path = Path(name)
     if not path.is_dir():
         return load_config(name).space
-    if not (path / RUN_CONFIG).is_file():
-        raise ConfigError(f"{path}: a directory without {RUN_CONFIG}; give a run directory or a config")
-    return load_config(path / RUN_CONFIG).space
+    if not (path / CONFIG_FILE).is_file():
+        raise ConfigError(f"{path}: a directory without {CONFIG_FILE}; give a run directory or a config")
+    return load_config(path / CONFIG_FILE).space
 
 
 def _check_output(args: argparse.Namespace) -> None:

@@ -15,11 +15,11 @@ from pathlib import Path
 from ..budget import Budget
 from ..config import Config
 from ..errors import ConfigError
+from ..run_dir import CHECKPOINT_FILE, RESULTS_DIR
 from ..search.cloud import checkpoint_id
 from ..search.evolution import EvolutionConfig, evolution_search
 from ..search.random_search import random_search
 from ..search.state import SearchOutcome, SearchStateMismatch
-from ..training.checkpoint import CHECKPOINT_FILE
 from .budgeted import (
     LoadedRun,
     add_budget_arguments,
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _state_path(run_dir: Path, args: argparse.Namespace, budget: Budget) -> Path:
     table = "" if budget.lut is None else f"-lut{budget.lut.fingerprint[:8]}"  # one state per latency table
-    return run_dir / "results" / f"search-{args.method}-{budget.label}{table}-seed{args.seed}.state.json"
+    return run_dir / RESULTS_DIR / f"search-{args.method}-{budget.label}{table}-seed{args.seed}.state.json"
 
 
 def _evolution_config(args: argparse.Namespace) -> EvolutionConfig:

@@ -22,13 +22,17 @@ from ..config import (
 )
 from ..errors import ConfigError, FocusformerError
 from ..export import export_files
-from ..search.results import RESULTS_DIR
-from ..training.checkpoint import CHECKPOINT_FILE
-from ..training.events import EVENTS_DIR
-from ..training.reports import CONFIG_FILE, FINAL_FILE, SUMMARY_FILE
-from ..training.subnet import SUBNET_DIR
-from .common import (
+from ..run_dir import (
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    EVENTS_DIR,
+    FINAL_FILE,
+    RESULTS_DIR,
     RUN_MARKERS,
+    SUBNET_DIR,
+    SUMMARY_FILE,
+)
+from .common import (
     ArgumentParser,
     ensure_writable_output,
     positive_float,

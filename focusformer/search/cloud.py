@@ -23,12 +23,12 @@ from ..data import load_data
 from ..devices import default_device
 from ..errors import FocusformerError
 from ..fileio import atomic_write_text
+from ..run_dir import RESULTS_DIR
 from ..spaces import SearchSpace
 from ..spaces.base import ArchBase, spanning_archs
 from ..spaces.counts import count_macs
 from ..spaces.supernet import Supernet
 from .pareto import pareto_front
-from .results import RESULTS_DIR
 from .scoring import CandidateScorer
 
 #: Split names on the command line -> attribute of :class:`~focusformer.data.DataSplits`.

@@ -13,10 +13,10 @@ from typing import Any, Iterable
 
 from ..budget import Budget, format_count, format_latency
 from ..errors import ConfigError
+from ..run_dir import RESULTS_DIR
 from ..spaces import SearchSpace
 from ..spaces.base import ArchBase
 
-RESULTS_DIR = "results"
 #: How a recorded subnet was found: specialize from the trained policy ("sampler") or from
 #: uniform draws within the budget's band ("uniform-draws"), evolution or random search.
 METHODS = ("sampler", "uniform-draws", "data-free", "evolution", "random")

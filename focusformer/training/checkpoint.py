@@ -17,12 +17,12 @@ import torch
 from ..config import Config
 from ..errors import CheckpointError, ConfigError
 from ..fileio import atomic_writer
+from ..run_dir import CHECKPOINT_FILE, SUBNET_DIR
 from ..spaces import create_supernet
 from ..spaces.supernet import Supernet
 from ..version import __version__
 
 FORMAT_VERSION = 1
-CHECKPOINT_FILE = "last.pt"
 
 
 def checkpoint_path(run: str | Path) -> Path:
@@ -113,7 +113,7 @@ def check_supernet_run(config: Config, run: str | Path) -> None:
     if config.subnet.arch is not None:
         run_dir = Path(run) if Path(run).is_dir() else Path(run).parent
         raise CheckpointError(f"{run}: a subnet run (focusformer-train --subnet) holds one trained subnet, not a "
-                              f"supernet to specialize or search; its model is exported in {run_dir / 'subnet'}")
+                              f"supernet to specialize or search; its model is exported in {run_dir / SUBNET_DIR}")
 
 
 def supernet_from_payload(payload: dict[str, Any], config: Config, run: str | Path) -> Supernet:

@@ -11,9 +11,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..run_dir import EVENTS_DIR
 from .reports import EpochRecord
-
-EVENTS_DIR = "tensorboard"
 
 
 def tensorboard_available() -> bool:

@@ -13,10 +13,6 @@ from ..search.scoring import CandidateScorer
 from ..spaces import SearchSpace
 from ..spaces.counts import count_macs
 
-SUMMARY_FILE = "summary.csv"
-CONFIG_FILE = "config.yaml"
-FINAL_FILE = "final.json"
-
 
 @dataclass(frozen=True)
 class EpochRecord:

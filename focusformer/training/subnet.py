@@ -21,9 +21,6 @@ from ..export import load_subnet
 from ..spaces import ArchBase, SearchSpace
 from ..spaces.elastic import Side
 
-#: Where a subnet run writes its trained model (``model.safetensors`` + ``arch.json``).
-SUBNET_DIR = "subnet"
-
 
 class DenseSubnet(nn.Module):
     """The dense model of ``arch`` (``space.build_subnet``), initialised as timm initialises a ViT."""

@@ -34,25 +34,19 @@ from ..errors import CheckpointError, ConfigError, DataError, FocusformerError
 from ..export import save_subnet
 from ..fileio import atomic_write_text
 from ..hub import Provenance
+from ..run_dir import CHECKPOINT_FILE, CONFIG_FILE, FINAL_FILE, SUBNET_DIR, SUMMARY_FILE
 from ..sampling.strategies import PerImageRewardFn, build_strategy
 from ..sampling.training_budgets import BandTally, budget_bands
 from ..search.scoring import CandidateScorer
 from ..spaces import create_supernet
 from ..spaces.base import ArchBase
 from ..spaces.supernet import ForwardSide
-from .checkpoint import (
-    CHECKPOINT_FILE,
-    capture_rng_state,
-    config_from_checkpoint,
-    load_checkpoint,
-    restore_rng_state,
-    save_checkpoint,
-)
+from .checkpoint import capture_rng_state, config_from_checkpoint, load_checkpoint, restore_rng_state, save_checkpoint
 from .distill import distillation_loss
 from .events import EventLog
-from .reports import CONFIG_FILE, FINAL_FILE, SUMMARY_FILE, EpochRecord, final_report, write_summary
+from .reports import EpochRecord, final_report, write_summary
 from .signals import StopRequest
-from .subnet import SUBNET_DIR, DenseSubnet
+from .subnet import DenseSubnet
 
 #: A run stops after this many optimizer steps in a row with a non-finite loss or gradient.
 MAX_NONFINITE_STEPS = 5
