@@ -8,7 +8,7 @@ are installed with the package, so ``--config digits`` works from anywhere.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping, Optional, Sequence
@@ -32,7 +32,6 @@ DistillName = Literal["none", "kl", "alpha"]
 DEFAULT_CONFIG = "digits"
 #: ``train.scale_lr`` scales ``train.lr`` by global batch / this, as DeiT does.
 DEIT_BASE_BATCH = 512
-_SECTIONS = ("space", "data", "train", "focus", "attentive", "subnet")
 SubnetInit = Literal["inherited", "scratch"]
 
 
@@ -459,9 +458,10 @@ def set_value(data: dict[str, Any], dotted_key: str, value: Any) -> None:
     if len(parts) != 2 or not all(parts):
         raise ConfigError(f"override {dotted_key!r}: expected SECTION.KEY=VALUE, e.g. train.epochs=5")
     section, name = parts
-    if section not in _SECTIONS:
+    sections = [f.name for f in fields(Config)]
+    if section not in sections:
         raise ConfigError(
-            f"override {dotted_key!r}: unknown section {section!r}; allowed: {', '.join(_SECTIONS)}"
+            f"override {dotted_key!r}: unknown section {section!r}; allowed: {', '.join(sections)}"
         )
     target = data.setdefault(section, {})
     if not isinstance(target, dict):

@@ -9,13 +9,16 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 from ..config import (
     DEFAULT_CONFIG,
     DEIT_BASE_BATCH,
     Config,
+    DistillName,
+    SamplerName,
     SubnetConfig,
+    SubnetInit,
     check_applicable,
     load_config,
     shipped_configs,
@@ -76,11 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=positive_int)
     parser.add_argument("--lr", type=positive_float, help="peak learning rate")
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--sampler", choices=["focus", "uniform", "attentive"],
+    parser.add_argument("--sampler", choices=get_args(SamplerName),
                         help="how subnets are chosen each step (default: the config's, normally focus)")
     parser.add_argument("--sandwich", action="store_const", const=True,
                         help="also train the largest and the smallest subnet every step (any sampler)")
-    parser.add_argument("--distill", choices=["none", "kl", "alpha"],
+    parser.add_argument("--distill", choices=get_args(DistillName),
                         help="in-place distillation from the largest subnet: kl or alpha-divergence "
                              "(needs --sandwich)")
     parser.add_argument("--target-budgets", metavar="LIST",
@@ -96,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="train one exported subnet (a directory focusformer-specialize, -search or -export "
                              "wrote) as a dense model instead of a supernet; the trained model is written to "
                              "RUN/subnet/ (model.safetensors + arch.json)")
-    parser.add_argument("--init", choices=["inherited", "scratch"],
+    parser.add_argument("--init", choices=get_args(SubnetInit),
                         help="with --subnet: start from its exported weights (fine-tune; the default) or from "
                              "timm's initialisation (retrain from scratch)")
     parser.add_argument("--resume", type=Path, metavar="RUN",

@@ -13,10 +13,11 @@ and check their archs with it.
 from __future__ import annotations
 
 import math
+from typing import get_args
 
 import numpy as np
 
-from ..budget import Budget, check_reachable
+from ..budget import Budget, BudgetKind, check_reachable
 from ..errors import ConfigError
 from ..spaces import SearchSpace
 from ..spaces.base import ArchBase
@@ -69,8 +70,8 @@ def checked_costs(space: SearchSpace, budget: Budget) -> BudgetCosts:
 
 
 def _check_kind(budget: Budget) -> None:
-    if budget.kind not in ("macs", "params", "latency"):
-        raise ConfigError(f"budget kind {budget.kind!r}: must be 'macs', 'params' or 'latency'")
+    if budget.kind not in get_args(BudgetKind):
+        raise ConfigError(f"budget kind {budget.kind!r}: must be one of {', '.join(map(repr, get_args(BudgetKind)))}")
 
 
 def within_budget(arch: ArchBase, space: SearchSpace, budget: Budget) -> bool:
