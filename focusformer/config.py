@@ -17,8 +17,8 @@ import yaml
 
 from .budget import Budget, check_in_range, parse_budgets
 from .errors import ConfigError
+from .fileio import read_yaml
 from .spaces import ArchBase, SearchSpace
-from .spaces.base import read_yaml
 from .typed import from_mapping, to_mapping
 
 #: Data sets by name; besides these, the names timm's ``create_dataset`` takes with a prefix.

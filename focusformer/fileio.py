@@ -1,5 +1,6 @@
 """Atomic file writes (a temporary file beside the target, fsync, then rename: a crash leaves
-either the old file or the new one, never a half-written one), and reading JSON input files."""
+either the old file or the new one, never a half-written one), and reading JSON and YAML input
+files with one-line errors."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+import yaml
 
 from .errors import ConfigError
 
@@ -53,3 +56,23 @@ def read_json(path: Path, missing: str, unreadable: str) -> Any:
         raise ConfigError(f"{path}: {missing}") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: {unreadable} ({exc})") from None
+
+
+def read_yaml(path: str | Path) -> Any:
+    """The YAML document at ``path``; ConfigError, in one line, if it is missing, unreadable,
+    not text or not valid YAML (with the line and column)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a YAML file (not text)") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML ({where}{getattr(exc, 'problem', None) or exc})") from None

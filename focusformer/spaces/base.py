@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Literal, Mapping, Sequence
 
 import numpy as np
-import yaml
 
 from ..errors import ConfigError
+from ..fileio import read_yaml
 from ..typed import from_mapping, to_mapping
 from .costs import LayeredCost, LayerValues, NetworkValues, slot_values
 from .decisions import INACTIVE, DecisionPlan
@@ -277,7 +277,7 @@ def check_choice(field: str, value: Any, choices: tuple) -> None:
         raise ConfigError(f"arch.{field}: {value!r} is not a choice of the space; allowed: {allowed}")
 
 
-def check_choices(space: Any, fields: Sequence[str]) -> None:
+def check_and_sort_choices(space: Any, fields: Sequence[str]) -> None:
     """Shared checks of a space's choice tuples: non-empty, positive, distinct; sorts them in place."""
     for field in fields:
         choices = getattr(space, field)
@@ -294,21 +294,3 @@ def check_positive(space: Any, fields: Sequence[str]) -> None:
     for field in fields:
         if getattr(space, field) < 1:
             raise ConfigError(f"space.{field}: must be a positive integer, got {getattr(space, field)}")
-
-
-def read_yaml(path: str | Path) -> Any:
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a YAML file (not text)") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        raise ConfigError(f"{path}: not valid YAML ({where}{getattr(exc, 'problem', None) or exc})") from None

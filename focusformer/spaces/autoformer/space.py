@@ -13,7 +13,7 @@ from typing import Iterable, Literal
 import numpy as np
 
 from ...errors import ConfigError
-from ..base import ArchBase, CostKind, SearchSpace, WeightSharing, check_choice, check_choices, check_positive
+from ..base import ArchBase, CostKind, SearchSpace, WeightSharing, check_and_sort_choices, check_choice, check_positive
 from ..counts import (
     attention_macs,
     attention_params,
@@ -89,7 +89,7 @@ class AutoFormerSpace(SearchSpace):
             raise ConfigError(
                 f"space.patch_size: {self.patch_size} does not divide image_size {self.image_size}"
             )
-        check_choices(self, ("embed_dim", "depth", "num_heads", "mlp_ratio"))
+        check_and_sort_choices(self, ("embed_dim", "depth", "num_heads", "mlp_ratio"))
         if int(min(self.embed_dim) * min(self.mlp_ratio)) < 1:
             raise ConfigError("space.mlp_ratio: smallest embed_dim x smallest mlp_ratio is below 1")
 

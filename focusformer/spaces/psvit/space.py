@@ -49,7 +49,7 @@ from typing import Iterable, Literal, Optional
 import numpy as np
 
 from ...errors import ConfigError
-from ..base import ArchBase, CostKind, SearchSpace, WeightSharing, check_choice, check_choices, check_positive
+from ..base import ArchBase, CostKind, SearchSpace, WeightSharing, check_and_sort_choices, check_choice, check_positive
 from ..counts import (
     attention_macs,
     attention_params,
@@ -142,7 +142,7 @@ class PSViTSpace(SearchSpace):
 
     def __post_init__(self) -> None:
         check_positive(self, ("image_size", "in_chans", "num_classes", "patch_size", "head_dim", "cells_per_stage"))
-        check_choices(self, ("mlp_ratio",))
+        check_and_sort_choices(self, ("mlp_ratio",))
         if self.image_size % self.patch_size:
             raise ConfigError(f"space.patch_size: {self.patch_size} does not divide image_size {self.image_size}")
         if not self.widths:

@@ -27,7 +27,7 @@ from typing import Iterable, Literal, Optional
 import numpy as np
 
 from ...errors import ConfigError
-from ..base import ArchBase, CostKind, SearchSpace, WeightSharing, check_choice, check_choices, check_positive
+from ..base import ArchBase, CostKind, SearchSpace, WeightSharing, check_and_sort_choices, check_choice, check_positive
 from ..counts import (
     attention_macs,
     attention_params,
@@ -120,7 +120,7 @@ class ViTASSpace(SearchSpace):
 
     def __post_init__(self) -> None:
         check_positive(self, ("image_size", "in_chans", "num_classes", "depth"))
-        check_choices(self, ("patch_size", "embed_dim", "num_heads", "qkv_dim", "mlp_dim"))
+        check_and_sort_choices(self, ("patch_size", "embed_dim", "num_heads", "qkv_dim", "mlp_dim"))
         for p in self.patch_size:
             if self.image_size % p:
                 raise ConfigError(f"space.patch_size: {p} does not divide image_size {self.image_size}")
