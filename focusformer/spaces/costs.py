@@ -166,6 +166,11 @@ class LayeredCost:
         return self.base[g] + self.layer[np.arange(self.plan.num_layers), g[:, None], options].sum(axis=1)
 
 
+#: ``rule(slot, valid, feasible)`` for :func:`decide`: the choice index to take at ``slot``, one of
+#: ``valid`` (those leading to some valid arch) or ``feasible`` (those also within the limit).
+DecisionRule = Callable[[int, list[int], list[int]], int]
+
+
 class PartialArchs:
     """``n`` archs decided slot by slot, with exact cost bounds for each next choice.
 
@@ -192,6 +197,11 @@ class PartialArchs:
     def codes(self) -> torch.Tensor:
         """``(n, S)`` encodings; INACTIVE where undecided or inactive."""
         return torch.from_numpy(self._codes)
+
+    @property
+    def codes_array(self) -> np.ndarray:
+        """:attr:`codes` as the numpy array it shares memory with."""
+        return self._codes
 
     @property
     def cost(self) -> torch.Tensor:
@@ -243,7 +253,7 @@ class PartialArchs:
             self._cost = self._cost + model.layer[layer, self._prefix, option]
 
 
-def decide(cost: LayeredCost, rule: Callable[[int, list[int], list[int]], int], limit: float = np.inf) -> np.ndarray:
+def decide(cost: LayeredCost, rule: DecisionRule, limit: float = np.inf) -> np.ndarray:
     """One arch's encoding, decided slot by slot by ``rule(slot, valid, feasible)``.
 
     ``valid`` are the choice indices that lead to some valid arch, ``feasible`` those that
@@ -260,7 +270,7 @@ def decide(cost: LayeredCost, rule: Callable[[int, list[int], list[int]], int], 
         valid = [c for c, value in enumerate(low) if value < np.inf]
         feasible = [c for c in valid if low[c] <= limit]
         state.commit(slot, np.array([rule(slot, valid, feasible)]))
-    return state._codes[0]
+    return state.codes_array[0]
 
 
 def slot_values(codes: Sequence[int], plan: DecisionPlan) -> tuple[NetworkValues, tuple[LayerValues, ...]]:
