@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -21,13 +21,11 @@ from ..config import BudgetPrior, FocusConfig
 from ..distributed import Ranks
 from ..spaces import SearchSpace
 from ..spaces.base import ArchBase
+from .base import MinibatchLossFn, PerImageRewardFn
 from .predictor import AccuracyPredictor, Measurements, fit_predictor, kendall_tau
 from .sampler import ArchSampler, kl_since, reinforce_step
 from .training_budgets import budget_distribution
 from .uniform import UniformDraws, draw_stream
-
-if TYPE_CHECKING:
-    from .strategies import MinibatchLossFn, PerImageRewardFn
 
 
 class FocusStrategy:

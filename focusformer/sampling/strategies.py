@@ -1,14 +1,12 @@
-"""How the trainer picks the subnets to train at each step.
-
-A strategy proposes one or more archs per step (their gradients are summed in
-one optimizer step), may learn after each step, and carries its own state, saved
-in the checkpoint so a resumed run continues the exact same sequence of subnets.
+"""How the trainer picks the subnets to train at each step: the strategies (their contract is
+:class:`~focusformer.sampling.base.SamplingStrategy`) and :func:`build_strategy`, which picks
+one for a config. The focus sampler's strategy is in :mod:`~focusformer.sampling.focus`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -17,38 +15,11 @@ from ..config import AttentiveConfig, BudgetPrior, Config
 from ..distributed import Ranks
 from ..spaces import SearchSpace
 from ..spaces.base import ArchBase
+from .base import MinibatchLossFn, PerImageRewardFn, SamplingStrategy
 from .focus import FocusStrategy
 from .sampler import ArchSampler
 from .training_budgets import budget_distribution
 from .uniform import UniformDraws, draw_stream
-
-#: Per-image scores ``(len(archs), images)`` of archs with the supernet's current weights, on
-#: a fixed set of reward images, never search-val's (higher is better; ``CandidateScorer.per_image``).
-PerImageRewardFn = Callable[[Sequence[ArchBase]], torch.Tensor]
-#: Loss of each arch on the current training minibatch, without gradients.
-MinibatchLossFn = Callable[[Sequence[ArchBase]], list[float]]
-
-
-class SamplingStrategy(Protocol):
-    name: str
-
-    def archs_for_step(self, step: int, minibatch_loss: MinibatchLossFn | None = None) -> list[ArchBase]:
-        """The subnets to train at optimizer step ``step`` (``minibatch_loss`` scores candidates
-        on the step's own batch, for strategies that pick by it)."""
-
-    def after_step(self, step: int) -> None:
-        """Called once ``step`` optimizer steps are done."""
-
-    def status(self) -> str:
-        """A few words for the progress bar."""
-
-    def epoch_metrics(self) -> dict[str, float]:
-        """Extra per-epoch columns for ``summary.csv``; resets the epoch's tallies."""
-
-    def state_dict(self) -> dict[str, Any]:
-        """Plain data (ints, floats, strings, lists, dicts, tensors) for the checkpoint."""
-
-    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 class _Unsteered:

@@ -35,7 +35,8 @@ from ..export import save_subnet
 from ..fileio import atomic_write_text
 from ..hub import Provenance
 from ..run_dir import CHECKPOINT_FILE, CONFIG_FILE, FINAL_FILE, SUBNET_DIR, SUMMARY_FILE
-from ..sampling.strategies import PerImageRewardFn, build_strategy
+from ..sampling.base import PerImageRewardFn
+from ..sampling.strategies import build_strategy
 from ..sampling.training_budgets import BandTally, budget_bands
 from ..search.scoring import CandidateScorer
 from ..spaces import create_supernet
