@@ -143,9 +143,10 @@ def specialize_all(sampler: ArchSampler, budgets: Sequence[Budget], score: ArchS
     Each budget asks for ``num_candidates`` archs, shared between its own band and the bands of
     its rungs (``rungs_of``, see :func:`budget_rungs`), the budget's own band first. A band that
     several budgets ask for (a rung of one is another's own, say, or two budgets above the largest
-    subnet, whose band is the largest's) is drawn once, with the largest count asked; the union is scored once (``score``), and each budget answers with the best
-    scored arch under its cap, whichever band drew it (ties: the first drawn). Since a larger
-    budget's cap admits every arch a smaller one's does, its answer scores at least as well.
+    subnet, whose band is the largest's) is drawn once, with the largest count asked; the union is
+    scored once (``score``), and each budget answers with the best scored arch under its cap,
+    whichever band drew it (ties: the first drawn). Since a larger budget's cap admits every arch
+    a smaller one's does, its answer scores at least as well.
     """
     wanted: dict[Budget, int] = {}
     for budget in budgets:

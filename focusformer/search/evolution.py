@@ -214,7 +214,7 @@ def evolution_search(space: SearchSpace, budget: Budget, score: ArchScoreFn, con
     costs = checked_costs(space, budget)
     limit = budget.value
     settings = without_length(state_settings("evolution", space, budget, seed, scored_by,
-                                         config=dataclasses.asdict(config)))
+                                             config=dataclasses.asdict(config)))
     state_path = Path(state_path) if state_path is not None else None
     state = load_state(state_path, settings) if state_path is not None else None
 
@@ -239,7 +239,7 @@ def evolution_search(space: SearchSpace, budget: Budget, score: ArchScoreFn, con
         generation, history = 0, [cache[population[0]]]
         if state_path is not None:
             write_state(state_path, settings, cache, rng, history, generation=0,
-                         population=[a.to_dict() for a in population])
+                        population=[a.to_dict() for a in population])
 
     bar = tqdm(total=config.generations, initial=generation, desc="evolution", unit="gen",
                disable=not progress, dynamic_ncols=True)
@@ -256,7 +256,7 @@ def evolution_search(space: SearchSpace, budget: Budget, score: ArchScoreFn, con
             history.append(max(history[-1], cache[population[0]]))
             if state_path is not None:
                 write_state(state_path, settings, cache, rng, history, generation=generation,
-                             population=[a.to_dict() for a in population])
+                            population=[a.to_dict() for a in population])
             bar.update(1)
             bar.set_postfix_str(f"best={history[-1]:.2f}")
     finally:

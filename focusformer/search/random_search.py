@@ -53,9 +53,10 @@ def random_search(space: SearchSpace, budget: Budget, score: ArchScoreFn, num_ca
         cache = read_scored(state, space, state_path)
         try:
             history = [float(h) for h in state["history"]]
-            # Older states say only ``finished``: short of their candidate count, the space ran out.
-            exhausted = bool(state.get("exhausted", state["finished"] and
-                                       len(cache) < state["settings"].get("num_candidates", len(cache))))
+            if "exhausted" in state:
+                exhausted = bool(state["exhausted"])
+            else:  # older states say only ``finished`` and their count: finished short of it, the space ran out
+                exhausted = bool(state["finished"]) and len(cache) < state["settings"].get("num_candidates", len(cache))
             rng = rng_from_state(state["rng"])
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(f"{state_path}: corrupt search state ({exc})") from None
@@ -77,8 +78,7 @@ def random_search(space: SearchSpace, budget: Budget, score: ArchScoreFn, num_ca
                 history.append(best_scored(cache)[1])
             exhausted = len(batch) < wanted
             if state_path is not None:
-                write_state(state_path, settings, cache, rng, history, exhausted=exhausted,
-                             finished=exhausted or len(cache) >= num_candidates)
+                write_state(state_path, settings, cache, rng, history, exhausted=exhausted)
             bar.update(len(batch))
             if history:
                 bar.set_postfix_str(f"best={history[-1]:.2f}")

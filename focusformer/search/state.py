@@ -78,7 +78,7 @@ class SearchStateMismatch(ConfigError):
 
 
 def state_settings(search: str, space: SearchSpace, budget: Budget, seed: int, scored_by: Mapping[str, Any] | None,
-              **extra: Any) -> dict[str, Any]:
+                   **extra: Any) -> dict[str, Any]:
     settings = {"search": search, "seed": int(seed), "budget": budget.record(),
                 "space": space.to_dict(), **extra}
     if scored_by is not None:
@@ -132,7 +132,7 @@ def read_scored(state: dict[str, Any], space: SearchSpace, path: Path) -> dict[A
 
 
 def write_state(path: Path, settings: dict[str, Any], cache: dict[ArchBase, float],
-                 rng: np.random.Generator, history: list[float], **fields: Any) -> None:
+                rng: np.random.Generator, history: list[float], **fields: Any) -> None:
     state = {
         "version": STATE_VERSION,
         "settings": settings,
