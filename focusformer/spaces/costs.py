@@ -122,6 +122,11 @@ class LayeredCost:
                            high.max(axis=axes).reshape(-1) if axes else high.reshape(-1)))
         return bounds
 
+    @cached_property
+    def single_arch_steps(self) -> dict[tuple[int, int, bytes], tuple[np.ndarray, ...]]:
+        """:class:`PartialArchs`' memo of one arch's layer decisions, filled as they are met."""
+        return {}
+
     @property
     def min_cost(self) -> float:
         return float(self.totals[0].min())
@@ -221,11 +226,25 @@ class PartialArchs:
             low, high = model.network_prefix_bounds[slot]
             return np.ones(self.n, dtype=bool), low[index], high[index]
         layer, position = divmod(slot - self._k, self._per_layer)
-        g = self._prefix
         if position == 0:
-            self._consistent = model.allowed[layer, g]
+            self._consistent = model.allowed[layer, self._prefix]
+        if self.n == 1:
+            # One arch at a time (the searches): the bounds depend only on the layer, the network
+            # decisions and the layer's choices so far, so each is computed once per cost table.
+            key = (layer, int(self._prefix[0]), self._codes[0, slot - position:slot].tobytes())
+            step = model.single_arch_steps.get(key)
+            if step is None:
+                step = model.single_arch_steps[key] = self._layer_step(layer, position)
+        else:
+            step = self._layer_step(layer, position)
+        active, low, high, rest_low, rest_high = step
+        return active.copy(), self._cost[:, None] + low + rest_low, self._cost[:, None] + high + rest_high
+
+    def _layer_step(self, layer: int, position: int) -> tuple[np.ndarray, ...]:
+        """``(active, low, high, rest_low, rest_high)`` of the decision at ``position`` in
+        ``layer``: the bounds on this layer's cost after each choice, and on the later layers'."""
+        model, g, consistent = self.cost_model, self._prefix, self._consistent
         column = model.options[:, position]
-        consistent = self._consistent
         active = (consistent & (column != INACTIVE)).any(1)
         choices = len(model.plan.layer[position].choices)
         matches = consistent[:, None, :] & (column == np.arange(choices)[:, None])[None]  # (n, C, O)
@@ -233,8 +252,7 @@ class PartialArchs:
         low = np.where(matches, costs, np.inf).min(2)
         high = np.where(matches, costs, -np.inf).max(2)
         rest_low, rest_high = model.rest
-        return (active, self._cost[:, None] + low + rest_low[layer + 1, g][:, None],
-                self._cost[:, None] + high + rest_high[layer + 1, g][:, None])
+        return active, low, high, rest_low[layer + 1, g][:, None], rest_high[layer + 1, g][:, None]
 
     def commit(self, slot: int, choices: torch.Tensor | np.ndarray) -> None:
         """Record ``choices`` (n,) for ``slot``; INACTIVE for rows where the decision is inactive."""
