@@ -13,7 +13,20 @@ import math
 import pytest
 import torch
 
-from benchmarks.performance import ddp, focus_overhead, gpu, latency, macs, psvit, search_overhead, throughput
+from benchmarks.performance import (
+    band_reach,
+    ddp,
+    focus_overhead,
+    gpu,
+    latency,
+    macs,
+    psvit,
+    search_overhead,
+    throughput,
+)
+from focusformer.config import load_config
+from focusformer.sampling.sampler import ArchSampler
+from focusformer.spaces.counts import count_macs
 
 
 @pytest.fixture(autouse=True)
@@ -147,3 +160,39 @@ def test_search_overhead(tmp_path, capsys):
     assert result["ratio"] == pytest.approx(result["search_ms_per_subnet"] / result["score_ms_per_subnet"])
     assert saved["target"]["largest_ratio"] == result["ratio"]
     assert target.endswith(f"largest {result['ratio']:.1%}") and "<= 5% of scoring one on 8 images" in target
+
+
+def test_band_reach(tmp_path, capsys):
+    _, saved, printed, target = run(band_reach, ["--spaces", "digits,psvit-digits", "--budgets", "300K,500K,10G",
+                                                 "--draws", "300"], tmp_path, capsys)
+    results = {(r["space"], r["budget"]): r for r in saved["results"]}
+    assert sorted(results) == sorted((s, b) for s in ("digits", "psvit-digits") for b in (3e5, 5e5, 1e10))
+    for r in results.values():
+        assert r["within_budget"] and r["below_band"] + r["in_band"] == pytest.approx(1.0)
+    # Without identity layers (AutoFormer's space) every draw lands in the band.
+    for budget in (3e5, 5e5):
+        row = results[("digits", budget)]
+        assert row["below_band"] == 0.0 and row["lowest_over_budget"] >= 0.9
+    # A budget above the largest subnet is drawn at the largest's cost.
+    space = load_config("psvit-digits").space
+    largest = space.cost_model("macs").max_cost
+    assert results[("psvit-digits", 1e10)]["drawn_at"] == largest
+    # The share below the band, recounted with count_macs on the same draws.
+    sampler = ArchSampler(space, band=0.1)
+    out = sampler.sample(torch.full((300,), 3e5), generator=torch.Generator().manual_seed(0), uniform=True)
+    macs = [count_macs(space.decode(codes), space) for codes in out.codes.numpy()]
+    assert max(macs) <= 3e5
+    share = sum(m < 0.9 * 3e5 for m in macs) / len(macs)
+    assert results[("psvit-digits", 3e5)]["below_band"] == pytest.approx(share)
+    worst = max((r for r in results.values() if r["in_band"] > 0), key=lambda r: r["below_band"])
+    assert saved["target"]["largest_below_band"] == worst["below_band"] and saved["target"]["all_within_budget"]
+    assert target.startswith(f"target: no draw below a reachable band: largest share {worst['below_band']:.1%}")
+    assert "| psvit-digits | 300,000 | 300,000 |" in printed
+
+
+def test_band_reach_refuses_a_budget_below_a_space_in_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        band_reach.main(["--spaces", "digits", "--budgets", "1K"])
+    assert exit_info.value.code == 2
+    assert "below this space's range" in capsys.readouterr().err
+

@@ -1,0 +1,95 @@
+"""Benchmark: how often draws aimed at a budget's band land in it.
+
+The sampler (the focus policy, specialize's candidates, training's draws for a target budget)
+aims each draw at the band ``[(1 - band) x budget, budget]``: at every decision it keeps the
+choices whose exact cost bounds still reach the band, and falls back to those within the budget
+when none does. Bounds reaching the band do not promise a completion inside it: on spaces with
+identity layers, where dropping a layer jumps the cost by more than the band is wide, a draw can
+be led past it and end below, still within the budget. This prints, per space and budget, the
+share of draws below the band and whether every draw is within the budget, for uniform draws (the
+masks alone, as specialize's ``--draws uniform`` and its exploration make them; a trained policy
+draws under the same masks).
+
+The ``target:`` line prints the largest share below the band where the band is reachable (some
+draw landed in it); the goal is none. Nothing is asserted; this only prints (and, with ``--json
+PATH``, saves the figures). A budget above a space's largest subnet is drawn at the largest's
+cost, as the sampler does.
+
+Run, from the repository root::
+
+    python -m benchmarks.performance.band_reach
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+
+import torch
+
+from benchmarks.lib.machine import machine_header
+from benchmarks.lib.output import save_report
+from benchmarks.lib.tables import markdown
+from focusformer.budget import parse_budgets
+from focusformer.config import load_config
+from focusformer.errors import ConfigError
+from focusformer.sampling.sampler import ArchSampler
+
+SPACES = "fashion-mnist,vitas-fashion-mnist,psvit-1d-fashion-mnist,psvit-2d-fashion-mnist"
+
+
+def measure(name: str, budget_values: list[float], draws: int, seed: int) -> list[dict]:
+    config = load_config(name)
+    sampler = ArchSampler(config.space, band=config.target_band)
+    largest = config.space.cost_model("macs").max_cost
+    rows = []
+    for asked in budget_values:
+        budget = min(asked, largest)
+        out = sampler.sample(torch.full((draws,), budget), generator=torch.Generator().manual_seed(seed), uniform=True)
+        macs = out.macs.double()
+        low = (1.0 - sampler.band) * budget
+        rows.append({"space": name, "budget": asked, "drawn_at": budget, "band_low": low, "draws": draws,
+                     "below_band": float((macs < low).double().mean()),
+                     "in_band": float(((macs >= low) & (macs <= budget)).double().mean()),
+                     "lowest_over_budget": float(macs.min() / budget),
+                     "within_budget": bool((macs <= budget).all())})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--spaces", default=SPACES, help="comma-separated shipped configs (default: %(default)s)")
+    parser.add_argument("--budgets", default="8M,15M,25M", help="MAC budgets (default: %(default)s)")
+    parser.add_argument("--draws", type=int, default=4000, help="draws per space and budget (default: 4000)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", metavar="PATH", help="also save the figures as JSON")
+    args = parser.parse_args(argv)
+    header = machine_header(torch.device("cpu"))
+    print("\n".join(header))
+    print(f"command: python -m benchmarks.performance.band_reach {shlex.join(argv or [])}".rstrip() + "\n")
+    try:
+        values = [b.value for b in parse_budgets(args.budgets)]
+        results = [row for name in args.spaces.split(",") for row in measure(name, values, args.draws, args.seed)]
+    except ConfigError as error:
+        parser.error(str(error))
+    print(markdown(["space", "budget", "drawn at", "below the band", "in the band", "lowest / budget",
+                    "all within budget"],
+                   [[r["space"], f"{r['budget']:,.0f}", f"{r['drawn_at']:,.0f}", f"{r['below_band']:.1%}",
+                     f"{r['in_band']:.1%}", f"{r['lowest_over_budget']:.2f}", "yes" if r["within_budget"] else "NO"]
+                    for r in results]))
+    reachable = [r for r in results if r["in_band"] > 0]
+    worst = max(reachable, key=lambda r: r["below_band"], default=None)
+    target = {"goal": 0.0, "largest_below_band": worst["below_band"] if worst else None,
+              "at": [worst["space"], worst["budget"]] if worst else None,
+              "all_within_budget": all(r["within_budget"] for r in results)}
+    where = f" ({worst['space']} at {worst['budget']:,.0f})" if worst else ""
+    print(f"target: no draw below a reachable band: largest share {target['largest_below_band'] or 0:.1%}{where}; "
+          f"every draw within its budget: {'yes' if target['all_within_budget'] else 'NO'}")
+    report = {"header": header, "argv": argv, "args": vars(args), "target": target, "results": results}
+    return save_report(report, args.json)
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])
