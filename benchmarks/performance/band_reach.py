@@ -1,9 +1,9 @@
 """Benchmark: how often draws aimed at a budget's band land in it.
 
-The sampler (the focus policy, specialize's candidates, training's draws for a target budget)
-aims each draw at the band ``[(1 - band) x budget, budget]``: at every decision it keeps the
-choices whose exact cost bounds still reach the band, and falls back to those within the budget
-when none does. Bounds reaching the band do not promise a completion inside it: on spaces with
+The sampler (the focus policy and attentive sampling's candidates in training, specialize's
+candidates and rungs) aims each draw at the band ``[(1 - band) x budget, budget]``: at every
+decision it keeps the choices whose exact cost bounds still reach the band, and falls back to
+those within the budget when none does. Bounds reaching the band do not promise a completion inside it: on spaces with
 identity layers, where dropping a layer jumps the cost by more than the band is wide, a draw can
 be led past it and end below, still within the budget. This prints, per space and budget, the
 share of draws below the band and whether every draw is within the budget, for uniform draws (the
