@@ -86,3 +86,17 @@ def test_replication_retrains_specialize_picks_and_tabulates_them(tmp_path, monk
     inherited = [json.loads((root / f"retrain-s{s}" / "picks.json").read_text())[0]["test_top1"] for s in (0, 1)]
     assert cells[1].startswith(f"{sum(inherited) / 2:.2f}")  # mean ± sd of specialize's own test top-1
     assert all("[" in c for c in cells[4:])  # three paired differences with their intervals
+
+
+def test_a_pick_that_answers_several_budgets_is_trained_once(tmp_path):
+    """A budget is a cap: a larger budget may answer with a smaller one's subnet. Its runs are
+    the smaller budget's; distinct picks are each trained under the first budget that chose them."""
+    arch_a, arch_b = {"embed_dim": 96, "depth": 4}, {"embed_dim": 192, "depth": 4}
+    picks = [{"arch": arch_a}, {"arch": dict(reversed(list(arch_a.items())))}, {"arch": arch_b}]
+    assert retrain.trained_under(picks) == {"8M": "8M", "15M": "8M", "25M": "25M"}
+    folder = tmp_path / "retrain-s0"
+    folder.mkdir()
+    (folder / "picks.json").write_text(json.dumps(picks))
+    jobs = retrain.subnet_jobs(folder, seed=0)
+    assert [job.run.name for job in jobs] == ["finetune5-8M", "finetune5-25M", "retrain15-8M", "retrain15-25M"]
+

@@ -23,22 +23,34 @@ from benchmarks.lib.jobs import finished_runs
 from benchmarks.lib.stats import Summary, paired_by_seed
 from benchmarks.lib.tables import markdown
 from benchmarks.quality import evaluate
+from benchmarks.studies.currencies import evaluate as currencies_evaluate
 from benchmarks.studies.currencies.evaluate import COMMON
-from benchmarks.studies.replication.evaluate import FAMILIES, measures
-from benchmarks.studies.replication.retrain import BUDGETS, SCHEDULES
-from benchmarks.studies.replication.train import SEEDS
+from benchmarks.studies.replication import evaluate as replication_evaluate
+from benchmarks.studies.replication.evaluate import FAMILIES
+from benchmarks.studies.replication.retrain import BUDGETS, SCHEDULES, trained_under
+from benchmarks.studies.replication.train import ARMS, SEEDS
 
 
-def section(title: str, arms: list[tuple[str, Path]], out: Path, name: str) -> str:
-    """benchmarks.quality.evaluate's tables for ``arms`` (name, root), the first the reference;
-    arms with no finished run are left out and named."""
+def planned_measures(arm: str) -> list[str]:
+    """The measures that this study's evaluation (or, for the currencies study's arms, that
+    study's) computes and caches for ``arm``."""
+    study = replication_evaluate if arm in ARMS else currencies_evaluate
+    return study.measures(arm).split(",")
+
+
+def section(title: str, arms: list[tuple[str, Path]], chosen: list[str], out: Path, name: str) -> str:
+    """benchmarks.quality.evaluate's tables of the measures ``chosen`` for ``arms`` (name, root),
+    the first the reference; arms with no finished run are left out and named. Every arm is
+    evaluated for every measure chosen, so each must be one that ``evaluate.py`` measures for all
+    of them (a measure missing from a run's cache would be computed here)."""
+    unplanned = [(arm, m) for arm, _ in arms for m in chosen if m not in planned_measures(arm)]
+    if unplanned:
+        raise ValueError(f"{name}: measures that evaluate.py does not plan: {unplanned}")
     have = [(arm, finished_runs(root, arm, SEEDS)) for arm, root in arms]
     missing = [arm for arm, runs in have if not runs]
     groups = [f"{arm}={','.join(map(str, runs))}" for arm, runs in have if runs]
     if not have[0][1] or len(groups) < 2:  # no reference, or nothing to compare with it
         return f"## {title}\n\nNot yet: {', '.join(missing)} not trained.\n"
-    chosen = sorted({m for arm, runs in have if runs for m in measures(arm).split(",")},
-                    key=evaluate.MEASURES.index)
     _, tables = evaluate.evaluated_report(groups, chosen, COMMON, out / f"{name}.json")
     (out / f"{name}.md").write_text(tables)
     note = f"\nNot yet trained: {', '.join(missing)}.\n" if missing else ""
@@ -46,17 +58,22 @@ def section(title: str, arms: list[tuple[str, Path]], out: Path, name: str) -> s
 
 
 def retraining(root: Path) -> str:
-    """Inherited (specialize's test top-1), fine-tuned and retrained test top-1, paired by seed."""
+    """Inherited (specialize's test top-1), fine-tuned and retrained test top-1, paired by seed. A
+    budget whose pick is a smaller budget's reads that budget's runs (``retrain.trained_under``)."""
     figures: dict[str, dict[str, dict[int, float]]] = {b: {} for b in BUDGETS}
+    shared = []
     for seed in SEEDS:
         folder = root / f"retrain-s{seed}"
         if not (folder / "picks.json").is_file():
             continue
-        for budget, found in zip(BUDGETS, json.loads((folder / "picks.json").read_text())):  # in --budgets' order
+        picks = json.loads((folder / "picks.json").read_text())
+        for budget, found in zip(BUDGETS, picks):  # in --budgets' order
             figures[budget].setdefault("inherited", {})[seed] = found["test_top1"]
+        under = trained_under(picks)
+        shared += [f"seed {seed}: {budget} as {first}" for budget, first in under.items() if first != budget]
         for name, _, _ in SCHEDULES:
             for budget in BUDGETS:
-                final = folder / f"{name}-{budget}" / "final.json"
+                final = folder / f"{name}-{under[budget]}" / "final.json"
                 if final.is_file():
                     figures[budget].setdefault(name, {})[seed] = json.loads(final.read_text())["subnet"]["test_top1"]
     schedules = [name for name, _, _ in SCHEDULES]
@@ -70,8 +87,10 @@ def retraining(root: Path) -> str:
                  for a, b in pairs]
         rows.append([budget, *cells, *diffs])
     header = ["budget", *names, *(f"{a} - {b}" for a, b in pairs)]
+    same = (f" The same subnet answered several budgets (so they share its runs): {'; '.join(shared)}."
+            if shared else "")
     return ("## Retraining specialize's picks\n\nTest top-1 (mean ± sd over seeds); differences paired by seed, mean "
-            "[95% t-interval], bold where it excludes zero.\n\n" + markdown(header, rows) + "\n")
+            f"[95% t-interval], bold where it excludes zero.{same}\n\n" + markdown(header, rows) + "\n")
 
 
 def ranking(root: Path) -> str:
@@ -97,13 +116,14 @@ def main(argv: list[str] | None = None) -> None:
     root, currencies = args.root, args.supernets
     parts = [
         section("The families at matched MACs, and their clouds' spread", [(arm, root) for arm in FAMILIES],
-                args.out, "families"),
+                ["draws", "spread"], args.out, "families"),
         section("ViTAS's mechanisms: one patch size, no identity layers",
-                [(arm, root) for arm in ("vitas5", "vitas5patch4", "vitas5noidentity")], args.out, "vitas-mechanisms"),
+                [(arm, root) for arm in ("vitas5", "vitas5patch4", "vitas5noidentity")], ["draws"], args.out,
+                "vitas-mechanisms"),
         section("Attentive at equal compute on ViTAS's space", [("vuniform16", currencies), ("vattentive8", root)],
-                args.out, "attentive-vitas"),
+                ["draws", "cloud"], args.out, "attentive-vitas"),
         section("Attentive at equal compute on AutoFormer's space", [("auniform16", currencies), ("aattentive7", root)],
-                args.out, "attentive-autoformer"),
+                ["draws"], args.out, "attentive-autoformer"),
         retraining(root),
         ranking(root),
     ]

@@ -10,12 +10,16 @@ resumable. Run from the repository root:
     python -m benchmarks.studies.replication.retrain ROOT --supernets CURRENCIES_ROOT [--lanes 2]
 
 Writes ROOT/retrain-s<seed>/: ``picks.json`` (specialize's JSON), ``picks/<budget>/`` (the
-exports), ``finetune5-<budget>/`` and ``retrain15-<budget>/`` (the subnet runs).
+exports), ``finetune5-<budget>/`` and ``retrain15-<budget>/`` (the subnet runs). A budget is a
+cap, so a larger budget may answer with the same subnet as a smaller one; such a pick is trained
+once, under the smallest budget that picked it (:func:`trained_under`), since the same subnet,
+seed and schedule train the same weights.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -46,10 +50,23 @@ def pick(supernet: Path, folder: Path) -> Path:
     return picks
 
 
+def trained_under(picks: list[dict]) -> dict[str, str]:
+    """Each budget of ``BUDGETS`` -> the budget whose runs train its pick: the first (smallest)
+    budget that picked the same arch. ``picks`` is specialize's JSON, in ``BUDGETS``' order."""
+    first: dict[str, str] = {}
+    under = {}
+    for budget, found in zip(BUDGETS, picks):
+        key = json.dumps(found["arch"], sort_keys=True)
+        under[budget] = first.setdefault(key, budget)
+    return under
+
+
 def subnet_jobs(folder: Path, seed: int) -> list[TrainJob]:
+    distinct = sorted(set(trained_under(json.loads((folder / "picks.json").read_text())).values()),
+                      key=BUDGETS.index)
     return [TrainJob(folder / f"{name}-{budget}", ("--subnet", str(folder / "picks" / budget), "--init", init,
                                                    "--epochs", str(epochs), "--seed", str(seed)))
-            for name, init, epochs in SCHEDULES for budget in BUDGETS]
+            for name, init, epochs in SCHEDULES for budget in distinct]
 
 
 def main(argv: list[str] | None = None) -> None:
