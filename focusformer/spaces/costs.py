@@ -123,7 +123,7 @@ class LayeredCost:
         return bounds
 
     @cached_property
-    def single_arch_steps(self) -> dict[tuple[int, int, bytes], tuple[np.ndarray, ...]]:
+    def _single_arch_steps(self) -> dict[tuple[int, int, bytes], tuple[np.ndarray, ...]]:
         """:class:`PartialArchs`' memo of one arch's layer decisions, filled as they are met."""
         return {}
 
@@ -232,9 +232,9 @@ class PartialArchs:
             # One arch at a time (the searches): the bounds depend only on the layer, the network
             # decisions and the layer's choices so far, so each is computed once per cost table.
             key = (layer, int(self._prefix[0]), self._codes[0, slot - position:slot].tobytes())
-            step = model.single_arch_steps.get(key)
+            step = model._single_arch_steps.get(key)
             if step is None:
-                step = model.single_arch_steps[key] = self._layer_step(layer, position)
+                step = model._single_arch_steps[key] = self._layer_step(layer, position)
         else:
             step = self._layer_step(layer, position)
         active, low, high, rest_low, rest_high = step
