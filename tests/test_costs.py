@@ -6,7 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from focusformer.spaces.costs import LayeredCost, PartialArchs
+from focusformer.budget import Budget
+from focusformer.search.evolution import EvolutionConfig, evolution_search
+from focusformer.spaces.costs import LayeredCost, PartialArchs, decide
+from focusformer.spaces.counts import count_macs
 from focusformer.spaces.decisions import INACTIVE
 
 SPACES = ("digits", "vitas-digits", "psvit-digits", "psvit-2d-fashion-mnist")
@@ -99,3 +102,46 @@ def test_bounds_handed_out_are_the_callers_to_change(space_of):
         second.commit(earlier, np.array([0]))
     active, low, high = second.bounds_array(slot)
     assert active.all() and (low > 0).all() and (high >= low).all()
+
+
+def test_one_arch_bounds_are_computed_once_per_table(space_of, monkeypatch):
+    table = space_of("vitas-digits").cost_model("macs")
+    fresh = LayeredCost(table.plan, table.options, table.allowed, table.base, table.layer)  # an empty memo
+    computed = []
+    original = LayeredCost.layer_decision_bounds
+    monkeypatch.setattr(LayeredCost, "layer_decision_bounds",
+                        lambda self, *args: computed.append(args[:2]) or original(self, *args))
+
+    def cheapest(slot, valid, feasible):
+        return valid[0]
+
+    first = decide(fresh, cheapest)
+    assert computed, "the first arch computes its layer bounds"
+    count = len(computed)
+    np.testing.assert_array_equal(decide(fresh, cheapest), first)
+    assert len(computed) == count, "the same arch again is all lookups"
+
+
+@pytest.mark.parametrize("name", ["digits", "vitas-digits", "psvit-digits"])
+def test_evolution_scores_the_same_archs_with_and_without_the_memo(space_of, monkeypatch, name):
+    space = space_of(name)
+    costs = space.cost_model("macs")
+    budget = Budget((costs.min_cost + costs.max_cost) / 2)
+    config = EvolutionConfig(population=10, generations=4, parents=4, mutations=5, crossovers=5)
+
+    def search() -> list:
+        scored = []
+
+        def score(archs):
+            scored.extend(archs)
+            return [float(count_macs(arch, space)) for arch in archs]
+
+        outcome = evolution_search(space, budget, score, config, seed=0)
+        return [scored, outcome.best, outcome.history]
+
+    with_memo = search()
+    monkeypatch.setattr(LayeredCost, "one_arch_layer_bounds", lambda self, layer, g, earlier: self.layer_decision_bounds(
+        layer, len(earlier), np.array([g]),
+        (self.allowed[layer, g] & (self.options[:, :len(earlier)] == earlier).all(1))[None]))
+    assert search() == with_memo
+

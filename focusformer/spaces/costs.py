@@ -122,9 +122,40 @@ class LayeredCost:
                            high.max(axis=axes).reshape(-1) if axes else high.reshape(-1)))
         return bounds
 
+    # -- bounds of a layer decision ---------------------------------------------------------------
+    def layer_decision_bounds(self, layer: int, position: int, g: np.ndarray,
+                              consistent: np.ndarray) -> tuple[np.ndarray, ...]:
+        """For archs with network index ``g`` ``(n,)`` whose ``layer`` may still take the options
+        ``consistent`` ``(n, O)``, the decision at ``position`` of that layer: ``(active (n,),
+        low (n, C), high (n, C), rest_low (n, 1), rest_high (n, 1))``, the bounds on this layer's
+        cost after each choice and on the later layers' cost (the cost so far not included)."""
+        column = self.options[:, position]
+        active = (consistent & (column != INACTIVE)).any(1)
+        choices = len(self.plan.layer[position].choices)
+        matches = consistent[:, None, :] & (column == np.arange(choices)[:, None])[None]  # (n, C, O)
+        costs = self.layer[layer, g][:, None, :]
+        low = np.where(matches, costs, np.inf).min(2)
+        high = np.where(matches, costs, -np.inf).max(2)
+        rest_low, rest_high = self.rest
+        return active, low, high, rest_low[layer + 1, g][:, None], rest_high[layer + 1, g][:, None]
+
+    def one_arch_layer_bounds(self, layer: int, g: int, earlier: np.ndarray) -> tuple[np.ndarray, ...]:
+        """:meth:`layer_decision_bounds` for one arch whose ``layer`` made the choices ``earlier``
+        (int64 codes of its first decisions), computed once per table and then looked up: the
+        searches decide one arch at a time, and meet the same few layer prefixes again and again.
+        The arrays are read-only; callers add to them."""
+        key = (layer, g, earlier.tobytes())
+        bounds = self._one_arch_layer_bounds.get(key)
+        if bounds is None:
+            consistent = self.allowed[layer, g] & (self.options[:, :len(earlier)] == earlier).all(1)
+            bounds = self.layer_decision_bounds(layer, len(earlier), np.array([g]), consistent[None])
+            for array in bounds:
+                array.setflags(write=False)
+            self._one_arch_layer_bounds[key] = bounds
+        return bounds
+
     @cached_property
-    def _single_arch_steps(self) -> dict[tuple[int, int, bytes], tuple[np.ndarray, ...]]:
-        """:class:`PartialArchs`' memo of one arch's layer decisions, filled as they are met."""
+    def _one_arch_layer_bounds(self) -> dict[tuple[int, int, bytes], tuple[np.ndarray, ...]]:
         return {}
 
     @property
@@ -228,31 +259,12 @@ class PartialArchs:
         layer, position = divmod(slot - self._k, self._per_layer)
         if position == 0:
             self._consistent = model.allowed[layer, self._prefix]
-        if self.n == 1:
-            # One arch at a time (the searches): the bounds depend only on the layer, the network
-            # decisions and the layer's choices so far, so each is computed once per cost table.
-            key = (layer, int(self._prefix[0]), self._codes[0, slot - position:slot].tobytes())
-            step = model._single_arch_steps.get(key)
-            if step is None:
-                step = model._single_arch_steps[key] = self._layer_step(layer, position)
+        if self.n == 1:  # the searches: one arch at a time
+            bounds = model.one_arch_layer_bounds(layer, int(self._prefix[0]), self._codes[0, slot - position:slot])
         else:
-            step = self._layer_step(layer, position)
-        active, low, high, rest_low, rest_high = step
+            bounds = model.layer_decision_bounds(layer, position, self._prefix, self._consistent)
+        active, low, high, rest_low, rest_high = bounds
         return active.copy(), self._cost[:, None] + low + rest_low, self._cost[:, None] + high + rest_high
-
-    def _layer_step(self, layer: int, position: int) -> tuple[np.ndarray, ...]:
-        """``(active, low, high, rest_low, rest_high)`` of the decision at ``position`` in
-        ``layer``: the bounds on this layer's cost after each choice, and on the later layers'."""
-        model, g, consistent = self.cost_model, self._prefix, self._consistent
-        column = model.options[:, position]
-        active = (consistent & (column != INACTIVE)).any(1)
-        choices = len(model.plan.layer[position].choices)
-        matches = consistent[:, None, :] & (column == np.arange(choices)[:, None])[None]  # (n, C, O)
-        costs = model.layer[layer, g][:, None, :]
-        low = np.where(matches, costs, np.inf).min(2)
-        high = np.where(matches, costs, -np.inf).max(2)
-        rest_low, rest_high = model.rest
-        return active, low, high, rest_low[layer + 1, g][:, None], rest_high[layer + 1, g][:, None]
 
     def commit(self, slot: int, choices: torch.Tensor | np.ndarray) -> None:
         """Record ``choices`` (n,) for ``slot``; INACTIVE for rows where the decision is inactive."""
