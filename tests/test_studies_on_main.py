@@ -88,15 +88,37 @@ def test_replication_retrains_specialize_picks_and_tabulates_them(tmp_path, monk
     assert all("[" in c for c in cells[4:])  # three paired differences with their intervals
 
 
-def test_a_pick_that_answers_several_budgets_is_trained_once(tmp_path):
+def test_a_pick_that_answers_several_budgets_is_trained_once_and_read_by_each(tmp_path):
     """A budget is a cap: a larger budget may answer with a smaller one's subnet. Its runs are
     the smaller budget's; distinct picks are each trained under the first budget that chose them."""
     arch_a, arch_b = {"embed_dim": 96, "depth": 4}, {"embed_dim": 192, "depth": 4}
-    picks = [{"arch": arch_a}, {"arch": dict(reversed(list(arch_a.items())))}, {"arch": arch_b}]
-    assert retrain.trained_under(picks) == {"8M": "8M", "15M": "8M", "25M": "25M"}
+    picks = [{"budget": 25e6, "arch": arch_b, "test_top1": 80.0},  # specialize's order need not be the budgets'
+             {"budget": 8e6, "arch": arch_a, "test_top1": 70.0},
+             {"budget": 15e6, "arch": dict(reversed(list(arch_a.items()))), "test_top1": 70.0}]
+    assert retrain.trained_under(picks, ("8M", "15M", "25M")) == {"8M": "8M", "15M": "8M", "25M": "25M"}
+    with pytest.raises(ValueError, match="no answer for 30M"):
+        retrain.trained_under(picks, ("8M", "30M"))
     folder = tmp_path / "retrain-s0"
     folder.mkdir()
     (folder / "picks.json").write_text(json.dumps(picks))
     jobs = retrain.subnet_jobs(folder, seed=0)
     assert [job.run.name for job in jobs] == ["finetune5-8M", "finetune5-25M", "retrain15-8M", "retrain15-25M"]
+    for name, figure in (("finetune5-8M", 75.0), ("finetune5-25M", 85.0), ("retrain15-8M", 76.0),
+                         ("retrain15-25M", 86.0)):
+        (folder / name).mkdir()
+        (folder / name / "final.json").write_text(json.dumps({"subnet": {"test_top1": figure}}))
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")]
+            for line in analyze.retraining(tmp_path).splitlines() if line.startswith("| ") and "M |" in line}
+    assert rows["15M"][1:4] == ["70.00", "75.00", "76.00"]  # 15M reads 8M's runs
+    assert rows["25M"][1:4] == ["80.00", "85.00", "86.00"]
+    assert "seed 0: 15M as 8M" in analyze.retraining(tmp_path)
 
+
+def test_analyze_refuses_a_measure_the_study_does_not_plan(tmp_path):
+    with pytest.raises(ValueError, match="does not plan"):
+        analyze.section("t", [("vitas5", tmp_path), ("vitas5patch4", tmp_path)], ["draws", "spread"], tmp_path, "t")
+    with pytest.raises(ValueError, match="neither this study nor the currencies study"):
+        analyze.section("t", [("vitas5", tmp_path), ("nosucharm", tmp_path)], ["draws"], tmp_path, "t")
+    # Every section of the report plans only what the evaluations compute (no runs: "Not yet").
+    analyze.main([str(tmp_path / "none"), "--supernets", str(tmp_path / "none"), "--out", str(tmp_path / "out")])
+    assert "Not yet" in (tmp_path / "out" / "report.md").read_text()

@@ -25,17 +25,21 @@ from benchmarks.lib.tables import markdown
 from benchmarks.quality import evaluate
 from benchmarks.studies.currencies import evaluate as currencies_evaluate
 from benchmarks.studies.currencies.evaluate import COMMON
+from benchmarks.studies.currencies.train import ARMS as CURRENCIES_ARMS
 from benchmarks.studies.replication import evaluate as replication_evaluate
 from benchmarks.studies.replication.evaluate import FAMILIES
-from benchmarks.studies.replication.retrain import BUDGETS, SCHEDULES, trained_under
+from benchmarks.studies.replication.retrain import BUDGETS, SCHEDULES, picks_by_budget, trained_under
 from benchmarks.studies.replication.train import ARMS, SEEDS
 
 
 def planned_measures(arm: str) -> list[str]:
     """The measures that this study's evaluation (or, for the currencies study's arms, that
     study's) computes and caches for ``arm``."""
-    study = replication_evaluate if arm in ARMS else currencies_evaluate
-    return study.measures(arm).split(",")
+    if arm in ARMS:
+        return replication_evaluate.measures(arm).split(",")
+    if arm in CURRENCIES_ARMS:
+        return currencies_evaluate.measures(arm).split(",")
+    raise ValueError(f"{arm!r} is an arm of neither this study nor the currencies study")
 
 
 def section(title: str, arms: list[tuple[str, Path]], chosen: list[str], out: Path, name: str) -> str:
@@ -45,7 +49,7 @@ def section(title: str, arms: list[tuple[str, Path]], chosen: list[str], out: Pa
     of them (a measure missing from a run's cache would be computed here)."""
     unplanned = [(arm, m) for arm, _ in arms for m in chosen if m not in planned_measures(arm)]
     if unplanned:
-        raise ValueError(f"{name}: measures that evaluate.py does not plan: {unplanned}")
+        raise ValueError(f"{name}: measures that the arms' evaluation does not plan: {unplanned}")
     have = [(arm, finished_runs(root, arm, SEEDS)) for arm, root in arms]
     missing = [arm for arm, runs in have if not runs]
     groups = [f"{arm}={','.join(map(str, runs))}" for arm, runs in have if runs]
@@ -67,9 +71,9 @@ def retraining(root: Path) -> str:
         if not (folder / "picks.json").is_file():
             continue
         picks = json.loads((folder / "picks.json").read_text())
-        for budget, found in zip(BUDGETS, picks):  # in --budgets' order
+        for budget, found in picks_by_budget(picks, BUDGETS).items():
             figures[budget].setdefault("inherited", {})[seed] = found["test_top1"]
-        under = trained_under(picks)
+        under = trained_under(picks, BUDGETS)
         shared += [f"seed {seed}: {budget} as {first}" for budget, first in under.items() if first != budget]
         for name, _, _ in SCHEDULES:
             for budget in BUDGETS:

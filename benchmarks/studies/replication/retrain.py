@@ -23,8 +23,10 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Sequence
 
 from benchmarks.lib.jobs import TrainJob, run_jobs
+from focusformer.budget import parse_budget
 
 SEEDS = (0, 1, 2)
 BUDGETS = ("8M", "15M", "25M")
@@ -50,19 +52,30 @@ def pick(supernet: Path, folder: Path) -> Path:
     return picks
 
 
-def trained_under(picks: list[dict]) -> dict[str, str]:
-    """Each budget of ``BUDGETS`` -> the budget whose runs train its pick: the first (smallest)
-    budget that picked the same arch. ``picks`` is specialize's JSON, in ``BUDGETS``' order."""
+def picks_by_budget(picks: list[dict], budgets: Sequence[str]) -> dict[str, dict]:
+    """Each of ``budgets`` (labels such as ``8M``) -> its pick in specialize's JSON ``picks``
+    (matched by the budget each pick names); a budget without a pick is an error."""
+    by_value = {float(found["budget"]): found for found in picks}
+    matched = {}
+    for budget in budgets:
+        found = by_value.get(parse_budget(budget).value)
+        if found is None:
+            raise ValueError(f"specialize's picks hold no answer for {budget}")
+        matched[budget] = found
+    return matched
+
+
+def trained_under(picks: list[dict], budgets: Sequence[str]) -> dict[str, str]:
+    """Each of ``budgets`` -> the budget whose runs train its pick: the smallest budget that picked
+    the same arch."""
+    matched = picks_by_budget(picks, budgets)
     first: dict[str, str] = {}
-    under = {}
-    for budget, found in zip(BUDGETS, picks):
-        key = json.dumps(found["arch"], sort_keys=True)
-        under[budget] = first.setdefault(key, budget)
-    return under
+    return {budget: first.setdefault(json.dumps(matched[budget]["arch"], sort_keys=True), budget)
+            for budget in sorted(budgets, key=lambda label: parse_budget(label).value)}
 
 
 def subnet_jobs(folder: Path, seed: int) -> list[TrainJob]:
-    distinct = sorted(set(trained_under(json.loads((folder / "picks.json").read_text())).values()),
+    distinct = sorted(set(trained_under(json.loads((folder / "picks.json").read_text()), BUDGETS).values()),
                       key=BUDGETS.index)
     return [TrainJob(folder / f"{name}-{budget}", ("--subnet", str(folder / "picks" / budget), "--init", init,
                                                    "--epochs", str(epochs), "--seed", str(seed)))
