@@ -95,6 +95,26 @@ def test_a_budget_above_the_largest_subnet_is_the_whole_space(runs, tmp_path, ca
     assert row["50M draws"] == whole_space[Budget(largest).label]["test_top1"]
 
 
+def test_budgets_above_the_largest_subnet_are_evaluated_once(runs, tmp_path, capsys, monkeypatch):
+    """Two budgets above the largest subnet are one budget evaluated: the per-budget measures
+    compute it once, and both columns report it."""
+    drawn, searched = [], []
+    draw, search = evaluate.draw_candidates, evaluate.evolution_search
+    monkeypatch.setattr(evaluate, "draw_candidates", lambda sampler, budget, *a, **k: drawn.append(budget.value)
+                        or draw(sampler, budget, *a, **k))
+    monkeypatch.setattr(evaluate, "evolution_search", lambda space, budget, *a, **k: searched.append(budget.value)
+                        or search(space, budget, *a, **k))
+    out = tmp_path / "eval.json"
+    evaluate.main(["--runs", f"uniform={runs['uniform'][1]}", "--budgets", "300K,50M,60M", "--measures",
+                   "spread,evolution", "--val-images", "64", "--candidates", "4", "--population", "4",
+                   "--generations", "1", "--json", str(out)])
+    largest = load_config("digits").space.cost_model("macs").max_cost
+    assert sorted(drawn) == [300_000, 300_000, largest, largest]  # spread: test and search-val, each budget once
+    assert sorted(searched) == [300_000, largest]
+    row = json.loads(out.read_text())["runs"]["uniform"]["0"]
+    assert row["50M spread"] == row["60M spread"] and row["50M evolution"] == row["60M evolution"]
+
+
 def test_paired_intervals_are_student_t_and_pair_by_seed():
     paired = stats.paired_by_seed({0: 1.0, 1: 2.0, 2: 3.0, 3: 2.0}, {3: 1.0, 0: 0.5, 1: 1.0, 2: 1.5, 9: 7.0})
     assert paired.seeds == (0, 1, 2, 3) and paired.diffs == (0.5, 1.0, 1.5, 1.0)

@@ -92,6 +92,12 @@ class Evaluation:
                 budget = Budget(largest, budget.kind)
             self.budgets.append(budget)
 
+    def distinct_budgets(self) -> list[Budget]:
+        """The budgets evaluated, each value once: budgets above the largest subnet are all
+        evaluated at its cost, and a measure computed per budget computes it once (its results
+        are keyed by the budget's label, which the equal budgets share)."""
+        return list({budget.value: budget for budget in self.budgets}.values())
+
     # -- caching --------------------------------------------------------------------------------
     def cached(self, measure: str, settings: dict[str, Any], compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         key = {"measure": measure, "checkpoint": checkpoint_id(self.run.payload), **settings}
@@ -145,7 +151,7 @@ class Evaluation:
             sampler = sampler_from_checkpoint(run.payload, run.config, str(run.path))
             predictor = predictor_from_checkpoint(run.payload, run.config)
             answers = {}
-            for budget in self.budgets:
+            for budget in self.distinct_budgets():
                 wall, cpu = time.perf_counter(), time.process_time()
                 arch = data_free_answer(sampler, budget, run_rungs(sampler, budget, run.config), predictor)
                 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -164,7 +170,7 @@ class Evaluation:
         counts = [int(k) for k in self.args.sweep.split(",")]
 
         def compute() -> dict[str, Any]:
-            return {str(k): {label: answer for budget in self.budgets
+            return {str(k): {label: answer for budget in self.distinct_budgets()
                              for label, answer in self._answers(False, k, [budget]).items()} for k in counts}
 
         settings = {"budgets": [b.value for b in self.budgets], "counts": counts, "val_images": self.args.val_images,
@@ -177,7 +183,7 @@ class Evaluation:
         def compute() -> dict[str, Any]:
             val = self.run.scorer("search_val", self.args.val_images)
             space, answers = self.run.config.space, {}
-            for budget in self.budgets:
+            for budget in self.distinct_budgets():
                 wall, cpu = time.perf_counter(), time.process_time()
                 outcome = evolution_search(space, budget, val.score, config, seed=self.args.seed)
                 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -210,7 +216,7 @@ class Evaluation:
             """Each budget's in-band uniform draws (the same for every split), scored as ``key``."""
             def compute() -> dict[str, Any]:
                 sampler, space, scores = untrained_sampler(self.run.config), self.run.config.space, {}
-                for budget in self.budgets:
+                for budget in self.distinct_budgets():
                     archs = list(draw_candidates(sampler, budget, self.args.candidates, self.args.seed, uniform=True))
                     scores[budget.label] = {key: score(archs), "macs": [count_macs(a, space) for a in archs]}
                 return scores
