@@ -140,8 +140,6 @@ def test_evolution_scores_the_same_archs_with_and_without_the_memo(space_of, mon
         return [scored, outcome.best, outcome.history]
 
     with_memo = search()
-    monkeypatch.setattr(LayeredCost, "one_arch_layer_bounds", lambda self, layer, g, earlier: self.layer_decision_bounds(
-        layer, len(earlier), np.array([g]),
-        (self.allowed[layer, g] & (self.options[:, :len(earlier)] == earlier).all(1))[None]))
+    monkeypatch.setattr(LayeredCost, "_one_arch_layer_bounds", property(lambda self: {}))  # a memo that forgets
     assert search() == with_memo
 
