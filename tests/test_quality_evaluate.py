@@ -115,6 +115,22 @@ def test_budgets_above_the_largest_subnet_are_evaluated_once(runs, tmp_path, cap
     assert row["50M spread"] == row["60M spread"] and row["50M evolution"] == row["60M evolution"]
 
 
+def test_a_runs_rows_by_measure_rebuild_its_row_from_the_cache(runs, tmp_path, monkeypatch):
+    """What a study records of a run: one row per measure, which together are the row that the
+    evaluation's own report gives, read from the run's cache (nothing is searched again)."""
+    out = tmp_path / "eval.json"
+    run = runs["uniform"][0]  # seed 1
+    settings = ["--budgets", "300K,500K", "--val-images", "64", "--candidates", "4"]
+    evaluate.main(["--runs", f"uniform={run}", *settings, "--measures", "draws,spread", "--json", str(out)])
+    expected = json.loads(out.read_text())["runs"]["uniform"]["1"]
+    monkeypatch.setattr(evaluate, "specialize_all", None)
+    monkeypatch.setattr(evaluate, "draw_candidates", None)
+    rows = evaluate.rows_by_measure(run, ["draws", "spread"], settings)
+    assert set(rows) == {"draws", "spread"}
+    assert "300K spread" not in rows["draws"] and "300K draws" not in rows["spread"]
+    assert {**rows["draws"], **rows["spread"]} == expected
+
+
 def test_paired_intervals_are_student_t_and_pair_by_seed():
     paired = stats.paired_by_seed({0: 1.0, 1: 2.0, 2: 3.0, 3: 2.0}, {3: 1.0, 0: 0.5, 1: 1.0, 2: 1.5, 9: 7.0})
     assert paired.seeds == (0, 1, 2, 3) and paired.diffs == (0.5, 1.0, 1.5, 1.0)

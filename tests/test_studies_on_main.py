@@ -1,6 +1,7 @@
 """The studies whose figures RESULTS.md keeps as measured on main run on main: their drivers import
 and parse, every arm's training arguments make a valid config, and the replication study's
-retraining of specialize's picks runs end to end on a tiny digits supernet."""
+retraining of specialize's picks runs end to end on a tiny digits supernet; its analysis reads
+only the records each step keeps."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from benchmarks.studies.currencies import evaluate as currencies_evaluate
 from benchmarks.studies.currencies import train as currencies_train
 from benchmarks.studies.model_ema import evaluate as model_ema_evaluate
 from benchmarks.studies.model_ema import train as model_ema_train
-from benchmarks.studies.replication import analyze, retrain
+from benchmarks.studies.replication import analyze, record, retrain
 from benchmarks.studies.replication import evaluate as replication_evaluate
 from benchmarks.studies.replication import train as replication_train
 from focusformer.cli.train import _FLAG_OVERRIDES, build_parser
@@ -71,16 +72,16 @@ def test_replication_retrains_specialize_picks_and_tabulates_them(tmp_path, monk
     monkeypatch.setattr(retrain, "BUDGETS", ("500K",))  # one budget within the digits space: each run is a process
     monkeypatch.setattr(analyze, "BUDGETS", ("500K",))
     monkeypatch.setattr(retrain, "SCHEDULES", (("finetune5", "inherited", 1), ("retrain15", "scratch", 1)))
-    root = tmp_path / "replication"
+    root, records = tmp_path / "replication", tmp_path / "records"
     with pytest.raises(SystemExit) as exit_:
-        retrain.main([str(root), "--supernets", str(supernets), "--lanes", "2"])
+        retrain.main([str(root), "--supernets", str(supernets), "--lanes", "2", "--records", str(records)])
     assert exit_.value.code == 0
     picks = json.loads((root / "retrain-s1" / "picks.json").read_text())
     assert len(picks) == 1 and picks[0]["macs"] <= 500_000
     for name in ("finetune5", "retrain15"):
         final = json.loads((root / "retrain-s1" / f"{name}-500K" / "final.json").read_text())
         assert 0 < final["subnet"]["test_top1"] <= 100
-    table = analyze.retraining(root)
+    table = analyze.retraining(records)  # from the records alone
     row = next(line for line in table.splitlines() if line.startswith("| 500K"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     inherited = [json.loads((root / f"retrain-s{s}" / "picks.json").read_text())[0]["test_top1"] for s in (0, 1)]
@@ -107,18 +108,51 @@ def test_a_pick_that_answers_several_budgets_is_trained_once_and_read_by_each(tm
                          ("retrain15-25M", 86.0)):
         (folder / name).mkdir()
         (folder / name / "final.json").write_text(json.dumps({"subnet": {"test_top1": figure}}))
+    records = tmp_path / "records"
+    record.write_retraining(folder, records)
     rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")]
-            for line in analyze.retraining(tmp_path).splitlines() if line.startswith("| ") and "M |" in line}
+            for line in analyze.retraining(records).splitlines() if line.startswith("| ") and "M |" in line}
     assert rows["15M"][1:4] == ["70.00", "75.00", "76.00"]  # 15M reads 8M's runs
     assert rows["25M"][1:4] == ["80.00", "85.00", "86.00"]
-    assert "seed 0: 15M as 8M" in analyze.retraining(tmp_path)
+    assert "seed 0: 15M as 8M" in analyze.retraining(records)
 
 
 def test_analyze_refuses_a_measure_the_study_does_not_plan(tmp_path):
     with pytest.raises(ValueError, match="does not plan"):
-        analyze.section("t", [("vitas5", tmp_path), ("vitas5patch4", tmp_path)], ["draws", "spread"], tmp_path, "t")
+        analyze.section("t", ["vitas5", "vitas5patch4"], ["draws", "spread"], tmp_path, tmp_path, "t")
     with pytest.raises(ValueError, match="neither this study nor the currencies study"):
-        analyze.section("t", [("vitas5", tmp_path), ("nosucharm", tmp_path)], ["draws"], tmp_path, "t")
-    # Every section of the report plans only what the evaluations compute (no runs: "Not yet").
-    analyze.main([str(tmp_path / "none"), "--supernets", str(tmp_path / "none"), "--out", str(tmp_path / "out")])
+        analyze.section("t", ["vitas5", "nosucharm"], ["draws"], tmp_path, tmp_path, "t")
+    # Every section of the report plans only what the evaluations record (no records: "Not yet").
+    analyze.main(["--records", str(tmp_path / "none"), "--out", str(tmp_path / "out")])
     assert "Not yet" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_a_section_pairs_the_recorded_runs_by_seed(tmp_path, monkeypatch):
+    """evaluate.py records each run's rows per measure; a section merges the measures it reads and
+    pairs each arm with the first by seed; an arm not yet recorded is named."""
+    figures = {("vitas5", 0): 80.0, ("vitas5", 1): 81.0, ("vitas5", 2): 79.0,
+               ("vitas5noidentity", 0): 83.0, ("vitas5noidentity", 1): 83.5, ("vitas5noidentity", 2): 82.5}
+
+    def rows_by_measure(run, measures, common):
+        arm, _, seed = run.name.rpartition("-s")
+        top1 = figures[arm, int(seed)]
+        rows = {"draws": {"largest": top1 - 1, "8M draws": top1, "8M answer": top1, "s/epoch": 60.0},
+                "spread": {"largest": top1 - 1, "8M spread": 0.5, "s/epoch": 60.0}}
+        return {m: rows[m] for m in measures}
+
+    monkeypatch.setattr(record.evaluate, "rows_by_measure", rows_by_measure)
+    records, out = tmp_path / "records", tmp_path / "out"
+    out.mkdir()
+    for arm, seed in figures:
+        measures = replication_evaluate.measures(arm)
+        record.write_supernet(tmp_path / f"{arm}-s{seed}", measures, ["--budgets", "8M"], records)
+    kept = json.loads((records / "vitas5-s2.json").read_text())
+    assert (kept["arm"], kept["seed"], set(kept["rows"])) == ("vitas5", 2, {"draws", "spread"})
+    text = analyze.section("t", ["vitas5", "vitas5noidentity", "vitas5patch4"], ["draws"], records, out, "t")
+    assert "Not yet recorded: vitas5patch4" in text
+    report = json.loads((out / "t.json").read_text())
+    assert report["runs"]["vitas5"]["2"] == {"largest": 78.0, "8M draws": 79.0, "8M answer": 79.0, "s/epoch": 60.0}
+    paired = report["groups"]["vitas5noidentity"]["columns"]["8M answer"]["paired"]
+    assert paired["diffs"] == pytest.approx([3.0, 2.5, 3.5]) and paired["significant"]
+    with pytest.raises(ValueError, match="records no spread"):  # a mechanism arm records draws only
+        record.supernet_rows(records, "vitas5noidentity", (0, 1, 2), ["draws", "spread"])

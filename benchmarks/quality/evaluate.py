@@ -349,22 +349,35 @@ def evaluated_report(groups: list[str], measures: list[str], common: list[str], 
     return json.loads(json_path.read_text()), text.getvalue()
 
 
-def evaluate_as_finished(plan: dict[Path, str], common: list[str], watch: bool, poll_s: float = 300) -> None:
+def rows_by_measure(path: Path, measures: list[str], common: list[str]) -> dict[str, dict[str, float]]:
+    """One run's row for each of ``measures`` alone, evaluated with ``common``'s settings as
+    :func:`main` evaluates them (from the run's cache where it holds the measure): the figures a
+    study keeps of a run, which its tables can be built from once the checkpoint is gone."""
+    args = build_parser().parse_args(["--runs", f"run={path}", *common])
+    evaluation = Evaluation(Run.open(path), parse_budgets(args.budgets), args)
+    return {measure: run_row(evaluation, [measure]) for measure in measures}
+
+
+def evaluate_as_finished(plan: dict[Path, str], common: list[str], watch: bool, poll_s: float = 300,
+                         evaluated: Callable[[Path, str], None] | None = None) -> None:
     """Evaluate each run of ``plan`` (run -> its comma-separated measures) once its training has
-    finished (``final.json``), filling its cache; with ``watch``, keep polling until all have."""
+    finished (``final.json``), filling its cache, then call ``evaluated(run, measures)`` if given;
+    with ``watch``, keep polling until all have."""
     done: set[Path] = set()
     while True:
         for run, measures in plan.items():
             if run not in done and (run / "final.json").is_file():
                 print(f"== {run}", flush=True)
                 main(["--runs", f"{run.name}={run}", "--measures", measures, *common])
+                if evaluated:
+                    evaluated(run, measures)
                 done.add(run)
         if not watch or len(done) == len(plan):
             return
         time.sleep(poll_s)
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", nargs="+", required=True, metavar="NAME=RUN,RUN",
                         help="groups of runs, one per seed; the first group is the reference")
@@ -380,6 +393,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cloud-images", type=int, help="score the cloud on the first N test images (default: all)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every search and draw (default 0)")
     parser.add_argument("--json", type=Path, help="also write the figures and statistics as JSON here")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
     args = parser.parse_args(argv)
     measures = [m for m in args.measures.split(",") if m]
     unknown = sorted(set(measures) - set(MEASURES))

@@ -1,4 +1,4 @@
-"""The replication study's tables, from the evaluated runs (``evaluate.py`` fills their caches).
+"""The replication study's tables, from its records (``record.py``): no checkpoint is read.
 
 1. The families at matched MACs (best of 32 in-band uniform draws, test top-1; the largest
    subnet) and the spread of their clouds, each paired by seed with AutoFormer's space;
@@ -6,80 +6,84 @@
 3. attentive sampling at equal compute against the currencies study's uniform runs of 16 epochs;
 4. specialize's picks inherited, fine-tuned 5 epochs and retrained 15 (``retrain.py``), paired by
    seed per budget;
-5. the ranking benchmark's correlations, where ROOT/ranking/ranking.json exists (``NOTE.md``).
+5. the ranking benchmark's correlations, where RECORDS/ranking.json exists (``NOTE.md``).
 
-    python -m benchmarks.studies.replication.analyze ROOT --supernets CURRENCIES_ROOT \\
-        --out benchmarks/studies/replication/results
+    python -m benchmarks.studies.replication.analyze [--records RECORDS] --out benchmarks/studies/replication/results
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import itertools
 import json
+from contextlib import redirect_stdout
 from pathlib import Path
 
-from benchmarks.lib.jobs import finished_runs
 from benchmarks.lib.stats import Summary, paired_by_seed
 from benchmarks.lib.tables import markdown
 from benchmarks.quality import evaluate
-from benchmarks.studies.currencies import evaluate as currencies_evaluate
-from benchmarks.studies.currencies.evaluate import COMMON
 from benchmarks.studies.currencies.train import ARMS as CURRENCIES_ARMS
 from benchmarks.studies.replication import evaluate as replication_evaluate
+from benchmarks.studies.replication import record
 from benchmarks.studies.replication.evaluate import FAMILIES
 from benchmarks.studies.replication.retrain import BUDGETS, SCHEDULES, picks_by_budget, trained_under
 from benchmarks.studies.replication.train import ARMS, SEEDS
+from focusformer.fileio import atomic_write_text
 
 
 def planned_measures(arm: str) -> list[str]:
-    """The measures that this study's evaluation (or, for the currencies study's arms, that
-    study's) computes and caches for ``arm``."""
-    if arm in ARMS:
+    """The measures that this study's evaluation computes and records for ``arm`` (one of its own
+    arms, or one of the currencies study's that it compares with)."""
+    if arm in ARMS or arm in replication_evaluate.BASELINES:
         return replication_evaluate.measures(arm).split(",")
     if arm in CURRENCIES_ARMS:
-        return currencies_evaluate.measures(arm).split(",")
+        raise ValueError(f"{arm!r}: the currencies study's arm is not one this study records")
     raise ValueError(f"{arm!r} is an arm of neither this study nor the currencies study")
 
 
-def section(title: str, arms: list[tuple[str, Path]], chosen: list[str], out: Path, name: str) -> str:
-    """benchmarks.quality.evaluate's tables of the measures ``chosen`` for ``arms`` (name, root),
-    the first the reference; arms with no finished run are left out and named. Every arm is
-    evaluated for every measure chosen, so each must be one that ``evaluate.py`` measures for all
-    of them (a measure missing from a run's cache would be computed here)."""
-    unplanned = [(arm, m) for arm, _ in arms for m in chosen if m not in planned_measures(arm)]
+def section(title: str, arms: list[str], chosen: list[str], records: Path, out: Path, name: str) -> str:
+    """benchmarks.quality.evaluate's tables of the measures ``chosen`` for the recorded runs of
+    ``arms``, the first the reference; arms with no record are left out and named. Each measure
+    must be one that ``evaluate.py`` records for every arm."""
+    unplanned = [(arm, m) for arm in arms for m in chosen if m not in planned_measures(arm)]
     if unplanned:
         raise ValueError(f"{name}: measures that the arms' evaluation does not plan: {unplanned}")
-    have = [(arm, finished_runs(root, arm, SEEDS)) for arm, root in arms]
-    missing = [arm for arm, runs in have if not runs]
-    groups = [f"{arm}={','.join(map(str, runs))}" for arm, runs in have if runs]
-    if not have[0][1] or len(groups) < 2:  # no reference, or nothing to compare with it
-        return f"## {title}\n\nNot yet: {', '.join(missing)} not trained.\n"
-    _, tables = evaluate.evaluated_report(groups, chosen, COMMON, out / f"{name}.json")
+    have = {arm: record.supernet_rows(records, arm, SEEDS, chosen) for arm in arms}
+    missing = [arm for arm, rows in have.items() if not rows]
+    rows = {arm: by_seed for arm, by_seed in have.items() if by_seed}
+    if not have[arms[0]] or len(rows) < 2:  # no reference, or nothing to compare with it
+        return f"## {title}\n\nNot yet: {', '.join(missing)} not recorded.\n"
+    summary = evaluate.summarise(rows)
+    text = io.StringIO()
+    with redirect_stdout(text):
+        evaluate.print_report(rows, summary)
+    tables = text.getvalue()
     (out / f"{name}.md").write_text(tables)
-    note = f"\nNot yet trained: {', '.join(missing)}.\n" if missing else ""
+    atomic_write_text(out / f"{name}.json", json.dumps(evaluate.to_json(rows, summary), indent=1) + "\n")
+    note = f"\nNot yet recorded: {', '.join(missing)}.\n" if missing else ""
     return f"## {title}\n\n{tables}{note}"
 
 
-def retraining(root: Path) -> str:
+def retraining(records: Path) -> str:
     """Inherited (specialize's test top-1), fine-tuned and retrained test top-1, paired by seed. A
     budget whose pick is a smaller budget's reads that budget's runs (``retrain.trained_under``)."""
     figures: dict[str, dict[str, dict[int, float]]] = {b: {} for b in BUDGETS}
     shared = []
     for seed in SEEDS:
-        folder = root / f"retrain-s{seed}"
-        if not (folder / "picks.json").is_file():
+        recorded = record.retraining(records, seed)
+        if recorded is None:
             continue
-        picks = json.loads((folder / "picks.json").read_text())
+        picks, finished = recorded["picks"], recorded["test_top1"]
         for budget, found in picks_by_budget(picks, BUDGETS).items():
             figures[budget].setdefault("inherited", {})[seed] = found["test_top1"]
         under = trained_under(picks, BUDGETS)
         shared += [f"seed {seed}: {budget} as {first}" for budget, first in under.items() if first != budget]
         for name, _, _ in SCHEDULES:
             for budget in BUDGETS:
-                final = folder / f"{name}-{under[budget]}" / "final.json"
-                if final.is_file():
-                    figures[budget].setdefault(name, {})[seed] = json.loads(final.read_text())["subnet"]["test_top1"]
+                run = f"{name}-{under[budget]}"
+                if run in finished:
+                    figures[budget].setdefault(name, {})[seed] = finished[run]
     schedules = [name for name, _, _ in SCHEDULES]
     names = ["inherited", *schedules]
     # Each schedule against the inherited weights, then each pair of schedules.
@@ -97,8 +101,8 @@ def retraining(root: Path) -> str:
             f"[95% t-interval], bold where it excludes zero.{same}\n\n" + markdown(header, rows) + "\n")
 
 
-def ranking(root: Path) -> str:
-    path = root / "ranking" / "ranking.json"
+def ranking(records: Path) -> str:
+    path = records / "ranking.json"
     if not path.is_file():
         return "## Ranking fidelity\n\nNot yet run (NOTE.md gives the command).\n"
     report = json.loads(path.read_text())
@@ -112,24 +116,23 @@ def ranking(root: Path) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("root", type=Path)
-    parser.add_argument("--supernets", type=Path, required=True, help="the currencies study's ROOT")
+    parser.add_argument("--records", type=Path, default=record.RECORDS,
+                        help="the study's records (default: its results/runs)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    root, currencies = args.root, args.supernets
+    records = args.records
     parts = [
-        section("The families at matched MACs, and their clouds' spread", [(arm, root) for arm in FAMILIES],
-                ["draws", "spread"], args.out, "families"),
+        section("The families at matched MACs, and their clouds' spread", list(FAMILIES), ["draws", "spread"],
+                records, args.out, "families"),
         section("ViTAS's mechanisms: one patch size, no identity layers",
-                [(arm, root) for arm in ("vitas5", "vitas5patch4", "vitas5noidentity")], ["draws"], args.out,
-                "vitas-mechanisms"),
-        section("Attentive at equal compute on ViTAS's space", [("vuniform16", currencies), ("vattentive8", root)],
-                ["draws", "cloud"], args.out, "attentive-vitas"),
-        section("Attentive at equal compute on AutoFormer's space", [("auniform16", currencies), ("aattentive7", root)],
-                ["draws"], args.out, "attentive-autoformer"),
-        retraining(root),
-        ranking(root),
+                ["vitas5", "vitas5patch4", "vitas5noidentity"], ["draws"], records, args.out, "vitas-mechanisms"),
+        section("Attentive at equal compute on ViTAS's space", ["vuniform16", "vattentive8"], ["draws", "cloud"],
+                records, args.out, "attentive-vitas"),
+        section("Attentive at equal compute on AutoFormer's space", ["auniform16", "aattentive7"], ["draws"],
+                records, args.out, "attentive-autoformer"),
+        retraining(records),
+        ranking(records),
     ]
     report = "\n".join(parts)
     (args.out / "report.md").write_text(report)

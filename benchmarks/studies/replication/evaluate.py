@@ -5,9 +5,11 @@ so the uniform runs it compares against are not evaluated again): specialize's a
 and 25M MACs from 32 uniform draws (1,000 search-val images select; test top-1 on all 10,000);
 for the five families also the spread of 32 in-band draws (the test top-1 of the one search-val
 ranks first, minus the median of all 32 on the whole test split);
-for attentive on ViTAS's space also the 100-subnet cloud's hypervolume.
+for attentive on ViTAS's space also the 100-subnet cloud's hypervolume. The currencies study's
+uniform runs that attentive is compared with (``--supernets``) are evaluated alike for what the
+comparison needs. Each evaluated run's figures are recorded (``record.py``) in the repository.
 
-    python -m benchmarks.studies.replication.evaluate ROOT [--watch]   # from the repository root
+    python -m benchmarks.studies.replication.evaluate ROOT --supernets CURRENCIES_ROOT [--watch]
 """
 
 from __future__ import annotations
@@ -17,12 +19,17 @@ from pathlib import Path
 
 from benchmarks.quality import evaluate
 from benchmarks.studies.currencies.evaluate import COMMON
+from benchmarks.studies.replication import record
 from benchmarks.studies.replication.train import ARMS, SEEDS
 
 FAMILIES = ("autoformer5", "vitas5", "psvit1d5", "psvit2d5", "wide5")
+#: The currencies study's arms that attentive is compared with, and what the comparison reads.
+BASELINES = {"vuniform16": "draws,cloud", "auniform16": "draws"}
 
 
 def measures(arm: str) -> str:
+    if arm in BASELINES:
+        return BASELINES[arm]
     if arm in FAMILIES:
         return "draws,spread"
     return "draws,cloud" if arm == "vattentive8" else "draws"
@@ -31,10 +38,15 @@ def measures(arm: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path)
+    parser.add_argument("--supernets", type=Path, required=True, help="the currencies study's ROOT")
+    parser.add_argument("--records", type=Path, default=record.RECORDS,
+                        help="where each run's figures are recorded (default: the study's results/runs)")
     parser.add_argument("--watch", action="store_true", help="keep evaluating runs as they finish")
     args = parser.parse_args(argv)
     plan = {args.root / f"{arm}-s{seed}": measures(arm) for seed in SEEDS for arm in ARMS}
-    evaluate.evaluate_as_finished(plan, COMMON, args.watch)
+    plan |= {args.supernets / f"{arm}-s{seed}": measures(arm) for seed in SEEDS for arm in BASELINES}
+    evaluate.evaluate_as_finished(plan, COMMON, args.watch,
+                                  evaluated=lambda run, chosen: record.write_supernet(run, chosen, COMMON, args.records))
 
 
 if __name__ == "__main__":

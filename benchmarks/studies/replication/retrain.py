@@ -10,7 +10,8 @@ resumable. Run from the repository root:
     python -m benchmarks.studies.replication.retrain ROOT --supernets CURRENCIES_ROOT [--lanes 2]
 
 Writes ROOT/retrain-s<seed>/: ``picks.json`` (specialize's JSON), ``picks/<budget>/`` (the
-exports), ``finetune5-<budget>/`` and ``retrain15-<budget>/`` (the subnet runs). A budget is a
+exports), ``finetune5-<budget>/`` and ``retrain15-<budget>/`` (the subnet runs); then records
+each seed's picks and figures (``record.py``) in the repository. A budget is a
 cap, so a larger budget may answer with the same subnet as a smaller one; such a pick is trained
 once, under the smallest budget that picked it (:func:`trained_under`), since the same subnet,
 seed and schedule train the same weights.
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Sequence
 
 from benchmarks.lib.jobs import TrainJob, run_jobs
+from benchmarks.studies.replication import record
 from focusformer.budget import parse_budget
 
 SEEDS = (0, 1, 2)
@@ -87,8 +89,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("root", type=Path)
     parser.add_argument("--supernets", type=Path, required=True, help="the currencies study's ROOT")
     parser.add_argument("--lanes", type=int, default=2)
+    parser.add_argument("--records", type=Path, default=record.RECORDS,
+                        help="where each seed's figures are recorded (default: the study's results/runs)")
     args = parser.parse_args(argv)
-    jobs = []
+    jobs, folders = [], []
     for seed in SEEDS:
         supernet = args.supernets / f"{SUPERNET_ARM}-s{seed}"
         if not (supernet / "final.json").is_file():
@@ -97,7 +101,11 @@ def main(argv: list[str] | None = None) -> None:
         folder = args.root / f"retrain-s{seed}"
         pick(supernet, folder)
         jobs += subnet_jobs(folder, seed)
-    raise SystemExit(max(run_jobs(jobs, args.lanes), default=0))
+        folders.append(folder)
+    codes = run_jobs(jobs, args.lanes)
+    for folder in folders:
+        record.write_retraining(folder, args.records)
+    raise SystemExit(max(codes, default=0))
 
 
 if __name__ == "__main__":
