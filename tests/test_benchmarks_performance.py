@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
+import sys
 
 import numpy as np
 import pytest
@@ -50,6 +52,8 @@ def run(module, argv: list[str], tmp_path, capsys) -> tuple[dict, dict, str, str
     assert len(targets) == 1, printed
     saved = json.loads(out.read_text())
     assert saved["target"] == json.loads(json.dumps(report["target"]))
+    argv = [*argv, "--json", str(out)]  # the command line printed and saved is the one that ran
+    assert f"command: python -m {module.__name__} {shlex.join(argv)}\n" in printed and saved["argv"] == argv
     return report, saved, printed, targets[0]
 
 
@@ -212,3 +216,11 @@ def test_band_reach_refuses_a_budget_below_a_space_in_one_line(capsys):
     assert exit_info.value.code == 2
     assert "below this space's range" in capsys.readouterr().err
 
+
+
+def test_a_benchmark_run_from_its_command_line_prints_that_command(monkeypatch, capsys):
+    argv = ["--spaces", "digits", "--budgets", "300K", "--draws", "20"]
+    monkeypatch.setattr(sys, "argv", ["band_reach.py", *argv])
+    report = band_reach.main()
+    assert f"command: python -m benchmarks.performance.band_reach {shlex.join(argv)}\n" in capsys.readouterr().out
+    assert report["argv"] == argv

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import platform
+import shlex
+from collections.abc import Sequence
 from importlib import metadata
 
 import numpy as np
@@ -35,3 +37,17 @@ def machine_header(device: torch.device | None = None, extra: tuple[str, ...] = 
         where,
         *extra,
     ]
+
+
+def print_header(module: str, argv: Sequence[str] | None, *, what: str = "", device: torch.device | None = None,
+                 extra: tuple[str, ...] = (), show: bool = True) -> list[str]:
+    """What a benchmark prints first: the :func:`machine_header`, what it measures (``what``, if
+    given) and the command that reproduces the run (``python -m MODULE ARGV``); the header's lines,
+    for the report. ``show=False`` prints nothing (a process other than the first of several)."""
+    header = machine_header(device, extra)
+    if show:
+        print("\n".join(header))
+        if what:
+            print(what)
+        print(f"command: python -m {module} {shlex.join(argv or [])}".rstrip(), flush=True)
+    return header

@@ -23,13 +23,13 @@ Run, from the repository root::
 from __future__ import annotations
 
 import argparse
-import shlex
+import sys
 
 import numpy as np
 import torch
 
-from benchmarks.lib.machine import machine_header
-from benchmarks.lib.output import save_report
+from benchmarks.lib.machine import print_header
+from benchmarks.lib.output import report_of, save_report
 from benchmarks.lib.tables import markdown
 from focusformer.budget import parse_budgets
 from focusformer.config import load_config
@@ -83,10 +83,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--draws", type=int, default=4000, help="draws per space and budget (default: 4000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", metavar="PATH", help="also save the figures as JSON")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
-    header = machine_header(torch.device("cpu"))
-    print("\n".join(header))
-    print(f"command: python -m benchmarks.performance.band_reach {shlex.join(argv or [])}".rstrip() + "\n")
+    header = print_header("benchmarks.performance.band_reach", argv)
+    print()
     try:
         values = [b.value for b in parse_budgets(args.budgets)]
         results = [row for name in args.spaces.split(",") for row in measure(name, values, args.draws, args.seed)]
@@ -105,11 +105,8 @@ def main(argv: list[str] | None = None) -> dict:
     where = f" ({worst['space']} at {worst['budget']:,.0f})" if worst else ""
     print(f"target: no draw below a reachable band: largest share {target['largest_below_band'] or 0:.1%}{where}; "
           f"every draw within its budget: {'yes' if target['all_within_budget'] else 'NO'}")
-    report = {"header": header, "argv": argv, "args": vars(args), "target": target, "results": results}
-    return save_report(report, args.json)
+    return save_report(report_of(header, argv, args, target, results=results), args.json)
 
 
 if __name__ == "__main__":
-    import sys
-
-    main(sys.argv[1:])
+    main()

@@ -25,7 +25,6 @@ with both threads (and with one)::
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import tempfile
 import time
@@ -33,8 +32,8 @@ import time
 import torch
 from torch.utils.data import DataLoader
 
-from benchmarks.lib.machine import machine_header
-from benchmarks.lib.output import save_report
+from benchmarks.lib.machine import print_header
+from benchmarks.lib.output import report_of, save_report
 from focusformer.config import load_config
 from focusformer.distributed import distributed_session
 from focusformer.training.trainer import EpochBatches, Trainer
@@ -53,11 +52,8 @@ def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     with distributed_session() as ranks, tempfile.TemporaryDirectory() as unused:
-        header = machine_header(ranks.device)
-        if ranks.is_main:
-            print("\n".join(header))
-            print("ddp: training images/s of focusformer's trainer, in total and per process")
-            print(f"command: python -m benchmarks.performance.ddp {shlex.join(argv)}".rstrip(), flush=True)
+        header = print_header("benchmarks.performance.ddp", argv, device=ranks.device, show=ranks.is_main,
+                              what="ddp: training images/s of focusformer's trainer, in total and per process")
         config = load_config(args.config, [f"train.sampler={args.sampler}", f"train.sandwich={str(args.sandwich).lower()}",
                                            *args.overrides])
         trainer = Trainer(config, unused, progress=False, ranks=ranks)
@@ -80,10 +76,10 @@ def main(argv: list[str] | None = None) -> dict:
                   "torch_threads": torch.get_num_threads(), "global_batch": batch,
                   "batch_per_process": batch // ranks.world_size, "steps": args.steps, "seconds": seconds,
                   "images_per_s": total, "images_per_s_per_process": total / ranks.world_size}
-        report = {"header": header, "argv": argv, "args": vars(args), **result,
-                  "target": {"compared": "images/s per process = total images/s / processes",
-                             "images_per_s_per_process": total / ranks.world_size, "images_per_s": total,
-                             "world_size": ranks.world_size}}
+        target = {"compared": "images/s per process = total images/s / processes",
+                  "images_per_s_per_process": total / ranks.world_size, "images_per_s": total,
+                  "world_size": ranks.world_size}
+        report = report_of(header, argv, args, target, **result)
         if ranks.is_main:
             print(f"{args.config}, {args.sampler}: {ranks.world_size} process(es) x {torch.get_num_threads()} "
                   f"thread(s), global batch {batch} ({batch // ranks.world_size} per process), {args.steps} steps "

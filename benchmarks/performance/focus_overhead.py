@@ -31,7 +31,6 @@ Run, from the repository root::
 from __future__ import annotations
 
 import argparse
-import shlex
 import statistics
 import sys
 import tempfile
@@ -39,8 +38,8 @@ import time
 
 import torch
 
-from benchmarks.lib.machine import machine_header
-from benchmarks.lib.output import save_report
+from benchmarks.lib.machine import print_header
+from benchmarks.lib.output import report_of, save_report
 from benchmarks.lib.tables import markdown
 from focusformer.config import load_config
 from focusformer.training.trainer import Trainer
@@ -90,10 +89,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.steps < 1 or args.chunk < 1:
         parser.error("--steps and --chunk must be at least 1")
     names = args.samplers.split(",")
-    header = machine_header(torch.device("cpu"))
-    print("\n".join(header))
-    print("focus_overhead: wall-clock per training step of each sampler, alternating chunks in one process")
-    print(f"command: python -m benchmarks.performance.focus_overhead {shlex.join(argv)}".rstrip(), flush=True)
+    header = print_header("benchmarks.performance.focus_overhead", argv, what="focus_overhead: wall-clock per "
+                          "training step of each sampler, alternating chunks in one process")
     with tempfile.TemporaryDirectory() as tmp:
         trainers, timers, totals = {}, {}, {name: 0.0 for name in names}
         for name in names:
@@ -139,8 +136,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"target: time per step over {reference}'s{goal}: "
           + ("; ".join(f"{name} {by_name[name]['time_over'][reference]:.3f} (its own share "
                        f"{by_name[name]['own_share']:.1%})" for name in measured) or "no other sampler timed"))
-    report = {"header": header, "argv": argv, "args": vars(args), "target": target, "results": results}
-    return save_report(report, args.json)
+    return save_report(report_of(header, argv, args, target, results=results), args.json)
 
 
 if __name__ == "__main__":

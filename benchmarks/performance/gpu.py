@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import shlex
 import statistics
 import sys
 import time
@@ -43,8 +42,8 @@ from timm.layers import Attention, use_fused_attn
 from timm.models.vision_transformer import VisionTransformer
 from timm.optim import create_optimizer_v2
 
-from benchmarks.lib.machine import machine_header
-from benchmarks.lib.output import save_report
+from benchmarks.lib.machine import print_header
+from benchmarks.lib.output import report_of, save_report
 from benchmarks.lib.tables import aligned
 from benchmarks.performance.throughput import make_step, time_steps
 from focusformer.config import load_config
@@ -108,11 +107,9 @@ def main(argv: list[str] | None = None) -> dict:
     args.batch_size = args.batch_size or (256 if device.type == "cuda" else 32)
     if min(args.batch_size, args.steps, args.repeats, args.image_size) < 1 or args.warmup < 0:
         parser.error("--batch-size, --steps, --repeats and --image-size must be >= 1, --warmup >= 0")
-    header = machine_header(device, extra=(
-        f"timm fused attention (dense model): {use_fused_attn()}; supernet: F.scaled_dot_product_attention",))
-    print("\n".join(header))
-    print("gpu: training images/s, AutoFormer supernet (largest subnet) vs timm VisionTransformer")
-    print(f"command: python -m benchmarks.performance.gpu {shlex.join(argv)}".rstrip(), flush=True)
+    header = print_header("benchmarks.performance.gpu", argv, device=device, extra=(
+        f"timm fused attention (dense model): {use_fused_attn()}; supernet: F.scaled_dot_product_attention",),
+        what="gpu: training images/s, AutoFormer supernet (largest subnet) vs timm VisionTransformer")
     amp = args.amp and device.type == "cuda"
     space = dataclasses.replace(load_config(args.config).space, image_size=args.image_size)
     arch = space.largest()
@@ -161,10 +158,9 @@ def main(argv: list[str] | None = None) -> dict:
          for name, r in results.items()],
     ))
     print(f"target: supernet / dense >= 0.95 (training images/s); supernet / dense: {ratio:.3f}")
-    report = {"header": header, "argv": argv, "args": vars(args), "macs": macs,
-              "arch": arch.to_dict(), "peak_tflops": tflops, "results": results, "supernet_over_dense": ratio,
-              "target": {"goal": 0.95, "supernet_over_dense": ratio},
-              "seconds": seconds, "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+    report = report_of(header, argv, args, {"goal": 0.95, "supernet_over_dense": ratio}, macs=macs,
+                       arch=arch.to_dict(), peak_tflops=tflops, results=results, supernet_over_dense=ratio,
+                       seconds=seconds, when=time.strftime("%Y-%m-%d %H:%M:%S"))
     return save_report(report, args.json)
 
 

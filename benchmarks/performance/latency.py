@@ -39,7 +39,6 @@ of modules holds).
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -48,8 +47,8 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau
 
-from benchmarks.lib.machine import machine_header
-from benchmarks.lib.output import save_report
+from benchmarks.lib.machine import print_header
+from benchmarks.lib.output import report_of, save_report
 from benchmarks.lib.tables import aligned
 from focusformer.budget import Budget
 from focusformer.config import load_config
@@ -163,11 +162,9 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     threads = None if args.device == "cuda" else args.threads
     settings = TimingSettings(args.device, args.batch_size, threads, args.warmup, args.repeats)
-    header = machine_header(torch.device(args.device))
-    print("\n".join(header))
-    print("latency: a latency table's predictions against subnets timed end to end"
-          + (" (--marginal: cells in the model against cells timed apart)" if args.marginal else ""))
-    print(f"command: python -m benchmarks.performance.latency {shlex.join(argv)}".rstrip())
+    header = print_header("benchmarks.performance.latency", argv, device=torch.device(args.device),
+                          what="latency: a latency table's predictions against subnets timed end to end"
+                          + (" (--marginal: cells in the model against cells timed apart)" if args.marginal else ""))
     print(f"timing: {settings}")
     figures: list[dict] = []
     if args.marginal:
@@ -202,9 +199,7 @@ def main(argv: list[str] | None = None) -> dict:
                 f"{target['retest_lowest_tau']:.3f}, highest MAPE {target['retest_highest_mape']:.1f}%")
     print(aligned(columns, rows, left=len(columns)))
     print(line)
-    report = {"header": header, "argv": argv, "args": vars(args), "settings": str(settings), "target": target,
-              "results": figures}
-    return save_report(report, args.json)
+    return save_report(report_of(header, argv, args, target, settings=str(settings), results=figures), args.json)
 
 
 if __name__ == "__main__":

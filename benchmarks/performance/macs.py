@@ -39,7 +39,6 @@ Quick smoke run::
 from __future__ import annotations
 
 import argparse
-import shlex
 import statistics
 import sys
 import time
@@ -49,8 +48,8 @@ import torch
 from ptflops import get_model_complexity_info
 from timm.layers import Attention, set_fused_attn, use_fused_attn
 
-from benchmarks.lib.machine import machine_header, version
-from benchmarks.lib.output import save_report
+from benchmarks.lib.machine import print_header, version
+from benchmarks.lib.output import report_of, save_report
 from benchmarks.lib.tables import aligned
 from focusformer.config import load_config, shipped_configs
 from focusformer.spaces import Arch, SearchSpace
@@ -206,13 +205,10 @@ def main(argv: list[str] | None = None) -> dict:
     fused_before = use_fused_attn()
     set_fused_attn(False)
 
-    header = machine_header(torch.device("cpu"), extra=(
+    header = print_header("benchmarks.performance.macs", argv, extra=(
         f"ptflops {version('ptflops')}; ptflops and the analytic counters run on the CPU",
         f"timm fused attention: {fused_before} by default, turned off here for ptflops",
-    ))
-    print("\n".join(header))
-    print("macs: analytic MAC counts (focusformer.spaces.counts) vs ptflops (aten backend)")
-    print(f"command: python -m benchmarks.performance.macs {shlex.join(argv)}".rstrip())
+    ), what="macs: analytic MAC counts (focusformer.spaces.counts) vs ptflops (aten backend)")
     print()
 
     start = time.perf_counter()
@@ -261,9 +257,7 @@ def main(argv: list[str] | None = None) -> dict:
     print("Ratios use median timings; '(fastest)' divides the fastest ptflops call by the fastest loop timing.")
     print(f"Total time: {elapsed:.1f} s")
 
-    report = {"header": header, "argv": argv, "args": vars(args), "elapsed_s": elapsed, "target": target,
-              "results": results}
-    return save_report(report, args.json)
+    return save_report(report_of(header, argv, args, target, elapsed_s=elapsed, results=results), args.json)
 
 
 if __name__ == "__main__":

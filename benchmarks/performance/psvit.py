@@ -30,7 +30,6 @@ Run, from the repository root (about a minute on 2 shared CPU cores)::
 from __future__ import annotations
 
 import argparse
-import shlex
 import statistics
 import sys
 import time
@@ -39,8 +38,8 @@ import torch
 import torch.nn.functional as F
 from timm.optim import create_optimizer_v2
 
-from benchmarks.lib.machine import machine_header
-from benchmarks.lib.output import save_report
+from benchmarks.lib.machine import print_header
+from benchmarks.lib.output import report_of, save_report
 from benchmarks.lib.tables import aligned
 from benchmarks.performance.throughput import bench_arch
 from focusformer.config import load_config
@@ -108,11 +107,10 @@ def main(argv: list[str] | None = None) -> dict:
     if min(repeats, rounds, args.batch_size) < 1:
         parser.error("--repeats, --rounds and --batch-size must be at least 1")
     device = torch.device("cpu")
-    header = machine_header(device, extra=(
-        "PSViT dense models always compute attention with explicit matmuls (the fused-attention flag does not apply)",))
-    print("\n".join(header))
-    print("psvit: attention sharing and supernet-vs-dense training throughput")
-    print(f"command: python -m benchmarks.performance.psvit {shlex.join(argv)}".rstrip() + "\n")
+    header = print_header("benchmarks.performance.psvit", argv, device=device, extra=(
+        "PSViT dense models always compute attention with explicit matmuls (the fused-attention flag does not apply)",),
+        what="psvit: attention sharing and supernet-vs-dense training throughput")
+    print()
     torch.manual_seed(0)
 
     rows, pairs = [], []
@@ -170,9 +168,8 @@ def main(argv: list[str] | None = None) -> dict:
                         for p in pairs)
     print(f"\ntarget: attention sharing's saving, a shared pair against two plain layers (MACs, dense step time, "
           f"supernet step time): {savings}; supernet/dense >= 0.95 (largest subnet): lowest {worst:.3f}")
-    report = {"header": header, "argv": argv, "args": vars(args), "repeats": repeats, "rounds": rounds,
-              "target": target, "pairs": pairs, "results": results}
-    return save_report(report, args.json)
+    return save_report(report_of(header, argv, args, target, repeats=repeats, rounds=rounds, pairs=pairs,
+                                 results=results), args.json)
 
 
 if __name__ == "__main__":

@@ -21,14 +21,14 @@ Run, from the repository root::
 from __future__ import annotations
 
 import argparse
-import shlex
+import sys
 import time
 
 import numpy as np
 import torch
 
-from benchmarks.lib.machine import machine_header
-from benchmarks.lib.output import save_report
+from benchmarks.lib.machine import print_header
+from benchmarks.lib.output import report_of, save_report
 from benchmarks.lib.tables import markdown
 from focusformer.budget import Budget
 from focusformer.config import load_config
@@ -82,11 +82,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batch-size", type=int, default=250)
     parser.add_argument("--score-subnets", type=int, default=10, help="subnets scored to time scoring (default: 10)")
     parser.add_argument("--json", metavar="PATH", help="also save the figures as JSON")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    header = machine_header(torch.device("cpu"))
-    print("\n".join(header))
-    print(f"command: python -m benchmarks.performance.search_overhead {shlex.join(argv or [])}".rstrip() + "\n")
+    header = print_header("benchmarks.performance.search_overhead", argv)
+    print()
     results = [measure(name, args) for name in args.spaces.split(",")]
     print(markdown(["space", "subnets searched", "search ms / subnet", "scoring ms / subnet", "search / scoring"],
                    [[r["space"], r["scored"], f"{r['search_ms_per_subnet']:.2f}", f"{r['score_ms_per_subnet']:.1f}",
@@ -95,11 +95,8 @@ def main(argv: list[str] | None = None) -> dict:
     target = {"goal": GOAL, "largest_ratio": worst}
     print(f"target: the search's own work per subnet <= {GOAL:.0%} of scoring one on {args.images} images: "
           f"largest {worst:.1%}")
-    report = {"header": header, "argv": argv, "args": vars(args), "target": target, "results": results}
-    return save_report(report, args.json)
+    return save_report(report_of(header, argv, args, target, results=results), args.json)
 
 
 if __name__ == "__main__":
-    import sys
-
-    main(sys.argv[1:])
+    main()

@@ -43,7 +43,6 @@ Smoke run (about a minute: 1 warm-up step, 2 rounds of 1 step, half the batch si
 from __future__ import annotations
 
 import argparse
-import shlex
 import statistics
 import sys
 import time
@@ -53,8 +52,8 @@ import torch.nn.functional as F
 from timm.layers import use_fused_attn
 from timm.optim import create_optimizer_v2
 
-from benchmarks.lib.machine import machine_header
-from benchmarks.lib.output import save_report
+from benchmarks.lib.machine import print_header
+from benchmarks.lib.output import report_of, save_report
 from benchmarks.lib.tables import aligned
 from focusformer.config import load_config, shipped_configs
 from focusformer.spaces import Arch, SearchSpace, create_supernet
@@ -224,16 +223,14 @@ def main(argv: list[str] | None = None) -> dict:
     device = (torch.device("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto"
               else torch.device(args.device))
 
-    header = machine_header(device, extra=(
-        f"timm fused attention (dense model): {use_fused_attn()}; supernet: F.scaled_dot_product_attention",))
-    print("\n".join(header))
-    print("throughput: training images/s, " + ("a subnet run's dense model vs timm's VisionTransformer"
-          if args.against == "timm" else "supernet(x, arch) vs supernet.extract(arch)"))
-    print(f"optimizer: timm create_optimizer_v2(opt='adamw', lr={args.lr:g}, weight_decay={args.weight_decay:g}); "
-          f"supernet optimizer holds all supernet params; amp: {args.amp}; drop_path: {args.drop_path:g}")
-    print(f"warmup {args.warmup}, {args.repeats} rounds x {args.steps} steps each"
-          f"{' (--quick)' if args.quick else ''}")
-    print(f"command: python -m benchmarks.performance.throughput {shlex.join(argv)}".rstrip())
+    compared = ("a subnet run's dense model vs timm's VisionTransformer" if args.against == "timm"
+                else "supernet(x, arch) vs supernet.extract(arch)")
+    header = print_header("benchmarks.performance.throughput", argv, device=device, extra=(
+        f"timm fused attention (dense model): {use_fused_attn()}; supernet: F.scaled_dot_product_attention",),
+        what=f"throughput: training images/s, {compared}\n"
+        f"optimizer: timm create_optimizer_v2(opt='adamw', lr={args.lr:g}, weight_decay={args.weight_decay:g}); "
+        f"supernet optimizer holds all supernet params; amp: {args.amp}; drop_path: {args.drop_path:g}\n"
+        f"warmup {args.warmup}, {args.repeats} rounds x {args.steps} steps each{' (--quick)' if args.quick else ''}")
     print()
 
     torch.manual_seed(args.seed)
@@ -274,9 +271,7 @@ def main(argv: list[str] | None = None) -> dict:
           + ("none measured" if worst is None else f"{worst:.3f}"))
     print("'median paired ratio' is the median over rounds of (supernet img/s / dense img/s) within one round.")
     print(f"Total time: {elapsed:.1f} s")
-    report = {"header": header, "argv": argv, "args": vars(args), "elapsed_s": elapsed, "target": target,
-              "results": results}
-    return save_report(report, args.json)
+    return save_report(report_of(header, argv, args, target, elapsed_s=elapsed, results=results), args.json)
 
 
 if __name__ == "__main__":
