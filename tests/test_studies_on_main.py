@@ -156,3 +156,16 @@ def test_a_section_pairs_the_recorded_runs_by_seed(tmp_path, monkeypatch):
     assert paired["diffs"] == pytest.approx([3.0, 2.5, 3.5]) and paired["significant"]
     with pytest.raises(ValueError, match="records no spread"):  # a mechanism arm records draws only
         record.supernet_rows(records, "vitas5noidentity", (0, 1, 2), ["draws", "spread"])
+
+
+def test_evaluation_plans_the_arms_chosen_where_each_arm_lives(tmp_path, monkeypatch, capsys):
+    planned = {}
+    monkeypatch.setattr(replication_evaluate.evaluate, "evaluate_as_finished",
+                        lambda plan, common, watch, evaluated: planned.update(plan))
+    root, supernets = tmp_path / "replication", tmp_path / "currencies"
+    replication_evaluate.main([str(root), "--supernets", str(supernets), "--arms", "wide5,vuniform16"])
+    assert planned == {**{root / f"wide5-s{s}": "draws,spread" for s in (0, 1, 2)},
+                       **{supernets / f"vuniform16-s{s}": "draws,cloud" for s in (0, 1, 2)}}
+    with pytest.raises(SystemExit):
+        replication_evaluate.main([str(root), "--supernets", str(supernets), "--arms", "wide6"])
+    assert "unknown arms ['wide6']" in capsys.readouterr().err

@@ -9,7 +9,7 @@ for attentive on ViTAS's space also the 100-subnet cloud's hypervolume. The curr
 uniform runs that attentive is compared with (``--supernets``) are evaluated alike for what the
 comparison needs. Each evaluated run's figures are recorded (``record.py``) in the repository.
 
-    python -m benchmarks.studies.replication.evaluate ROOT --supernets CURRENCIES_ROOT [--watch]
+    python -m benchmarks.studies.replication.evaluate ROOT --supernets CURRENCIES_ROOT [--arms A,B] [--watch]
 """
 
 from __future__ import annotations
@@ -41,10 +41,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--supernets", type=Path, required=True, help="the currencies study's ROOT")
     parser.add_argument("--records", type=Path, default=record.RECORDS,
                         help="where each run's figures are recorded (default: the study's results/runs)")
+    parser.add_argument("--arms", default=",".join([*ARMS, *BASELINES]),
+                        help="comma-separated (default: all); processes given apart arms share no run")
     parser.add_argument("--watch", action="store_true", help="keep evaluating runs as they finish")
     args = parser.parse_args(argv)
-    plan = {args.root / f"{arm}-s{seed}": measures(arm) for seed in SEEDS for arm in ARMS}
-    plan |= {args.supernets / f"{arm}-s{seed}": measures(arm) for seed in SEEDS for arm in BASELINES}
+    chosen = args.arms.split(",")
+    unknown = sorted(set(chosen) - set(ARMS) - set(BASELINES))
+    if unknown:
+        parser.error(f"unknown arms {unknown}; choose from {', '.join([*ARMS, *BASELINES])}")
+    plan = {(args.supernets if arm in BASELINES else args.root) / f"{arm}-s{seed}": measures(arm)
+            for seed in SEEDS for arm in chosen}
     evaluate.evaluate_as_finished(plan, COMMON, args.watch,
                                   evaluated=lambda run, chosen: record.write_supernet(run, chosen, COMMON, args.records))
 
