@@ -217,7 +217,6 @@ def test_band_reach_refuses_a_budget_below_a_space_in_one_line(capsys):
     assert "below this space's range" in capsys.readouterr().err
 
 
-
 def test_a_benchmark_run_from_its_command_line_prints_that_command(monkeypatch, capsys):
     argv = ["--spaces", "digits", "--budgets", "300K", "--draws", "20"]
     monkeypatch.setattr(sys, "argv", ["band_reach.py", *argv])

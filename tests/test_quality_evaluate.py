@@ -115,20 +115,28 @@ def test_budgets_above_the_largest_subnet_are_evaluated_once(runs, tmp_path, cap
     assert row["50M spread"] == row["60M spread"] and row["50M evolution"] == row["60M evolution"]
 
 
-def test_a_runs_rows_by_measure_rebuild_its_row_from_the_cache(runs, tmp_path, monkeypatch):
-    """What a study records of a run: one row per measure, which together are the row that the
-    evaluation's own report gives, read from the run's cache (nothing is searched again)."""
-    out = tmp_path / "eval.json"
-    run = runs["uniform"][0]  # seed 1
-    settings = ["--budgets", "300K,500K", "--val-images", "64", "--candidates", "4"]
-    evaluate.main(["--runs", f"uniform={run}", *settings, "--measures", "draws,spread", "--json", str(out)])
-    expected = json.loads(out.read_text())["runs"]["uniform"]["1"]
+def test_the_rows_a_study_keeps_are_the_reports_rows_read_from_the_cache(runs, tmp_path, monkeypatch):
+    """What a study keeps of a run: its row for each set of measures, the very row (columns in
+    order) that the evaluation's report gives for that set, read from the run's cache (nothing is
+    searched again), with the budgets evaluated at the largest subnet's cost named."""
+    run = runs["focus"][1]  # seed 0
+    settings = ["--budgets", "300K,50M", "--val-images", "64", "--candidates", "4", "--cloud", "6",
+                "--cloud-images", "100"]
+    expected = {}
+    for measures in ("picks", "draws,picks", "picks,cloud", "draws,picks,cloud"):
+        out = tmp_path / f"{measures}.json"
+        evaluate.main(["--runs", f"focus={run}", *settings, "--measures", measures, "--json", str(out)])
+        expected[measures] = json.loads(out.read_text())["runs"]["focus"]["0"]
     monkeypatch.setattr(evaluate, "specialize_all", None)
     monkeypatch.setattr(evaluate, "draw_candidates", None)
-    rows = evaluate.rows_by_measure(run, ["draws", "spread"], settings)
-    assert set(rows) == {"draws", "spread"}
-    assert "300K spread" not in rows["draws"] and "300K draws" not in rows["spread"]
-    assert {**rows["draws"], **rows["spread"]} == expected
+    monkeypatch.setattr(evaluate, "cloud_archs", None)
+    kept = evaluate.keep_rows(run, ["picks", "cloud", "draws"], settings)  # any order: one key per set
+    assert kept.seed == 0 and len(kept.rows) == 7
+    for measures, row in expected.items():
+        assert list(kept.rows[evaluate.measures_key(measures.split(","))].items()) == list(row.items())
+    assert kept.rows["draws,picks"]["300K answer"] == kept.rows["draws,picks"]["300K picks"]  # the policy answers
+    largest = load_config("digits").space.cost_model("macs").max_cost
+    assert kept.evaluated_at == {"50M": largest}
 
 
 def test_paired_intervals_are_student_t_and_pair_by_seed():

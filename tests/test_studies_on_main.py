@@ -5,10 +5,12 @@ only the records each step keeps."""
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
 
+from benchmarks.quality import evaluate as quality_evaluate
 from benchmarks.studies.currencies import analyze as currencies_analyze
 from benchmarks.studies.currencies import evaluate as currencies_evaluate
 from benchmarks.studies.currencies import train as currencies_train
@@ -115,6 +117,11 @@ def test_a_pick_that_answers_several_budgets_is_trained_once_and_read_by_each(tm
     assert rows["15M"][1:4] == ["70.00", "75.00", "76.00"]  # 15M reads 8M's runs
     assert rows["25M"][1:4] == ["80.00", "85.00", "86.00"]
     assert "seed 0: 15M as 8M" in analyze.retraining(records)
+    # A machine lost since: the runs are gone, the picks made again; the record keeps their figures.
+    for name in ("finetune5-8M", "retrain15-25M"):
+        (folder / name / "final.json").unlink()
+    record.write_retraining(folder, records)
+    assert record.retraining(records, 0)["test_top1"]["retrain15-25M"] == 86.0
 
 
 def test_analyze_refuses_a_measure_the_study_does_not_plan(tmp_path):
@@ -127,35 +134,76 @@ def test_analyze_refuses_a_measure_the_study_does_not_plan(tmp_path):
     assert "Not yet" in (tmp_path / "out" / "report.md").read_text()
 
 
-def test_a_section_pairs_the_recorded_runs_by_seed(tmp_path, monkeypatch):
-    """evaluate.py records each run's rows per measure; a section merges the measures it reads and
-    pairs each arm with the first by seed; an arm not yet recorded is named."""
-    figures = {("vitas5", 0): 80.0, ("vitas5", 1): 81.0, ("vitas5", 2): 79.0,
-               ("vitas5noidentity", 0): 83.0, ("vitas5noidentity", 1): 83.5, ("vitas5noidentity", 2): 82.5}
+def fake_kept(figures: dict[tuple[str, int], float]):
+    """A stand-in for evaluate.keep_rows: rows of a run of ``figures`` (arm, seed -> top-1),
+    for the subsets of its measures, as the real one keys them."""
 
-    def rows_by_measure(run, measures, common):
+    def keep_rows(run, measures, common):
         arm, _, seed = run.name.rpartition("-s")
         top1 = figures[arm, int(seed)]
         rows = {"draws": {"largest": top1 - 1, "8M draws": top1, "8M answer": top1, "s/epoch": 60.0},
-                "spread": {"largest": top1 - 1, "8M spread": 0.5, "s/epoch": 60.0}}
-        return {m: rows[m] for m in measures}
+                "spread": {"largest": top1 - 1, "8M spread": 0.5, "s/epoch": 60.0},
+                "draws,spread": {"largest": top1 - 1, "8M draws": top1, "8M answer": top1, "8M spread": 0.5,
+                                 "s/epoch": 60.0}}
+        wanted = [",".join(c) for k in (1, 2) for c in itertools.combinations(measures, k)]
+        return quality_evaluate.KeptRows(seed=int(seed), checkpoint="c", rows={key: rows[key] for key in wanted},
+                                         evaluated_at={"25M": 17.7e6} if arm == "psvit1d5" else {})
 
-    monkeypatch.setattr(record.evaluate, "rows_by_measure", rows_by_measure)
+    return keep_rows
+
+
+def test_a_section_pairs_the_recorded_runs_by_seed(tmp_path, monkeypatch):
+    """evaluate.py records each run's rows; a section reads the row of the measures it shows and
+    pairs each arm with the first by seed; an arm not yet recorded is named, and a record of other
+    settings, or of other measures, is refused."""
+    figures = {("vitas5", 0): 80.0, ("vitas5", 1): 81.0, ("vitas5", 2): 79.0,
+               ("vitas5noidentity", 0): 83.0, ("vitas5noidentity", 1): 83.5, ("vitas5noidentity", 2): 82.5}
+    monkeypatch.setattr(record.evaluate, "keep_rows", fake_kept(figures))
     records, out = tmp_path / "records", tmp_path / "out"
     out.mkdir()
     for arm, seed in figures:
-        measures = replication_evaluate.measures(arm)
-        record.write_supernet(tmp_path / f"{arm}-s{seed}", measures, ["--budgets", "8M"], records)
+        record.write_supernet(tmp_path / f"{arm}-s{seed}", arm, replication_evaluate.measures(arm),
+                              analyze.COMMON, records)
     kept = json.loads((records / "vitas5-s2.json").read_text())
-    assert (kept["arm"], kept["seed"], set(kept["rows"])) == ("vitas5", 2, {"draws", "spread"})
+    assert (kept["arm"], kept["seed"], list(kept["rows"])) == ("vitas5", 2, ["draws", "spread", "draws,spread"])
     text = analyze.section("t", ["vitas5", "vitas5noidentity", "vitas5patch4"], ["draws"], records, out, "t")
     assert "Not yet recorded: vitas5patch4" in text
     report = json.loads((out / "t.json").read_text())
-    assert report["runs"]["vitas5"]["2"] == {"largest": 78.0, "8M draws": 79.0, "8M answer": 79.0, "s/epoch": 60.0}
+    assert list(report["runs"]["vitas5"]["2"].items()) == [("largest", 78.0), ("8M draws", 79.0),
+                                                           ("8M answer", 79.0), ("s/epoch", 60.0)]
     paired = report["groups"]["vitas5noidentity"]["columns"]["8M answer"]["paired"]
     assert paired["diffs"] == pytest.approx([3.0, 2.5, 3.5]) and paired["significant"]
-    with pytest.raises(ValueError, match="records no spread"):  # a mechanism arm records draws only
-        record.supernet_rows(records, "vitas5noidentity", (0, 1, 2), ["draws", "spread"])
+    with pytest.raises(ValueError, match="records no draws,spread"):  # a mechanism arm records draws only
+        record.supernet_rows(records, "vitas5noidentity", (0, 1, 2), ["spread", "draws"], analyze.COMMON)
+    with pytest.raises(ValueError, match="was evaluated with"):
+        record.supernet_rows(records, "vitas5", (0, 1, 2), ["draws"], ["--budgets", "9M"])
+    with pytest.raises(ValueError, match="should be named vitas5patch4-s2"):
+        record.write_supernet(tmp_path / "vitas5-s2", "vitas5patch4", "draws", analyze.COMMON, records)
+
+
+def test_a_budget_evaluated_at_the_largest_subnet_is_named_in_its_section(tmp_path, monkeypatch):
+    figures = {("autoformer5", s): 80.0 + s for s in (0, 1)} | {("psvit1d5", s): 83.0 + s for s in (0, 1)}
+    monkeypatch.setattr(record.evaluate, "keep_rows", fake_kept(figures))
+    records = tmp_path / "records"
+    for arm, seed in figures:
+        record.write_supernet(tmp_path / f"{arm}-s{seed}", arm, "draws,spread", analyze.COMMON, records)
+    text = analyze.section("t", ["autoformer5", "psvit1d5"], ["draws", "spread"], records, tmp_path, "t")
+    assert "psvit1d5-s1: 25M evaluated at 17,700,000 MACs, its space's largest subnet." in text
+
+
+def test_evaluating_a_run_records_it(tmp_path, monkeypatch):
+    """The study's evaluation records each run as soon as it is evaluated, under --records."""
+    root, records = tmp_path / "replication", tmp_path / "records"
+    (root / "wide5-s1").mkdir(parents=True)
+    (root / "wide5-s1" / "final.json").write_text("{}")
+    evaluated = []
+    monkeypatch.setattr(quality_evaluate, "main", lambda argv: evaluated.append(argv))
+    monkeypatch.setattr(record.evaluate, "keep_rows", fake_kept({("wide5", 1): 70.0}))
+    replication_evaluate.main([str(root), "--supernets", str(tmp_path / "c"), "--arms", "wide5",
+                               "--records", str(records)])
+    assert len(evaluated) == 1 and "draws,spread" in evaluated[0]
+    assert json.loads((records / "wide5-s1.json").read_text())["rows"]["draws,spread"]["8M draws"] == 70.0
+    assert not (records / "wide5-s0.json").exists()  # not trained: not evaluated, not recorded
 
 
 def test_evaluation_plans_the_arms_chosen_where_each_arm_lives(tmp_path, monkeypatch, capsys):

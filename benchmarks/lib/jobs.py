@@ -13,7 +13,7 @@ import os
 import shlex
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +37,11 @@ class TrainJob:
         return (self.run / "final.json").is_file()
 
 
-def run_jobs(jobs: Sequence[TrainJob], lanes: int = 2, train: Sequence[str] = TRAIN) -> list[int]:
-    """Train every unfinished job, ``lanes`` at a time; their exit codes (0 for skipped ones)."""
+def run_jobs(jobs: Sequence[TrainJob], lanes: int = 2, train: Sequence[str] = TRAIN,
+             finished: Callable[[TrainJob], None] | None = None) -> list[int]:
+    """Train every unfinished job, ``lanes`` at a time; their exit codes (0 for skipped ones).
+    ``finished(job)``, if given, is called as each job that trains here finishes (from its lane's
+    thread)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
 
     def one(job: TrainJob) -> int:
@@ -49,7 +52,10 @@ def run_jobs(jobs: Sequence[TrainJob], lanes: int = 2, train: Sequence[str] = TR
         with open(f"{job.run}.log", "a") as log:
             log.write(f"$ {shlex.join(command)}\n")
             log.flush()
-            return subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, check=False).returncode
+            code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, check=False).returncode
+        if code == 0 and finished is not None:
+            finished(job)
+        return code
 
     with ThreadPoolExecutor(max_workers=lanes) as pool:
         return list(pool.map(one, jobs))

@@ -40,10 +40,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import itertools
 import json
 import time
 from collections.abc import Callable
 from contextlib import redirect_stdout
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -324,6 +326,14 @@ def print_report(rows: dict[str, dict[int, dict[str, float]]], summary: dict[str
               f"{len(answers) - better - worse} of {len(answers)}")
 
 
+def report_text(rows: dict[str, dict[int, dict[str, float]]], summary: dict[str, Any]) -> str:
+    """:func:`print_report`'s tables, as text."""
+    text = io.StringIO()
+    with redirect_stdout(text):
+        print_report(rows, summary)
+    return text.getvalue()
+
+
 def to_json(rows: dict[str, dict[int, dict[str, float]]], summary: dict[str, Any]) -> dict[str, Any]:
     groups = {}
     for name, entry in summary["groups"].items():
@@ -349,13 +359,37 @@ def evaluated_report(groups: list[str], measures: list[str], common: list[str], 
     return json.loads(json_path.read_text()), text.getvalue()
 
 
-def rows_by_measure(path: Path, measures: list[str], common: list[str]) -> dict[str, dict[str, float]]:
-    """One run's row for each of ``measures`` alone, evaluated with ``common``'s settings as
-    :func:`main` evaluates them (from the run's cache where it holds the measure): the figures a
-    study keeps of a run, which its tables can be built from once the checkpoint is gone."""
+def measures_key(measures: list[str]) -> str:
+    """One name for a set of measures, in any order (a run's row does not depend on their order)."""
+    return ",".join(sorted(set(measures), key=MEASURES.index))
+
+
+@dataclass(frozen=True)
+class KeptRows:
+    """What a study keeps of one evaluated run, so that its tables can be built once the
+    checkpoint is gone: the run's row for each set of measures, exactly as :func:`main` reports it
+    (keyed by :func:`measures_key`), and where a budget was evaluated at another cost (one above
+    the space's largest subnet)."""
+
+    seed: int
+    checkpoint: str
+    rows: dict[str, dict[str, float]]
+    evaluated_at: dict[str, float]
+
+
+def keep_rows(path: Path, measures: list[str], common: list[str]) -> KeptRows:
+    """The run's rows for every non-empty subset of ``measures``, evaluated with ``common``'s
+    settings as :func:`main` evaluates them (from the run's cache where it holds the measure)."""
     args = build_parser().parse_args(["--runs", f"run={path}", *common])
-    evaluation = Evaluation(Run.open(path), parse_budgets(args.budgets), args)
-    return {measure: run_row(evaluation, [measure]) for measure in measures}
+    run = Run.open(path)
+    evaluation = Evaluation(run, parse_budgets(args.budgets), args)
+    subsets = [list(c) for k in range(1, len(measures) + 1) for c in itertools.combinations(measures, k)]
+    moved = {column: budget.value for column, budget, asked in zip(evaluation.columns, evaluation.budgets,
+                                                                   parse_budgets(args.budgets))
+             if budget.value != asked.value}
+    return KeptRows(seed=run.seed, checkpoint=checkpoint_id(run.payload),
+                    rows={measures_key(subset): run_row(evaluation, subset) for subset in subsets},
+                    evaluated_at=moved)
 
 
 def evaluate_as_finished(plan: dict[Path, str], common: list[str], watch: bool, poll_s: float = 300,

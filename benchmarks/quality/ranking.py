@@ -184,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"inherited {k} ({run}), {set_name}: Kendall tau {r['kendall_tau']:+.3f} "
                       f"(p {r['kendall_p']:.3f}), Spearman rho {r['spearman_rho']:+.3f} (p {r['spearman_p']:.3f}) "
                       f"over {r['subnets']} subnets")
-    (args.json or args.root / "ranking.json").write_text(json.dumps(report, indent=1) + "\n")
+    path = args.json or args.root / "ranking.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=1) + "\n")
     return 0
 
 

@@ -14,15 +14,14 @@
 from __future__ import annotations
 
 import argparse
-import io
 import itertools
 import json
-from contextlib import redirect_stdout
 from pathlib import Path
 
 from benchmarks.lib.stats import Summary, paired_by_seed
 from benchmarks.lib.tables import markdown
 from benchmarks.quality import evaluate
+from benchmarks.studies.currencies.evaluate import COMMON
 from benchmarks.studies.currencies.train import ARMS as CURRENCIES_ARMS
 from benchmarks.studies.replication import evaluate as replication_evaluate
 from benchmarks.studies.replication import record
@@ -49,16 +48,14 @@ def section(title: str, arms: list[str], chosen: list[str], records: Path, out: 
     unplanned = [(arm, m) for arm in arms for m in chosen if m not in planned_measures(arm)]
     if unplanned:
         raise ValueError(f"{name}: measures that the arms' evaluation does not plan: {unplanned}")
-    have = {arm: record.supernet_rows(records, arm, SEEDS, chosen) for arm in arms}
-    missing = [arm for arm, rows in have.items() if not rows]
-    rows = {arm: by_seed for arm, by_seed in have.items() if by_seed}
-    if not have[arms[0]] or len(rows) < 2:  # no reference, or nothing to compare with it
+    have = {arm: record.supernet_rows(records, arm, SEEDS, chosen, COMMON) for arm in arms}
+    missing = [arm for arm, (rows, _) in have.items() if not rows]
+    rows = {arm: by_seed for arm, (by_seed, _) in have.items() if by_seed}
+    if not have[arms[0]][0] or len(rows) < 2:  # no reference, or nothing to compare with it
         return f"## {title}\n\nNot yet: {', '.join(missing)} not recorded.\n"
     summary = evaluate.summarise(rows)
-    text = io.StringIO()
-    with redirect_stdout(text):
-        evaluate.print_report(rows, summary)
-    tables = text.getvalue()
+    moved = [line for _, lines in have.values() for line in lines]
+    tables = evaluate.report_text(rows, summary) + "".join(f"\n{line}." for line in moved) + ("\n" if moved else "")
     (out / f"{name}.md").write_text(tables)
     atomic_write_text(out / f"{name}.json", json.dumps(evaluate.to_json(rows, summary), indent=1) + "\n")
     note = f"\nNot yet recorded: {', '.join(missing)}.\n" if missing else ""

@@ -49,10 +49,14 @@ def main(argv: list[str] | None = None) -> None:
     unknown = sorted(set(chosen) - set(ARMS) - set(BASELINES))
     if unknown:
         parser.error(f"unknown arms {unknown}; choose from {', '.join([*ARMS, *BASELINES])}")
-    plan = {(args.supernets if arm in BASELINES else args.root) / f"{arm}-s{seed}": measures(arm)
-            for seed in SEEDS for arm in chosen}
-    evaluate.evaluate_as_finished(plan, COMMON, args.watch,
-                                  evaluated=lambda run, chosen: record.write_supernet(run, chosen, COMMON, args.records))
+    arm_of = {(args.supernets if arm in BASELINES else args.root) / f"{arm}-s{seed}": arm
+              for seed in SEEDS for arm in chosen}
+
+    def keep(run: Path, planned: str) -> None:
+        record.write_supernet(run, arm_of[run], planned, COMMON, args.records)
+
+    evaluate.evaluate_as_finished({run: measures(arm) for run, arm in arm_of.items()}, COMMON, args.watch,
+                                  evaluated=keep)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ resumable. Run from the repository root:
     python -m benchmarks.studies.replication.retrain ROOT --supernets CURRENCIES_ROOT [--lanes 2]
 
 Writes ROOT/retrain-s<seed>/: ``picks.json`` (specialize's JSON), ``picks/<budget>/`` (the
-exports), ``finetune5-<budget>/`` and ``retrain15-<budget>/`` (the subnet runs); then records
-each seed's picks and figures (``record.py``) in the repository. A budget is a
+exports), ``finetune5-<budget>/`` and ``retrain15-<budget>/`` (the subnet runs), and records each
+seed's picks and figures (``record.py``) in the repository as they are made. A budget is a
 cap, so a larger budget may answer with the same subnet as a smaller one; such a pick is trained
 once, under the smallest budget that picked it (:func:`trained_under`), since the same subnet,
 seed and schedule train the same weights.
@@ -23,6 +23,7 @@ import argparse
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--records", type=Path, default=record.RECORDS,
                         help="where each seed's figures are recorded (default: the study's results/runs)")
     args = parser.parse_args(argv)
-    jobs, folders = [], []
+    jobs = []
     for seed in SEEDS:
         supernet = args.supernets / f"{SUPERNET_ARM}-s{seed}"
         if not (supernet / "final.json").is_file():
@@ -100,12 +101,15 @@ def main(argv: list[str] | None = None) -> None:
             continue
         folder = args.root / f"retrain-s{seed}"
         pick(supernet, folder)
-        jobs += subnet_jobs(folder, seed)
-        folders.append(folder)
-    codes = run_jobs(jobs, args.lanes)
-    for folder in folders:
         record.write_retraining(folder, args.records)
-    raise SystemExit(max(codes, default=0))
+        jobs += subnet_jobs(folder, seed)
+    writing = threading.Lock()  # two lanes may finish runs of one seed at once
+
+    def keep(job: TrainJob) -> None:
+        with writing:
+            record.write_retraining(job.run.parent, args.records)
+
+    raise SystemExit(max(run_jobs(jobs, args.lanes, finished=keep), default=0))
 
 
 if __name__ == "__main__":
