@@ -8,7 +8,9 @@ supernets), scored with its inherited weights on the test set, then trained stan
 ``focusformer-train --subnet EXPORT --init scratch`` (or ``--init inherited``: fine-tuned) for
 ``--epochs`` epochs per seed, ``--jobs`` runs at a time.
 Reported: per subnet its MACs, inherited and stand-alone test top-1; for each set Kendall's tau
-and Spearman's rho between the two (scipy), with their p-values.
+and Spearman's rho between the two (scipy), with their p-values. The report is written as each
+stand-alone run finishes, and a run it records (same arch, ``--init``, ``--epochs`` and seed) is
+not trained again, so a study resumes from its report even where the runs' folders are gone.
 
 ``--run`` may be given several times (supernets of one space, for example a uniform and a focus
 run): the subnets are chosen and exported from the first, each supernet scores them with its own
@@ -28,6 +30,7 @@ import json
 import statistics
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -39,6 +42,7 @@ from focusformer.cli.budgeted import best_side
 from focusformer.data import load_data
 from focusformer.devices import default_device
 from focusformer.export import save_subnet
+from focusformer.fileio import atomic_write_text
 from focusformer.sampling.specialize import draw_candidates, untrained_sampler
 from focusformer.search.scoring import CandidateScorer
 from focusformer.search.within_budget import sample_within_budget
@@ -101,6 +105,24 @@ def train_command(subnet: dict, init: str, epochs: int, seed: int, data_dir: str
     return command + (["--data-dir", data_dir] if data_dir else []), output
 
 
+def save(report: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(report, indent=1) + "\n")
+
+
+def recorded_standalone(path: Path, init: str, epochs: int) -> dict[tuple[str, int], float]:
+    """The stand-alone figures that an earlier report at ``path`` holds for runs of the same
+    ``--init`` and ``--epochs``, by (arch, seed): measured once, they outlive the runs' folders
+    (a study whose machine is lost resumes from its report)."""
+    if not path.is_file():
+        return {}
+    earlier = json.loads(path.read_text())
+    if (earlier["init"], earlier["epochs"]) != (init, epochs):
+        return {}
+    return {(subnet["arch"], int(seed)): top1 for subnet in earlier["subnets"]
+            for seed, top1 in subnet.get("standalone_by_seed", {}).items()}
+
+
 def correlations(inherited: list[float], standalone: list[float]) -> dict:
     tau, tau_p = stats.kendalltau(inherited, standalone)
     rho, rho_p = stats.spearmanr(inherited, standalone)
@@ -145,9 +167,21 @@ def main(argv: list[str] | None = None) -> int:
             export_all(supernet, run, subnets, archs)
         del supernet
     seeds = [int(s) for s in args.seeds.split(",")]
-    jobs = [(subnet, seed) for subnet in subnets for seed in seeds]
+    runs = [str(run) for run in args.run]
+    path = args.json or args.root / "ranking.json"
+    done = recorded_standalone(path, args.init, args.epochs)
+    for subnet in subnets:
+        subnet["standalone_by_seed"] = {str(seed): done[subnet["arch"], seed] for seed in seeds
+                                        if (subnet["arch"], seed) in done}
+    report = {"runs": runs, "init": args.init, "epochs": args.epochs, "seeds": seeds, "subnets": subnets,
+              "correlations": {run: {} for run in runs}}
+    writing = threading.Lock()
+    jobs = [(subnet, seed) for subnet in subnets for seed in seeds if str(seed) not in subnet["standalone_by_seed"]]
+    if len(jobs) < len(subnets) * len(seeds):
+        print(f"{len(subnets) * len(seeds) - len(jobs)} stand-alone runs recorded in {path}: not trained again",
+              flush=True)
 
-    def train(job) -> float | None:
+    def train(job) -> None:
         subnet, seed = job
         command, output = train_command(subnet, args.init, args.epochs, seed, args.data_dir)
         if not (output / "final.json").is_file():
@@ -157,17 +191,17 @@ def main(argv: list[str] | None = None) -> int:
                 log.flush()
                 if subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode != 0:
                     print(f"  failed: {output} (see {output.name}.log)", flush=True)
-                    return None
-        return json.loads((output / "final.json").read_text())["subnet"]["test_top1"]
+                    return
+        with writing:  # each figure is in the report as soon as it is measured
+            subnet["standalone_by_seed"][str(seed)] = json.loads((output / "final.json").read_text())["subnet"][
+                "test_top1"]
+            save(report, path)
 
     with ThreadPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(train, jobs))
+        list(pool.map(train, jobs))
     for subnet in subnets:
-        mine = [r for (s, _), r in zip(jobs, results) if s is subnet and r is not None]
+        mine = list(subnet["standalone_by_seed"].values())
         subnet["standalone_test_top1"] = statistics.mean(mine) if mine else None
-    runs = [str(run) for run in args.run]
-    report = {"runs": runs, "init": args.init, "epochs": args.epochs, "seeds": seeds, "subnets": subnets,
-              "correlations": {run: {} for run in runs}}
     header = "".join(f"{'inherited ' + str(k):>13}" for k in range(len(runs)))
     print(f"\n{'set':<8} {'MACs':>8}{header} {args.init + ' ' + str(args.epochs) + 'ep':>14}  arch")
     for subnet in subnets:
@@ -184,9 +218,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"inherited {k} ({run}), {set_name}: Kendall tau {r['kendall_tau']:+.3f} "
                       f"(p {r['kendall_p']:.3f}), Spearman rho {r['spearman_rho']:+.3f} (p {r['spearman_p']:.3f}) "
                       f"over {r['subnets']} subnets")
-    path = args.json or args.root / "ranking.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=1) + "\n")
+    save(report, path)
     return 0
 
 
