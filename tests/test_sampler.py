@@ -184,6 +184,10 @@ def _strategy(space, seed=0, score=None, **overrides):
     settings = dict(update_every=5, eval_candidates=6, warmup_fraction=0.2, policy_steps=2, policy_budgets=4,
                     policy_group=4, predictor_steps=20, stable_updates=2, min_tau=0.2)
     settings.update(overrides)
+    # The policy's and the predictor's initial weights come from torch's global generator, as any
+    # module's do (focusformer-train seeds it); seeded here, a test does not depend on which tests
+    # ran before it in its process.
+    torch.manual_seed(seed)
     return FocusStrategy(space, FocusConfig(**settings), seed=seed, total_steps=100, score=score)
 
 
