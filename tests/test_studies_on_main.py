@@ -217,3 +217,18 @@ def test_evaluation_plans_the_arms_chosen_where_each_arm_lives(tmp_path, monkeyp
     with pytest.raises(SystemExit):
         replication_evaluate.main([str(root), "--supernets", str(supernets), "--arms", "wide6"])
     assert "unknown arms ['wide6']" in capsys.readouterr().err
+
+
+def test_a_run_whose_figures_are_recorded_is_not_trained_again(tmp_path, monkeypatch, capsys):
+    """A study resumed on another machine trains only the runs it has no record of."""
+    from benchmarks.lib import jobs
+
+    trained = []
+    monkeypatch.setattr(jobs, "run_jobs", lambda planned, lanes: trained.extend(planned) or [0])
+    monkeypatch.setattr(record, "RECORDS", tmp_path / "records")
+    record.write(tmp_path / "records" / "vitas5patch4-s1.json", {"arm": "vitas5patch4"})
+    with pytest.raises(SystemExit):
+        replication_train.main([str(tmp_path / "runs"), "--arms", "vitas5,vitas5patch4"])
+    assert [job.run.name for job in trained] == ["vitas5-s0", "vitas5patch4-s0", "vitas5-s1", "vitas5-s2",
+                                                 "vitas5patch4-s2"]
+    assert "1 runs skipped: their figures are kept" in capsys.readouterr().out

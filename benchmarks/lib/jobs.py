@@ -74,10 +74,11 @@ def finished_runs(root: Path, arm: str, seeds: Sequence[int]) -> list[Path]:
 
 
 def train_study(description: str, arms: dict[str, list[str]], seeds: Sequence[int],
-                argv: list[str] | None = None) -> None:
+                argv: list[str] | None = None, kept: Callable[[str, int], bool] | None = None) -> None:
     """A study's training command line: ``ROOT [--arms A,B] [--lanes N]``; trains each arm's seeds
     (``ROOT/<arm>-s<seed>``, checkpointed every 100 steps), seed by seed, and exits with the worst
-    exit code."""
+    exit code. A run for which ``kept(arm, seed)`` holds (its figures are kept elsewhere) is
+    skipped."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("root", type=Path)
     parser.add_argument("--arms", default=",".join(arms), help="comma-separated (default: all)")
@@ -87,6 +88,8 @@ def train_study(description: str, arms: dict[str, list[str]], seeds: Sequence[in
     unknown = sorted(set(chosen) - set(arms))
     if unknown:
         parser.error(f"unknown arms {unknown}; choose from {', '.join(arms)}")
-    jobs = [job for seed in seeds for arm in chosen
+    jobs = [job for seed in seeds for arm in chosen if not (kept and kept(arm, seed))
             for job in seeded(args.root, arm, [*arms[arm], "--checkpoint-every", "100"], [seed])]
+    if kept and len(jobs) < len(seeds) * len(chosen):
+        print(f"{len(seeds) * len(chosen) - len(jobs)} runs skipped: their figures are kept", flush=True)
     raise SystemExit(max(run_jobs(jobs, args.lanes), default=0))

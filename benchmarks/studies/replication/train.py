@@ -13,7 +13,8 @@ originals had two), one process of one thread per run, resumable:
   epochs), against the currencies study's uniform runs of 16 epochs.
 
 Retraining specialize's picks and the ranking benchmark reuse the currencies study's supernets
-(``retrain.py`` and ``NOTE.md``). Runs go to ROOT/<arm>-s<seed>; run from the repository root:
+(``retrain.py`` and ``NOTE.md``). Runs go to ROOT/<arm>-s<seed>; a run whose figures the study
+already records (``record.py``) is not trained again. Run from the repository root:
 
     python -m benchmarks.studies.replication.train ROOT [--arms autoformer5,vitas5] [--lanes 2]
 """
@@ -21,6 +22,7 @@ Retraining specialize's picks and the ranking benchmark reuse the currencies stu
 from __future__ import annotations
 
 from benchmarks.lib.jobs import train_study
+from benchmarks.studies.replication import record
 
 VITAS = ["--config", "vitas-fashion-mnist"]
 FIVE_UNIFORM = ["--epochs", "5", "--sampler", "uniform"]
@@ -39,7 +41,8 @@ SEEDS = (0, 1, 2)
 
 
 def main(argv: list[str] | None = None) -> None:
-    train_study(__doc__.splitlines()[0], ARMS, SEEDS, argv)
+    train_study(__doc__.splitlines()[0], ARMS, SEEDS, argv,
+                kept=lambda arm, seed: (record.RECORDS / f"{arm}-s{seed}.json").is_file())
 
 
 if __name__ == "__main__":
