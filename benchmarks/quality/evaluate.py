@@ -372,7 +372,7 @@ class KeptRows:
     the space's largest subnet)."""
 
     seed: int
-    checkpoint: str
+    checkpoint: dict[str, Any]  # focusformer.search.cloud.checkpoint_id
     rows: dict[str, dict[str, float]]
     evaluated_at: dict[str, float]
 
@@ -381,12 +381,11 @@ def keep_rows(path: Path, measures: list[str], common: list[str]) -> KeptRows:
     """The run's rows for every non-empty subset of ``measures``, evaluated with ``common``'s
     settings as :func:`main` evaluates them (from the run's cache where it holds the measure)."""
     args = build_parser().parse_args(["--runs", f"run={path}", *common])
-    run = Run.open(path)
-    evaluation = Evaluation(run, parse_budgets(args.budgets), args)
+    run, asked = Run.open(path), parse_budgets(args.budgets)
+    evaluation = Evaluation(run, asked, args)
     subsets = [list(c) for k in range(1, len(measures) + 1) for c in itertools.combinations(measures, k)]
-    moved = {column: budget.value for column, budget, asked in zip(evaluation.columns, evaluation.budgets,
-                                                                   parse_budgets(args.budgets))
-             if budget.value != asked.value}
+    moved = {column: budget.value for column, budget, wanted in zip(evaluation.columns, evaluation.budgets, asked)
+             if budget.value != wanted.value}
     return KeptRows(seed=run.seed, checkpoint=checkpoint_id(run.payload),
                     rows={measures_key(subset): run_row(evaluation, subset) for subset in subsets},
                     evaluated_at=moved)
