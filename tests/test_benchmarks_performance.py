@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from benchmarks.lib.output import write_json
 from benchmarks.performance import (
     band_reach,
     ddp,
@@ -223,3 +224,14 @@ def test_a_benchmark_run_from_its_command_line_prints_that_command(monkeypatch, 
     report = band_reach.main()
     assert f"command: python -m benchmarks.performance.band_reach {shlex.join(argv)}\n" in capsys.readouterr().out
     assert report["argv"] == argv
+
+
+def test_json_is_written_whole_into_a_new_folder_or_not_at_all(tmp_path):
+    """Records and reports are read back by runs that resume: a failed write keeps the old file."""
+    path = tmp_path / "new" / "folder" / "report.json"
+    write_json(path, {"figures": [1.5, 2.0]})
+    assert json.loads(path.read_text()) == {"figures": [1.5, 2.0]}
+    with pytest.raises(TypeError):
+        write_json(path, {"figures": object()})
+    assert json.loads(path.read_text()) == {"figures": [1.5, 2.0]}
+    assert [p.name for p in path.parent.iterdir()] == ["report.json"], "no temporary file is left behind"

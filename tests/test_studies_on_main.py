@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from benchmarks.lib.output import write_json
 from benchmarks.quality import evaluate as quality_evaluate
 from benchmarks.studies.currencies import analyze as currencies_analyze
 from benchmarks.studies.currencies import evaluate as currencies_evaluate
@@ -226,7 +227,7 @@ def test_a_run_whose_figures_are_recorded_is_not_trained_again(tmp_path, monkeyp
     trained = []
     monkeypatch.setattr(jobs, "run_jobs", lambda planned, lanes: trained.extend(planned) or [0])
     monkeypatch.setattr(record, "RECORDS", tmp_path / "records")
-    record.write(tmp_path / "records" / "vitas5patch4-s1.json", {"arm": "vitas5patch4"})
+    write_json(tmp_path / "records" / "vitas5patch4-s1.json", {"arm": "vitas5patch4"})
     with pytest.raises(SystemExit):
         replication_train.main([str(tmp_path / "runs"), "--arms", "vitas5,vitas5patch4"])
     assert [job.run.name for job in trained] == ["vitas5-s0", "vitas5patch4-s0", "vitas5-s1", "vitas5-s2",

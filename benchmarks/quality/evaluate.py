@@ -52,11 +52,11 @@ from typing import Any
 import numpy as np
 
 from benchmarks.lib.machine import machine_header
+from benchmarks.lib.output import write_json
 from benchmarks.lib.runs import Run, parse_groups
 from benchmarks.lib.stats import Summary, paired_by_seed
 from benchmarks.lib.tables import markdown
 from focusformer.budget import Budget, parse_budgets
-from focusformer.fileio import atomic_write_text
 from focusformer.sampling.specialize import (
     data_free_answer,
     draw_candidates,
@@ -108,8 +108,7 @@ class Evaluation:
         if path.is_file():
             return json.loads(path.read_text())["result"]
         result = compute()
-        path.parent.mkdir(exist_ok=True)
-        atomic_write_text(path, json.dumps({"settings": key, "result": result}, indent=1) + "\n")
+        write_json(path, {"settings": key, "result": result})
         return result
 
     def _test_top1(self, archs: list, images: int | None = None) -> list[float]:
@@ -450,7 +449,7 @@ def main(argv: list[str] | None = None) -> None:
     summary = summarise(rows)
     print_report(rows, summary)
     if args.json:
-        atomic_write_text(args.json, json.dumps(to_json(rows, summary), indent=1) + "\n")
+        write_json(args.json, to_json(rows, summary))
 
 
 if __name__ == "__main__":

@@ -37,12 +37,12 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from benchmarks.lib.output import write_json
 from focusformer.budget import Budget, parse_budget
 from focusformer.cli.budgeted import best_side
 from focusformer.data import load_data
 from focusformer.devices import default_device
 from focusformer.export import save_subnet
-from focusformer.fileio import atomic_write_text
 from focusformer.sampling.specialize import draw_candidates, untrained_sampler
 from focusformer.search.scoring import CandidateScorer
 from focusformer.search.within_budget import sample_within_budget
@@ -103,11 +103,6 @@ def train_command(subnet: dict, init: str, epochs: int, seed: int, data_dir: str
                "--init", init, "--epochs", str(epochs), "--seed", str(seed), "--output", str(output),
                "--no-progress", "--overwrite"]
     return command + (["--data-dir", data_dir] if data_dir else []), output
-
-
-def save(report: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(report, indent=1) + "\n")
 
 
 def recorded_standalone(path: Path, init: str, epochs: int) -> dict[tuple[str, int], float]:
@@ -195,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         with writing:  # each figure is in the report as soon as it is measured
             subnet["standalone_by_seed"][str(seed)] = json.loads((output / "final.json").read_text())["subnet"][
                 "test_top1"]
-            save(report, path)
+            write_json(path, report)
 
     with ThreadPoolExecutor(args.jobs) as pool:
         list(pool.map(train, jobs))
@@ -218,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"inherited {k} ({run}), {set_name}: Kendall tau {r['kendall_tau']:+.3f} "
                       f"(p {r['kendall_p']:.3f}), Spearman rho {r['spearman_rho']:+.3f} (p {r['spearman_p']:.3f}) "
                       f"over {r['subnets']} subnets")
-    save(report, path)
+    write_json(path, report)
     return 0
 
 

@@ -18,6 +18,7 @@ import itertools
 import json
 from pathlib import Path
 
+from benchmarks.lib.output import write_json
 from benchmarks.lib.stats import Summary, paired_by_seed
 from benchmarks.lib.tables import markdown
 from benchmarks.quality import evaluate
@@ -28,7 +29,6 @@ from benchmarks.studies.replication import record
 from benchmarks.studies.replication.evaluate import FAMILIES
 from benchmarks.studies.replication.retrain import BUDGETS, SCHEDULES, picks_by_budget, trained_under
 from benchmarks.studies.replication.train import ARMS, SEEDS
-from focusformer.fileio import atomic_write_text
 
 
 def planned_measures(arm: str) -> list[str]:
@@ -57,7 +57,7 @@ def section(title: str, arms: list[str], chosen: list[str], records: Path, out: 
     moved = [line for _, lines in have.values() for line in lines]
     tables = evaluate.report_text(rows, summary) + "".join(f"\n{line}." for line in moved) + ("\n" if moved else "")
     (out / f"{name}.md").write_text(tables)
-    atomic_write_text(out / f"{name}.json", json.dumps(evaluate.to_json(rows, summary), indent=1) + "\n")
+    write_json(out / f"{name}.json", evaluate.to_json(rows, summary))
     note = f"\nNot yet recorded: {', '.join(missing)}.\n" if missing else ""
     return f"## {title}\n\n{tables}{note}"
 

@@ -18,17 +18,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from benchmarks.lib.output import write_json
 from benchmarks.quality import evaluate
-from focusformer.fileio import atomic_write_text
 
 #: Where the study's records live in the repository.
 RECORDS = Path(__file__).parent / "results" / "runs"
-
-
-def write(path: Path, record: dict[str, Any]) -> None:
-    """``record`` as JSON at ``path``, atomically (a reader never sees half a record)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(record, indent=1) + "\n")
 
 
 def write_supernet(run: Path, arm: str, measures: str, common: list[str], records: Path) -> None:
@@ -37,7 +31,7 @@ def write_supernet(run: Path, arm: str, measures: str, common: list[str], record
     kept = evaluate.keep_rows(run, measures.split(","), common)
     if run.name != f"{arm}-s{kept.seed}":
         raise ValueError(f"{run}: trained with seed {kept.seed}, so it should be named {arm}-s{kept.seed}")
-    write(records / f"{run.name}.json", {"arm": arm, "settings": common, **dataclasses.asdict(kept)})
+    write_json(records / f"{run.name}.json", {"arm": arm, "settings": common, **dataclasses.asdict(kept)})
 
 
 def supernet_rows(records: Path, arm: str, seeds: tuple[int, ...], measures: list[str],
@@ -73,7 +67,7 @@ def write_retraining(folder: Path, records: Path) -> None:
     earlier = retraining(records, folder.name.removeprefix("retrain-s"))
     if earlier is not None and _choices(earlier["picks"]) == _choices(picks):
         finished = {**earlier["test_top1"], **finished}
-    write(records / f"{folder.name}.json", {"picks": picks, "test_top1": finished})
+    write_json(records / f"{folder.name}.json", {"picks": picks, "test_top1": finished})
 
 
 def _choices(picks: list[dict[str, Any]]) -> list[tuple[float, str]]:
