@@ -29,6 +29,7 @@ from benchmarks.performance import (
     throughput,
 )
 from focusformer.config import load_config
+from focusformer.latency import device_name
 from focusformer.sampling.sampler import ArchSampler
 from focusformer.spaces.counts import count_macs
 
@@ -48,7 +49,9 @@ def run(module, argv: list[str], tmp_path, capsys) -> tuple[dict, dict, str, str
     report = module.main([*argv, "--json", str(out)])
     printed = capsys.readouterr().out
     assert printed.startswith("CPUs: "), "the machine header comes first"
-    assert "device: cpu" in printed
+    # The processor and its kernels' instruction set: what a bit-identical rerun must match.
+    assert f"device: cpu ({device_name('cpu')}, " in printed
+    assert f"kernels {torch.backends.cpu.get_cpu_capability()})" in printed
     targets = [line for line in printed.splitlines() if line.startswith("target:")]
     assert len(targets) == 1, printed
     saved = json.loads(out.read_text())

@@ -11,6 +11,8 @@ from importlib import metadata
 import numpy as np
 import torch
 
+from focusformer.latency import device_name
+
 
 def version(package: str) -> str:
     try:
@@ -20,15 +22,19 @@ def version(package: str) -> str:
 
 
 def machine_header(device: torch.device | None = None, extra: tuple[str, ...] = ()) -> list[str]:
-    """Lines naming the CPUs (and the load when the run started), the versions and the device."""
+    """Lines naming the CPUs (and the load when the run started), the versions and the device
+    (on CPU its model and the instruction set torch's kernels use)."""
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:
         usable = os.cpu_count()
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     device = device or torch.device("cpu")
+    # The CPU's model and the vector instructions torch's kernels use: runs on processors with
+    # other instruction sets round differently, so bit-identical reruns need the same pair.
     where = (f"device: cuda ({torch.cuda.get_device_name(device)})" if device.type == "cuda"
-             else f"device: cpu ({platform.processor() or platform.machine()})")
+             else f"device: cpu ({device_name('cpu')}, {platform.machine()}, "
+                  f"kernels {torch.backends.cpu.get_cpu_capability()})")
     return [
         f"CPUs: {os.cpu_count()} (usable {usable}), torch threads: {torch.get_num_threads()}, "
         f"load average at start: {load}",
