@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import re
 import shlex
@@ -91,6 +92,30 @@ def test_every_readme_command_line_parses():
         module = importlib.import_module(f"focusformer.cli.{argv[0].removeprefix('focusformer-')}")
         module.build_parser().parse_args(argv[1:])  # a usage error exits, failing the test
 
+
+
+def _console_scripts() -> dict[str, str]:
+    """The package's commands as installed: name -> module."""
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep.value.split(":")[0] for ep in entry_points(group="console_scripts")
+            if ep.value.startswith("focusformer.")}
+
+
+def test_every_command_and_subcommand_renders_its_help(capsys):
+    """``--help`` of every installed command (and of each subcommand) prints and exits 0: argparse
+    formats help text only when asked, so a stray ``%`` in it fails nowhere else."""
+    scripts = _console_scripts()
+    assert {"focusformer-train", "focusformer-specialize", "focusformer-plot"} <= set(scripts)
+    for name, module_name in scripts.items():
+        module = importlib.import_module(module_name)
+        subcommands = [choice for action in module.build_parser()._actions
+                       if isinstance(action, argparse._SubParsersAction) for choice in action.choices]
+        for argv in (["--help"], *([sub, "--help"] for sub in subcommands)):
+            with pytest.raises(SystemExit) as exit_info:
+                module.main(argv)
+            assert exit_info.value.code == 0, (name, argv)
+            assert capsys.readouterr().out.startswith("usage: "), (name, argv)
 
 @pytest.mark.parametrize("page", ["README.md", *(f"docs/{page.name}" for page in DOCS)])
 def test_commands_typed_in_order_export_nowhere_twice(page):

@@ -39,16 +39,17 @@ def build_parser() -> argparse.ArgumentParser:
                              "draws within each budget's band, which needs no trained sampler (any run)")
     parser.add_argument("--rungs", choices=["auto", "none"], default="auto",
                         help="auto (the default): share the candidates between the budget's band and the bands "
-                             "of cheaper budgets, the run's target budgets below it (or half and a quarter of "
-                             "it), since a cheaper subnet can beat every one near the budget; none: only the "
+                             "of cheaper budgets: for a MAC budget the run's target budgets below it, otherwise "
+                             "(or without any below it) half and a quarter of it, since a cheaper subnet can beat every one near the budget; none: only the "
                              "budget's band")
     parser.add_argument("--data-free", action="store_true",
                         help="answer without data: the trained policy's most probable arch in each budget's band "
                              "and its rungs' (--rungs), the one the run's accuracy predictor rates best; no images "
                              "are read and the supernet never runs (for deployment without labelled data). Its "
-                             "expected gap: on ViTAS-space Fashion-MNIST runs it averaged -0.1 to +0.3 points of "
-                             "test top-1 from the 32-candidate answer (3 seeds; single runs varied by about a "
-                             "point; benchmarks/report/search-cost.md); --export still writes it")
+                             "expected gap: on three 15-epoch ViTAS-space Fashion-MNIST focus runs it was -0.26 to "
+                             "-0.09 points of test top-1 from the 32-candidate answer at 8M-25M MACs (means; "
+                             "95%% intervals about +-0.6 to +-1.1 points; benchmarks/report/search-cost.md); "
+                             "--export still writes it")
     return parser
 
 
