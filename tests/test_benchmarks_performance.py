@@ -32,6 +32,7 @@ from focusformer.config import load_config
 from focusformer.latency import device_name
 from focusformer.sampling.sampler import ArchSampler
 from focusformer.spaces.counts import count_macs
+from focusformer.training.trainer import Trainer
 
 
 @pytest.fixture(autouse=True)
@@ -129,9 +130,17 @@ def test_ddp_in_one_process(tmp_path, capsys):
     assert f"{per_process:.1f} images/s per process = {saved['images_per_s']:.1f} images/s in total / 1" in target
 
 
-def test_focus_overhead(tmp_path, capsys):
-    _, saved, printed, target = run(focus_overhead, ["--config", "digits", "--steps", "1", "--chunk", "1"],
-                                         tmp_path, capsys)
+def test_focus_overhead(tmp_path, capsys, monkeypatch):
+    rewards = []
+
+    def recording_trainer(config, *args, **kwargs):
+        rewards.append(config.focus.reward)
+        return Trainer(config, *args, **kwargs)
+
+    monkeypatch.setattr(focus_overhead, "Trainer", recording_trainer)
+    _, saved, printed, target = run(focus_overhead, ["--config", "digits", "--steps", "1", "--chunk", "1",
+                                                     "--set", "focus.reward=distill"], tmp_path, capsys)
+    assert rewards == ["distill", "distill"], "--set reaches every sampler's trainer"
     by_name = {r["sampler"]: r for r in saved["results"]}
     assert set(by_name) == {"uniform", "focus"}
     assert by_name["uniform"]["time_over"]["uniform"] == 1.0

@@ -83,6 +83,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=400, help="training steps per sampler")
     parser.add_argument("--chunk", type=int, default=100, help="steps per turn before switching sampler")
     parser.add_argument("--samplers", default="uniform,focus")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="a config override for every sampler's trainer (as focusformer-train's), e.g. "
+                             "focus.reward=distill; repeatable")
     parser.add_argument("--json", metavar="PATH", help="also save the figures as JSON")
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
@@ -96,7 +99,7 @@ def main(argv: list[str] | None = None) -> dict:
         for name in names:
             extra = ["focus.min_tau=-1", "focus.warmup_fraction=0"] if name == "focus" else []
             sampler = "focus" if name == "inband" else name
-            config = load_config(args.config, [f"train.sampler={sampler}", *extra])
+            config = load_config(args.config, [*args.overrides, f"train.sampler={sampler}", *extra])
             trainer = Trainer(config, f"{tmp}/{name}", progress=False)
             if name == "inband":
                 trainer.strategy.score = None  # never measures, so never learns or steers
