@@ -93,7 +93,6 @@ def test_every_readme_command_line_parses():
         module.build_parser().parse_args(argv[1:])  # a usage error exits, failing the test
 
 
-
 def _console_scripts() -> dict[str, str]:
     """The package's commands as installed: name -> module."""
     from importlib.metadata import entry_points
@@ -116,6 +115,7 @@ def test_every_command_and_subcommand_renders_its_help(capsys):
                 module.main(argv)
             assert exit_info.value.code == 0, (name, argv)
             assert capsys.readouterr().out.startswith("usage: "), (name, argv)
+
 
 @pytest.mark.parametrize("page", ["README.md", *(f"docs/{page.name}" for page in DOCS)])
 def test_commands_typed_in_order_export_nowhere_twice(page):

@@ -40,8 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rungs", choices=["auto", "none"], default="auto",
                         help="auto (the default): share the candidates between the budget's band and the bands "
                              "of cheaper budgets: for a MAC budget the run's target budgets below it, otherwise "
-                             "(or without any below it) half and a quarter of it, since a cheaper subnet can beat every one near the budget; none: only the "
-                             "budget's band")
+                             "(or without any below it) half and a quarter of it, since a cheaper subnet can "
+                             "beat every one near the budget; none: only the budget's band")
     parser.add_argument("--data-free", action="store_true",
                         help="answer without data: the trained policy's most probable arch in each budget's band "
                              "and its rungs' (--rungs), the one the run's accuracy predictor rates best; no images "

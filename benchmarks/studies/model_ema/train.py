@@ -3,7 +3,8 @@
 On fashion-mnist (AutoFormer's space) and vitas-fashion-mnist, 5 epochs, seeds 0-1, each config's
 default sampler (focus) and the reward each config had when the study ran (fashion-mnist ``distill``,
 the default then, set here since ``loss`` became it; vitas-fashion-mnist ``loss``), with and without
-``train.model_ema`` (timm's ModelEmaV3, decay 0.9998 with its warm-up). Runs go to ROOT/<arm>-s<seed>; run from the repository root:
+``train.model_ema`` (timm's ModelEmaV3, decay 0.9998 with its warm-up). Runs go to
+ROOT/<arm>-s<seed>; run from the repository root:
 
     python -m benchmarks.studies.model_ema.train ROOT [--lanes 2]
 """
