@@ -135,6 +135,29 @@ def test_analyze_refuses_a_measure_the_study_does_not_plan(tmp_path):
     assert "Not yet" in (tmp_path / "out" / "report.md").read_text()
 
 
+def test_ranking_section_reads_a_partial_report_and_prices_the_supernets_first_choice(tmp_path):
+    """Correlations against the stand-alone mean, over the subnets with every seed trained; the
+    seeds against each other; regret = best stand-alone mean minus that of the supernet's first."""
+    subnets = []
+    # Four in-band subnets: "a" ranks them in the ground truth's order, "b" in the reverse one.
+    for k, (s0, s1) in enumerate([(80.0, 80.4), (81.0, 81.2), (82.0, 81.8), (83.0, 83.4)]):
+        subnets.append({"set": "within", "dir": f"/r/within-0{k}", "arch": f"arch{k}", "macs": 14e6 + k,
+                        "inherited_test_top1": {"/r/a": 70.0 + k, "/r/b": 70.0 - k},
+                        "standalone_by_seed": {"0": s0, "1": s1}})
+    subnets.append({"set": "within", "dir": "/r/within-04", "arch": "arch4", "macs": 14e6,  # one seed only: left out
+                    "inherited_test_top1": {"/r/a": 99.0, "/r/b": 99.0}, "standalone_by_seed": {"0": 99.0}})
+    write_json(tmp_path / "ranking.json", {"runs": ["/r/a", "/r/b"], "init": "scratch", "epochs": 5, "seeds": [0, 1],
+                                           "subnets": subnets, "correlations": {}})
+    text = analyze.ranking(tmp_path)
+    rows = {tuple(c.strip() for c in line.strip("|").split("|")[:2]): [c.strip() for c in line.strip("|").split("|")]
+            for line in text.splitlines() if line.startswith("| ")}
+    assert rows["a", "within"][2].startswith("+1.000") and rows["a", "within"][4] == "0.00"
+    assert rows["b", "within"][2].startswith("-1.000")
+    assert rows["b", "within"][4] == f"{83.2 - 80.2:.2f}"  # b's first is the worst subnet
+    assert rows["stand-alone seed 0 against seed 1", "within"][2].startswith("+1.000")
+    assert rows["a", "within"][5] == "4" and "1 of 5 subnets still lack" in text
+    assert rows["within-04", "14.00M"][-2] == "-"  # listed, without a mean
+
 def fake_kept(figures: dict[tuple[str, int], float]):
     """A stand-in for evaluate.keep_rows: rows of a run of ``figures`` (arm, seed -> top-1),
     for the subsets of its measures, as the real one keys them."""
