@@ -60,7 +60,11 @@ def test_two_supernets_share_one_standalone_ground_truth(bench, runs, tmp_path, 
             assert reported["subnets"] == len(members) == 3
             assert reported["kendall_tau"] == pytest.approx(stats.kendalltau(inherited, standalone)[0], nan_ok=True)
             assert reported["spearman_rho"] == pytest.approx(stats.spearmanr(inherited, standalone)[0], nan_ok=True)
-    assert printed.count("Kendall tau") == 4
+            # What shipping the supernet's favourite of the set loses against the set's best.
+            first = max(range(len(members)), key=inherited.__getitem__)
+            assert reported["regret"] == pytest.approx(max(standalone) - standalone[first])
+    assert printed.count("Kendall tau") == 4 and printed.count("regret of its first") == 4
+    assert report["seed_agreement"] == {}  # one stand-alone seed: nothing to agree with
 
     # A second call finds the stand-alone runs done and trains nothing again.
     finals = {p: p.stat().st_mtime_ns for p in root.glob("*/scratch-1ep-s0/final.json")}

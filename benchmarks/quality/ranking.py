@@ -7,8 +7,12 @@ within one budget's band (``--budget``). Each is exported (the better side, for 
 supernets), scored with its inherited weights on the test set, then trained stand-alone with
 ``focusformer-train --subnet EXPORT --init scratch`` (or ``--init inherited``: fine-tuned) for
 ``--epochs`` epochs per seed, ``--jobs`` runs at a time.
-Reported: per subnet its MACs, inherited and stand-alone test top-1; for each set Kendall's tau
-and Spearman's rho between the two (scipy), with their p-values. The report is written as each
+Reported: per subnet its MACs, inherited and stand-alone test top-1 (the mean over ``--seeds``);
+for each set Kendall's tau and Spearman's rho between the two (scipy), with their p-values, and
+the regret of trusting the supernet's first choice (the set's best stand-alone figure minus that
+of the subnet it ranks first: what a user who ships the supernet's favourite loses); with several
+seeds, the same correlations between the seeds' stand-alone runs, how far the ground truth itself
+reproduces. The report is written as each
 stand-alone run finishes, and a run it records (same arch, ``--init``, ``--epochs`` and seed) is
 not trained again, so a study resumes from its report even where the runs' folders are gone.
 
@@ -26,6 +30,7 @@ Run from the repository root (benchmarks/RESULTS.md gives the results)::
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import subprocess
@@ -125,6 +130,35 @@ def correlations(inherited: list[float], standalone: list[float]) -> dict:
             "spearman_p": float(rho_p), "subnets": len(inherited)}
 
 
+def agreement(subnets: list[dict], runs: list[str], seeds: list[str]) -> tuple[dict, dict]:
+    """What the stand-alone runs say of each supernet, from the subnets that have every seed (so a
+    partial report reads too): by run and set, the correlations of the inherited figures with the
+    stand-alone mean and the ``regret`` of the supernet's first choice; by set and pair of seeds
+    (``"0-1"``), the seeds' correlations with each other. A set of fewer than three such subnets
+    has no figures."""
+    complete = [s for s in subnets if all(seed in s["standalone_by_seed"] for seed in seeds)]
+    by_run: dict[str, dict] = {run: {} for run in runs}
+    by_seeds: dict[str, dict] = {}
+    for set_name in dict.fromkeys(s["set"] for s in subnets):
+        members = [s for s in complete if s["set"] == set_name]
+        if len(members) < 3:
+            continue
+        truth = [statistics.mean(s["standalone_by_seed"][seed] for seed in seeds) for s in members]
+        for run in runs:
+            inherited = [s["inherited_test_top1"][run] for s in members]
+            first = max(range(len(members)), key=inherited.__getitem__)
+            by_run[run][set_name] = {**correlations(inherited, truth), "regret": max(truth) - truth[first]}
+        for a, b in itertools.combinations(seeds, 2):
+            by_seeds.setdefault(set_name, {})[f"{a}-{b}"] = correlations(
+                [s["standalone_by_seed"][a] for s in members], [s["standalone_by_seed"][b] for s in members])
+    return by_run, by_seeds
+
+
+def _correlation_text(r: dict) -> str:
+    return (f"Kendall tau {r['kendall_tau']:+.3f} (p {r['kendall_p']:.3f}), Spearman rho {r['spearman_rho']:+.3f} "
+            f"(p {r['spearman_p']:.3f}) over {r['subnets']} subnets")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", type=Path, action="append", required=True,
@@ -204,15 +238,14 @@ def main(argv: list[str] | None = None) -> int:
         inherited = "".join(f"{subnet['inherited_test_top1'][run]:>13.2f}" for run in runs)
         print(f"{subnet['set']:<8} {subnet['macs'] / 1e6:>7.2f}M{inherited} "
               f"{'-' if standalone is None else f'{standalone:.2f}':>14}  {subnet['arch']}")
+    report["correlations"], report["seed_agreement"] = agreement(subnets, runs, [str(seed) for seed in seeds])
     for k, run in enumerate(runs):
-        for set_name in sets:
-            pairs = [(s["inherited_test_top1"][run], s["standalone_test_top1"]) for s in subnets
-                     if s["set"] == set_name and s["standalone_test_top1"] is not None]
-            if len(pairs) >= 3:
-                r = report["correlations"][run][set_name] = correlations(*map(list, zip(*pairs)))
-                print(f"inherited {k} ({run}), {set_name}: Kendall tau {r['kendall_tau']:+.3f} "
-                      f"(p {r['kendall_p']:.3f}), Spearman rho {r['spearman_rho']:+.3f} (p {r['spearman_p']:.3f}) "
-                      f"over {r['subnets']} subnets")
+        for set_name, r in report["correlations"][run].items():
+            print(f"inherited {k} ({run}), {set_name}: {_correlation_text(r)}; regret of its first "
+                  f"{r['regret']:.2f} points")
+    for set_name, pairs in report["seed_agreement"].items():
+        for pair, r in pairs.items():
+            print(f"stand-alone seeds {pair.replace('-', ' and ')}, {set_name}: {_correlation_text(r)}")
     write_json(path, report)
     return 0
 

@@ -24,7 +24,7 @@ from benchmarks.lib.output import write_json
 from benchmarks.lib.stats import Summary, paired_by_seed
 from benchmarks.lib.tables import markdown
 from benchmarks.quality import evaluate
-from benchmarks.quality.ranking import correlations
+from benchmarks.quality.ranking import agreement
 from benchmarks.studies.currencies.evaluate import COMMON
 from benchmarks.studies.currencies.train import ARMS as CURRENCIES_ARMS
 from benchmarks.studies.replication import evaluate as replication_evaluate
@@ -102,43 +102,34 @@ def retraining(records: Path) -> str:
 
 
 def ranking(records: Path) -> str:
-    """The ranking benchmark's report (``benchmarks.quality.ranking``), read again so that a partial
-    one reads too: per set, each supernet's inherited test top-1 against the stand-alone mean over
-    the seeds (subnets with every seed trained), the stand-alone seeds against each other (how far
-    the ground truth itself reproduces), what trusting a supernet's first choice in a set costs
-    (the best stand-alone figure minus that of its first), and the subnets."""
+    """The ranking benchmark's report, read again with its own ``agreement`` so that a partial
+    report reads too: per set, each supernet's inherited test top-1 against the stand-alone mean
+    (subnets with every seed trained) and the regret of its first choice, the stand-alone seeds
+    against each other, and the subnets."""
     path = records / "ranking.json"
     if not path.is_file():
         return "## Ranking fidelity\n\nNot yet run (NOTE.md gives the command).\n"
     report = json.loads(path.read_text())
     seeds, runs = [str(seed) for seed in report["seeds"]], report["runs"]
     names = {run: Path(run).name for run in runs}
-    complete = [s for s in report["subnets"] if all(seed in s["standalone_by_seed"] for seed in seeds)]
-    truth = {s["dir"]: statistics.mean(s["standalone_by_seed"][seed] for seed in seeds) for s in complete}
+    by_run, by_seeds = agreement(report["subnets"], runs, seeds)
 
-    def agreement(x: list[float], y: list[float]) -> list[str]:
-        r = correlations(x, y)
+    def cells(r: dict) -> list[str]:
         return [f"{r['kendall_tau']:+.3f} (p {r['kendall_p']:.3f})",
                 f"{r['spearman_rho']:+.3f} (p {r['spearman_p']:.3f})"]
 
     rows = []
     for set_name in dict.fromkeys(s["set"] for s in report["subnets"]):
-        mine = [s for s in complete if s["set"] == set_name]
-        if len(mine) < 3:
-            continue
-        best = max(truth[s["dir"]] for s in mine)
-        for run in runs:
-            first = max(mine, key=lambda s: s["inherited_test_top1"][run])
-            rows.append([names[run], set_name, *agreement([s["inherited_test_top1"][run] for s in mine],
-                                                          [truth[s["dir"]] for s in mine]),
-                         f"{best - truth[first['dir']]:.2f}", len(mine)])
-        for a, b in itertools.combinations(seeds, 2):
-            by_seed = [[s["standalone_by_seed"][seed] for s in mine] for seed in (a, b)]
-            rows.append([f"stand-alone seed {a} against seed {b}", set_name, *agreement(*by_seed), "-", len(mine)])
+        rows += [[names[run], set_name, *cells(r), f"{r['regret']:.2f}", r["subnets"]]
+                 for run in runs if (r := by_run[run].get(set_name))]
+        rows += [[f"stand-alone seed {pair.replace('-', ' against seed ')}", set_name, *cells(r), "-", r["subnets"]]
+                 for pair, r in by_seeds.get(set_name, {}).items()]
+    complete = {s["dir"] for s in report["subnets"] if all(seed in s["standalone_by_seed"] for seed in seeds)}
     subnets = [[Path(s["dir"]).name, f"{s['macs'] / 1e6:.2f}M",
                 *(f"{s['inherited_test_top1'][run]:.2f}" for run in runs),
                 *(f"{s['standalone_by_seed'][seed]:.2f}" if seed in s["standalone_by_seed"] else "-" for seed in seeds),
-                f"{truth[s['dir']]:.2f}" if s["dir"] in truth else "-", s["arch"]]
+                f"{statistics.mean(s['standalone_by_seed'][seed] for seed in seeds):.2f}" if s["dir"] in complete
+                else "-", s["arch"]]
                for s in report["subnets"]]
     missing = len(report["subnets"]) - len(complete)
     note = f" {missing} of {len(report['subnets'])} subnets still lack a stand-alone seed." if missing else ""
