@@ -86,6 +86,33 @@ def test_two_supernets_share_one_standalone_ground_truth(bench, runs, tmp_path, 
     assert json.loads((root / "ranking.json").read_text())["correlations"] == report["correlations"]
 
 
+def test_a_fine_tune_is_scored_against_another_reports_standalone_runs(bench, runs, tmp_path, capsys):
+    """--truth: a one-epoch fine-tune's figures, and the supernet's inherited ones, against the
+    stand-alone means of another report on the same subnets (matched by arch)."""
+    common = ["--run", str(runs[0]), "--spread", "3", "--within", "3", "--budget", "0.3M", "--epochs", "1",
+              "--jobs", "2"]
+    assert bench.main([*common, "--root", str(tmp_path / "scratch")]) == 0
+    truth_path = tmp_path / "scratch" / "ranking.json"
+    truth = {s["arch"]: s["standalone_test_top1"] for s in json.loads(truth_path.read_text())["subnets"]}
+    assert bench.main([*common, "--root", str(tmp_path / "ft"), "--init", "inherited", "--truth", str(truth_path)]) == 0
+    report = json.loads((tmp_path / "ft" / "ranking.json").read_text())
+    assert report["truth"]["label"] == "inherited-1ep"
+    for set_name in ("spread", "within"):
+        members = [s for s in report["subnets"] if s["set"] == set_name]
+        finetuned = [s["standalone_test_top1"] for s in members]
+        reference = [truth[s["arch"]] for s in members]
+        assert finetuned != reference  # another training, other figures
+        reported = report["truth"]["correlations"]["inherited-1ep"][set_name]
+        assert reported["kendall_tau"] == pytest.approx(stats.kendalltau(finetuned, reference)[0], nan_ok=True)
+        inherited = report["truth"]["correlations"][str(runs[0])][set_name]
+        assert inherited["spearman_rho"] == pytest.approx(
+            stats.spearmanr([s["inherited_test_top1"][str(runs[0])] for s in members], reference)[0], nan_ok=True)
+    assert "against " in capsys.readouterr().out
+    with pytest.raises(SystemExit) as error:
+        bench.main([*common, "--root", str(tmp_path / "x"), "--truth", str(tmp_path / "none.json")])
+    assert error.value.code == 2
+
+
 def test_refuses_mixed_spaces_and_fine_tuning_several_supernets(bench, runs, tmp_path, capsys):
     digits = _train(tmp_path, "digits", 0)
     with pytest.raises(SystemExit) as error:

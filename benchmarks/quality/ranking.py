@@ -12,8 +12,11 @@ for each set Kendall's tau and Spearman's rho between the two (scipy), with thei
 the regret of trusting the supernet's first choice (the set's best stand-alone figure minus that
 of the subnet it ranks first: what a user who ships the supernet's favourite loses); with several
 seeds, the same correlations between the seeds' stand-alone runs, how far the ground truth itself
-reproduces. The report is written as each
-stand-alone run finishes, and a run it records (same arch, ``--init``, ``--epochs`` and seed) is
+reproduces. ``--truth REPORT`` also scores this call's figures against another report's
+stand-alone means, matched by arch: does a one-epoch fine-tune (``--init inherited --epochs 1``)
+order subnets as their 5-epoch stand-alone runs do, where inherited weights do not?
+
+The report is written as each stand-alone run finishes, and a run it records (same arch, ``--init``, ``--epochs`` and seed) is
 not trained again, so a study resumes from its report even where the runs' folders are gone.
 
 ``--run`` may be given several times (supernets of one space, for example a uniform and a focus
@@ -154,6 +157,19 @@ def agreement(subnets: list[dict], runs: list[str], seeds: list[str]) -> tuple[d
     return by_run, by_seeds
 
 
+def against_truth(subnets: list[dict], runs: list[str], label: str, truth: dict) -> dict:
+    """This call's figures scored against another report's stand-alone means (``truth``), matched
+    by arch: each supernet's inherited figures and, as ``label``, the mean of this call's trained
+    runs (for example a one-epoch fine-tune, against 5-epoch stand-alone runs of the same subnets).
+    By run (and ``label``) and set, as ``agreement`` gives them."""
+    by_arch = {s["arch"]: s for s in truth["subnets"]}
+    merged = [{**s, "inherited_test_top1": {**s["inherited_test_top1"], label: s["standalone_test_top1"]},
+               "standalone_by_seed": by_arch[s["arch"]]["standalone_by_seed"]}
+              for s in subnets if s["arch"] in by_arch and s["standalone_test_top1"] is not None]
+    by_run, _ = agreement(merged, [*runs, label], [str(seed) for seed in truth["seeds"]])
+    return by_run
+
+
 def _correlation_text(r: dict) -> str:
     return (f"Kendall tau {r['kendall_tau']:+.3f} (p {r['kendall_p']:.3f}), Spearman rho {r['spearman_rho']:+.3f} "
             f"(p {r['spearman_p']:.3f}) over {r['subnets']} subnets")
@@ -175,7 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--data-dir")
     parser.add_argument("--json", type=Path, help="where the report goes (default: ROOT/ranking.json)")
+    parser.add_argument("--truth", type=Path,
+                        help="another report of the same subnets whose stand-alone means also score this call's "
+                             "figures (for example a short --init inherited fine-tune against longer scratch runs)")
     args = parser.parse_args(argv)
+    if args.truth and not args.truth.is_file():
+        parser.error(f"--truth {args.truth}: no such report")
     if len(args.run) > 1 and args.init == "inherited":
         parser.error("--init inherited fine-tunes one supernet's weights: give one --run")
     payload = load_checkpoint(args.run[0])
@@ -243,6 +264,14 @@ def main(argv: list[str] | None = None) -> int:
         for set_name, r in report["correlations"][run].items():
             print(f"inherited {k} ({run}), {set_name}: {_correlation_text(r)}; regret of its first "
                   f"{r['regret']:.2f} points")
+    if args.truth:
+        label = f"{args.init}-{args.epochs}ep"
+        report["truth"] = {"report": str(args.truth), "label": label,
+                           "correlations": against_truth(subnets, runs, label, json.loads(args.truth.read_text()))}
+        for name, sets_ in report["truth"]["correlations"].items():
+            for set_name, r in sets_.items():
+                print(f"against {args.truth}: {name}, {set_name}: {_correlation_text(r)}; regret of its first "
+                      f"{r['regret']:.2f} points")
     for set_name, pairs in report["seed_agreement"].items():
         for pair, r in pairs.items():
             print(f"stand-alone seeds {pair.replace('-', ' and ')}, {set_name}: {_correlation_text(r)}")
