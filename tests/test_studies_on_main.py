@@ -158,6 +158,7 @@ def test_ranking_section_reads_a_partial_report_and_prices_the_supernets_first_c
     assert rows["a", "within"][5] == "4" and "1 of 5 subnets still lack" in text
     assert rows["within-04", "14.00M"][-2] == "-"  # listed, without a mean
 
+
 def fake_kept(figures: dict[tuple[str, int], float]):
     """A stand-in for evaluate.keep_rows: rows of a run of ``figures`` (arm, seed -> top-1),
     for the subsets of its measures, as the real one keys them."""

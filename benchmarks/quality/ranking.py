@@ -16,8 +16,9 @@ reproduces. ``--truth REPORT`` also scores this call's figures against another r
 stand-alone means, matched by arch: does a one-epoch fine-tune (``--init inherited --epochs 1``)
 order subnets as their 5-epoch stand-alone runs do, where inherited weights do not?
 
-The report is written as each stand-alone run finishes, and a run it records (same arch, ``--init``, ``--epochs`` and seed) is
-not trained again, so a study resumes from its report even where the runs' folders are gone.
+The report is written as each stand-alone run finishes, and a run it records (same arch,
+``--init``, ``--epochs`` and seed) is not trained again, so a study resumes from its report even
+where the runs' folders are gone.
 
 ``--run`` may be given several times (supernets of one space, for example a uniform and a focus
 run): the subnets are chosen and exported from the first, each supernet scores them with its own
@@ -133,20 +134,27 @@ def correlations(inherited: list[float], standalone: list[float]) -> dict:
             "spearman_p": float(rho_p), "subnets": len(inherited)}
 
 
+def standalone_mean(subnet: dict, seeds: list[str]) -> float | None:
+    """The mean of a subnet's stand-alone figures over ``seeds``; None until every seed is in."""
+    if not all(seed in subnet["standalone_by_seed"] for seed in seeds):
+        return None
+    return statistics.mean(subnet["standalone_by_seed"][seed] for seed in seeds)
+
+
 def agreement(subnets: list[dict], runs: list[str], seeds: list[str]) -> tuple[dict, dict]:
     """What the stand-alone runs say of each supernet, from the subnets that have every seed (so a
     partial report reads too): by run and set, the correlations of the inherited figures with the
     stand-alone mean and the ``regret`` of the supernet's first choice; by set and pair of seeds
     (``"0-1"``), the seeds' correlations with each other. A set of fewer than three such subnets
     has no figures."""
-    complete = [s for s in subnets if all(seed in s["standalone_by_seed"] for seed in seeds)]
+    complete = [s for s in subnets if standalone_mean(s, seeds) is not None]
     by_run: dict[str, dict] = {run: {} for run in runs}
     by_seeds: dict[str, dict] = {}
     for set_name in dict.fromkeys(s["set"] for s in subnets):
         members = [s for s in complete if s["set"] == set_name]
         if len(members) < 3:
             continue
-        truth = [statistics.mean(s["standalone_by_seed"][seed] for seed in seeds) for s in members]
+        truth = [standalone_mean(s, seeds) for s in members]
         for run in runs:
             inherited = [s["inherited_test_top1"][run] for s in members]
             first = max(range(len(members)), key=inherited.__getitem__)

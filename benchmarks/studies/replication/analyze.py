@@ -17,14 +17,13 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import statistics
 from pathlib import Path
 
 from benchmarks.lib.output import write_json
 from benchmarks.lib.stats import Summary, paired_by_seed
 from benchmarks.lib.tables import markdown
 from benchmarks.quality import evaluate
-from benchmarks.quality.ranking import agreement
+from benchmarks.quality.ranking import agreement, standalone_mean
 from benchmarks.studies.currencies.evaluate import COMMON
 from benchmarks.studies.currencies.train import ARMS as CURRENCIES_ARMS
 from benchmarks.studies.replication import evaluate as replication_evaluate
@@ -124,14 +123,13 @@ def ranking(records: Path) -> str:
                  for run in runs if (r := by_run[run].get(set_name))]
         rows += [[f"stand-alone seed {pair.replace('-', ' against seed ')}", set_name, *cells(r), "-", r["subnets"]]
                  for pair, r in by_seeds.get(set_name, {}).items()]
-    complete = {s["dir"] for s in report["subnets"] if all(seed in s["standalone_by_seed"] for seed in seeds)}
+    means = [standalone_mean(s, seeds) for s in report["subnets"]]
     subnets = [[Path(s["dir"]).name, f"{s['macs'] / 1e6:.2f}M",
                 *(f"{s['inherited_test_top1'][run]:.2f}" for run in runs),
                 *(f"{s['standalone_by_seed'][seed]:.2f}" if seed in s["standalone_by_seed"] else "-" for seed in seeds),
-                f"{statistics.mean(s['standalone_by_seed'][seed] for seed in seeds):.2f}" if s["dir"] in complete
-                else "-", s["arch"]]
-               for s in report["subnets"]]
-    missing = len(report["subnets"]) - len(complete)
+                "-" if mean is None else f"{mean:.2f}", s["arch"]]
+               for s, mean in zip(report["subnets"], means)]
+    missing = means.count(None)
     note = f" {missing} of {len(report['subnets'])} subnets still lack a stand-alone seed." if missing else ""
     return ("## Ranking fidelity\n\n" + f"Stand-alone: {report['init']}, {report['epochs']} epochs, seeds "
             f"{', '.join(seeds)} (their mean is the ground truth).{note} Regret: the best stand-alone mean in the set "
